@@ -1,1 +1,117 @@
-//! placeholder
+//! cgroup v1, v2 and hybrid hierarchies for corral: find where each controller
+//! is mounted ([`Hierarchy`]), then create, limit, freeze, signal and remove one
+//! cgroup across every hierarchy it lives in ([`Cgroup`]).
+//!
+//! Module map:
+//!
+//! - [`hierarchy`]: `/proc/self/mountinfo` → which hierarchies exist, [`Layout`].
+//! - [`path`]: OCI `linux.cgroupsPath` → a directory per hierarchy.
+//! - [`dir`]: every read and write of a cgroup file, through a directory fd.
+//! - [`hybrid`]: which hierarchy a controller lives in.
+//! - [`v1`], [`v2`]: one file per controller, each writing what a
+//!   `LinuxResources` asks of it.
+//! - [`stats`]: usage counters.
+//! - `sys`: the crate's only `unsafe` (the `bpf()` and `kill()` system calls).
+//!
+//! The runtime calls `new`, `create`, `apply`, `add_task` and `destroy` for
+//! every container it starts, so none of them walks directories or reads
+//! files it does not need; the only sleeps are in bounded wait loops that start
+//! at 1 ms.
+
+pub mod cgroup;
+pub mod dir;
+pub mod hierarchy;
+pub mod hybrid;
+mod lifecycle;
+pub mod path;
+pub mod stats;
+mod sys;
+pub mod v1;
+pub mod v2;
+
+pub use cgroup::Cgroup;
+pub use hierarchy::{Hierarchy, Layout, UnifiedMount, V1Mount};
+pub use hybrid::Controller;
+pub use stats::Stats;
+
+use std::path::PathBuf;
+
+/// Everything a [`Cgroup`] or [`Hierarchy`] operation can fail with; the
+/// module errors carry the details.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Finding the mounted hierarchies failed.
+    #[error(transparent)]
+    Hierarchy(#[from] hierarchy::HierarchyError),
+    /// `linux.cgroupsPath` could not be resolved.
+    #[error(transparent)]
+    Path(#[from] path::PathError),
+    /// Reading, writing, creating or removing a cgroup file or directory failed.
+    #[error(transparent)]
+    File(#[from] dir::FileError),
+    /// The v2 device controller program could not be built or attached.
+    #[error(transparent)]
+    Devices(#[from] v2::devices::DeviceError),
+    /// OCI memory+swap that cgroup v2 cannot express.
+    #[error(transparent)]
+    Swap(v2::memory::SwapError),
+    /// A resource was requested whose controller this cgroup does not have.
+    #[error(
+        "{resource} needs the {controller} controller, which is not available to cgroup {path}"
+    )]
+    ControllerUnavailable {
+        /// The resource, as named in the OCI spec (`linux.resources.hugepageLimits`).
+        resource: &'static str,
+        /// The controller it needs.
+        controller: Controller,
+        /// `linux.cgroupsPath` of the cgroup.
+        path: String,
+    },
+    /// The resource exists in the OCI spec but not in this cgroup version.
+    #[error("{resource} is not supported on cgroup {version}")]
+    Unsupported {
+        /// The resource, as named in the OCI spec.
+        resource: &'static str,
+        /// "v1" or "v2".
+        version: &'static str,
+    },
+    /// A `linux.resources.unified` key does not name a file of a cgroup.
+    #[error("linux.resources.unified: invalid key {key:?}")]
+    UnifiedKey {
+        /// The offending key.
+        key: String,
+    },
+    /// The freezer did not reach the wanted state in time.
+    #[error("cgroup {path} did not become {want} within {waited_ms} ms")]
+    FreezeTimeout {
+        /// The freezer's directory.
+        path: PathBuf,
+        /// "frozen" or "thawed".
+        want: &'static str,
+        /// How long we waited.
+        waited_ms: u128,
+    },
+    /// A cgroup could not be removed: processes stayed in it.
+    #[error("cannot remove cgroup {path}: processes {pids:?} are still in it")]
+    Busy {
+        /// The directory that stayed.
+        path: PathBuf,
+        /// The processes still in it when we gave up (may be empty if only
+        /// a child cgroup stayed).
+        pids: Vec<i32>,
+        /// The last `rmdir` error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signalling a process of the cgroup failed.
+    #[error("cannot send signal {signal} to pid {pid}")]
+    Signal {
+        /// The process.
+        pid: i32,
+        /// The signal number.
+        signal: i32,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,86 @@
+//! Usage counters of a cgroup, read from wherever each controller lives.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    cgroup::Cgroup,
+    dir::CgroupDir,
+    hybrid::{Controller, Place},
+    v2, Error,
+};
+
+/// A v1 limit at or above this is "unlimited" (`PAGE_COUNTER_MAX` pages,
+/// printed as 9223372036854771712 with 4 KiB pages).
+const V1_UNLIMITED: u64 = 0x7FFF_FFFF_FFFF_F000;
+
+/// What [`Cgroup::stats`] reports. `None`: the controller is not available,
+/// or the limit is "max".
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Processes and threads now (`pids.current`).
+    pub pids_current: Option<u64>,
+    /// `pids.max`; `None` for max.
+    pub pids_limit: Option<u64>,
+    /// Memory in use, bytes (`memory.usage_in_bytes` / `memory.current`).
+    pub memory_usage: Option<u64>,
+    /// Memory limit, bytes; `None` for unlimited.
+    pub memory_limit: Option<u64>,
+    /// CPU time used, nanoseconds (`cpuacct.usage` / `cpu.stat` usage_usec).
+    pub cpu_usage_ns: Option<u64>,
+}
+
+impl Cgroup {
+    /// Reads the counters of every available controller.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let mut s = Stats::default();
+        if let Some((place, d)) = self.stat_dir(Controller::Pids)? {
+            s.pids_current = Some(d.read_parsed("pids.current", parse_u64)?);
+            s.pids_limit = d.read_parsed("pids.max", v2::parse_max)?;
+            let _ = place;
+        }
+        match self.stat_dir(Controller::Memory)? {
+            Some((Place::V1(_), d)) => {
+                s.memory_usage = Some(d.read_parsed("memory.usage_in_bytes", parse_u64)?);
+                let limit = d.read_parsed("memory.limit_in_bytes", parse_u64)?;
+                s.memory_limit = (limit < V1_UNLIMITED).then_some(limit);
+            }
+            Some((Place::Unified, d)) => {
+                s.memory_usage = Some(d.read_parsed("memory.current", parse_u64)?);
+                s.memory_limit = d.read_parsed("memory.max", v2::parse_max)?;
+            }
+            None => {}
+        }
+        match self.stat_dir(Controller::Cpuacct)? {
+            Some((Place::V1(_), d)) => {
+                s.cpu_usage_ns = Some(d.read_parsed("cpuacct.usage", parse_u64)?)
+            }
+            Some((Place::Unified, _)) | None => {
+                // cpu.stat's usage_usec is a core file in v2, controller or not.
+                if let Some(u) = &self.unified {
+                    let d = CgroupDir::open(&u.path())?;
+                    let usec = d.read_parsed("cpu.stat", |t| v2::keyed(t, "usage_usec"))?;
+                    s.cpu_usage_ns = Some(usec.saturating_mul(1000));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    fn stat_dir(&self, c: Controller) -> Result<Option<(Place, CgroupDir)>, Error> {
+        let Some(place) = self.locate(c) else {
+            return Ok(None);
+        };
+        let path = match place {
+            Place::V1(i) => self.v1.get(i).map(|d| d.path()),
+            Place::Unified => self.unified.as_ref().map(|u| u.path()),
+        };
+        match path {
+            Some(p) => Ok(Some((place, CgroupDir::open(&p)?))),
+            None => Ok(None),
+        }
+    }
+}
+
+fn parse_u64(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}

@@ -1,1 +1,99 @@
-fn main() {}
+//! The `corral` binary: runc's command line over `corral-runtime`.
+//!
+//! Each subcommand is a clap struct in [`commands`]; its handler converts the
+//! arguments, calls one library function and maps the result to output and
+//! an exit code. Errors print as one line, `corral: <what failed>: <why>`, on
+//! stderr and, with `--log`, as a runc-style log entry.
+
+mod commands;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Default state root (rootless: `$XDG_RUNTIME_DIR/corral`).
+const DEFAULT_ROOT: &str = "/run/corral";
+
+/// corral: a runc-compatible OCI container runtime.
+#[derive(Parser, Debug)]
+#[command(name = "corral", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.1"), about, long_about = None)]
+pub struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Write log entries to this file instead of stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Log debug-level events.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use the systemd cgroup driver (not supported yet).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto.
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "true|false|auto")]
+    rootless: Option<String>,
+    /// Path to CRIU (accepted for runc compatibility; corral does not use CRIU).
+    #[arg(long, global = true, hide = true)]
+    criu: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a container (its process waits for `start`).
+    Create(commands::CreateArgs),
+    /// Start a created container.
+    Start(commands::IdArgs),
+    /// Create and start a container.
+    Run(commands::RunArgs),
+    /// Print the state of a container as JSON.
+    State(commands::IdArgs),
+    /// Send a signal to a container's init (or all its processes).
+    Kill(commands::KillArgs),
+    /// Delete a container and everything it holds.
+    Delete(commands::DeleteArgs),
+    /// List containers.
+    List(commands::ListArgs),
+    /// Write a default config.json.
+    Spec(commands::SpecArgs),
+}
+
+impl Cli {
+    fn state_root(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        if !rustix::process::geteuid().is_root() {
+            if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+                return PathBuf::from(dir).join("corral");
+            }
+        }
+        PathBuf::from(DEFAULT_ROOT)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    if cli.systemd_cgroup {
+        return fail(anyhow::anyhow!("systemd cgroup driver not supported yet"));
+    }
+    match commands::dispatch(&cli) {
+        Ok(code) => code,
+        Err(err) => fail(err),
+    }
+}
+
+fn fail(err: anyhow::Error) -> ExitCode {
+    let msg = format!("{err:#}");
+    logging::error(&msg);
+    eprintln!("corral: {msg}");
+    ExitCode::FAILURE
+}

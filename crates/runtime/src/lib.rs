@@ -1,1 +1,26 @@
-//! placeholder
+//! corral's OCI runtime: from a bundle to a running container and back.
+//!
+//! Module map:
+//! - [`spec`]: load, validate and generate `config.json`.
+//! - [`state`]: the state store (one locked directory per container).
+//! - [`container`]: the lifecycle as the runtime's parent sees it.
+//! - [`init`]: the container's init between `clone3` and `execve`.
+//! - [`rootfs`]: mounts, /dev, masked and read-only paths, pivot_root — by fd.
+//! - [`process`]: rlimits, user, capabilities, program lookup.
+//! - [`hooks`]: OCI hooks.
+//! - [`id`], [`signal`]: parsing what the command line names.
+//! - `sys`: the crate's only `unsafe` code.
+
+pub mod container;
+pub mod hooks;
+pub mod id;
+pub mod init;
+pub mod process;
+pub mod rootfs;
+pub mod signal;
+pub mod spec;
+pub mod state;
+mod sys;
+
+pub use container::{CreateOptions, Error, OciState, RunOutcome};
+pub use state::{Status, Store};

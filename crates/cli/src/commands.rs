@@ -1,0 +1,203 @@
+//! One clap struct per runc subcommand and its handler.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use corral_runtime::{container, signal, spec, CreateOptions, RunOutcome, Store};
+
+use crate::{Cli, Command};
+
+/// Flags shared by `create` and `run`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Path to the bundle directory (holding config.json).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket to send the pty master to (runc's protocol).
+    #[arg(long = "console-socket", value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// File to write the container's init pid to.
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramdisk roots).
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Do not create a session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    /// Pass this many fds beyond stdio (3, 4, …) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Accepted for runc compatibility (pidfd passing comes later).
+    #[arg(long = "pidfd-socket", hide = true)]
+    pidfd_socket: Option<PathBuf>,
+    /// The container id.
+    id: String,
+}
+
+/// `run`: `create`'s flags plus detach and keep.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    create: CreateArgs,
+    /// Detach: return once the container runs.
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep the container's state after it exits.
+    #[arg(long)]
+    keep: bool,
+    /// Accepted for runc compatibility.
+    #[arg(long = "no-subreaper", hide = true)]
+    no_subreaper: bool,
+}
+
+/// A command taking only a container id.
+#[derive(Args, Debug)]
+pub struct IdArgs {
+    /// The container id.
+    id: String,
+}
+
+/// `kill`.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal every process of the container, not only its init.
+    #[arg(short, long)]
+    all: bool,
+    /// The container id.
+    id: String,
+    /// Signal name or number (default TERM).
+    #[arg(default_value = "TERM")]
+    signal: String,
+}
+
+/// `delete`.
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// Kill the container first if it is still running.
+    #[arg(short, long)]
+    force: bool,
+    /// The container id.
+    id: String,
+}
+
+/// `list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Print only the ids.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Output format: table or json.
+    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+    format: String,
+}
+
+/// `spec`.
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// Directory to write config.json into.
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+}
+
+impl CreateArgs {
+    fn options(&self) -> CreateOptions {
+        CreateOptions {
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            console_socket: self.console_socket.clone(),
+            pid_file: self.pid_file.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+/// Runs the command `cli` names.
+pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let store = Store::new(cli.state_root());
+    match &cli.command {
+        Command::Create(a) => {
+            container::create(&store, &a.options()).with_context(|| format!("create container {}", a.id))?;
+        }
+        Command::Start(a) => container::start(&store, &a.id).with_context(|| format!("start container {}", a.id))?,
+        Command::Run(a) => {
+            let ctx = || format!("run container {}", a.create.id);
+            match container::run(&store, &a.create.options(), a.detach, a.keep).with_context(ctx)? {
+                RunOutcome::Detached => {}
+                RunOutcome::Exited(code) => return Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+            }
+        }
+        Command::State(a) => {
+            let st = container::state(&store, &a.id)?;
+            print_json(&st)?;
+        }
+        Command::Kill(a) => {
+            let sig = signal::parse_signal(&a.signal)?;
+            container::kill(&store, &a.id, sig, a.all).with_context(|| format!("kill container {}", a.id))?;
+        }
+        Command::Delete(a) => container::delete(&store, &a.id, a.force).with_context(|| format!("delete container {}", a.id))?,
+        Command::List(a) => list(&store, a)?,
+        Command::Spec(a) => write_spec(a, cli.rootless.as_deref() == Some("true"))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn list(store: &Store, a: &ListArgs) -> anyhow::Result<()> {
+    let all = container::list(store)?;
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for c in &all {
+            writeln!(out, "{}", c.id)?;
+        }
+        return Ok(());
+    }
+    if a.format == "json" {
+        serde_json::to_writer(&mut out, &all)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = all
+        .iter()
+        .map(|c| {
+            [c.id.clone(), c.pid.to_string(), c.status.to_string(), c.bundle.display().to_string(), c.created.clone(), c.owner.clone()]
+        })
+        .collect();
+    let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(out, "{}", line.join("   ").trim_end())?;
+    }
+    Ok(())
+}
+
+/// `spec [--rootless]`: the global `--rootless` flag asks for a spec an
+/// unprivileged user can run.
+fn write_spec(a: &SpecArgs, rootless: bool) -> anyhow::Result<()> {
+    let path = a.bundle.join("config.json");
+    if path.exists() {
+        bail!("File {} exists. Remove it first", path.display());
+    }
+    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    let v = spec::default_spec(rootless, uid, gid);
+    let text = serde_json::to_string_pretty(&v)?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,686 @@
+//! Container lifecycle as the runtime's parent process sees it: create,
+//! start, run, state, kill, delete, list.
+//!
+//! `create` validates the bundle, claims the state directory, creates the
+//! cgroup, clones the init into its namespaces, feeds it the sync protocol
+//! of [`crate::init`], and leaves it blocked on the exec FIFO. Any failure on
+//! the way kills the init and removes the cgroup and the directory (the
+//! [`Cleanup`] guard), so nothing is left behind.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use corral_cgroups::{Cgroup, Hierarchy, Layout};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use serde::Serialize;
+
+use crate::hooks::{self, HookError};
+use crate::init::{self, tag, InitArgs};
+use crate::spec::{self, SpecError, OCI_VERSION};
+use crate::state::{self, ContainerDir, StateError, StateFile, Status, Store};
+use crate::sys::{self, Forked, SigSet};
+
+/// A lifecycle operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bundle's config is unusable.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The cgroup could not be set up or removed.
+    #[error("cgroup")]
+    Cgroup(#[from] corral_cgroups::Error),
+    /// A hook failed.
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    /// The container's init reported a failure during setup.
+    #[error("container init: {0}")]
+    Init(String),
+    /// The operation does not fit the container's status.
+    #[error("container {id:?} is {status}: {what}")]
+    Status {
+        /// The container.
+        id: String,
+        /// Its status.
+        status: Status,
+        /// What cannot be done.
+        what: &'static str,
+    },
+    /// A system call or file operation of the runtime failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not supported (yet).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+fn errno(what: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> Error {
+    let what = what.into();
+    move |e| Error::Io { what, source: e.into() }
+}
+
+/// Options of `create` and `run`.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// The state JSON `state` prints: the OCI fields plus runc's extras.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    /// Spec version.
+    pub oci_version: String,
+    /// Container id.
+    pub id: String,
+    /// Status.
+    pub status: Status,
+    /// Init pid (0 once stopped).
+    pub pid: i32,
+    /// Bundle path.
+    pub bundle: PathBuf,
+    /// Rootfs path.
+    pub rootfs: PathBuf,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// Owner's user name.
+    pub owner: String,
+    /// Annotations.
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+}
+
+/// The container's status read from the kernel: the recorded pid counts
+/// only while it is the same process (start time) and not a zombie.
+pub fn status_of(dir: &ContainerDir, st: &StateFile) -> Status {
+    if !state::is_alive(st.pid, st.start_time) {
+        return Status::Stopped;
+    }
+    if dir.has_fifo() {
+        return Status::Created;
+    }
+    if st.cgroup.as_ref().is_some_and(|c| c.is_frozen().unwrap_or(false)) {
+        return Status::Paused;
+    }
+    Status::Running
+}
+
+fn oci_state(st: &StateFile, status: Status) -> OciState {
+    OciState {
+        oci_version: OCI_VERSION.into(),
+        id: st.id.clone(),
+        status,
+        pid: if status == Status::Stopped { 0 } else { st.pid },
+        bundle: st.bundle.clone(),
+        rootfs: st.rootfs.clone(),
+        created: st.created.clone(),
+        owner: st.owner.clone(),
+        annotations: st.annotations.clone(),
+    }
+}
+
+/// The JSON hooks get on stdin (the OCI state, without runc's extras).
+fn hook_state(st: &StateFile, status: Status) -> Vec<u8> {
+    let s = serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "id": st.id,
+        "status": status,
+        "pid": st.pid,
+        "bundle": st.bundle,
+        "annotations": st.annotations,
+    });
+    s.to_string().into_bytes()
+}
+
+/// Undoes a half-made container when dropped without [`Cleanup::disarm`].
+struct Cleanup {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    child: Option<(i32, OwnedFd)>,
+}
+
+impl Cleanup {
+    fn disarm(mut self) -> ContainerDir {
+        self.cgroup = None;
+        self.child = None;
+        self.dir.take().expect("cleanup holds the dir until disarmed")
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some((pid, pidfd)) = self.child.take() {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(rustix::process::Pid::from_raw(pid), rustix::process::WaitOptions::empty());
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!(error = %e, "cleanup: cgroup removal failed");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// A container whose init is set up and waits to be started.
+pub struct Created {
+    dir: ContainerDir,
+    state: StateFile,
+    pid: i32,
+    pidfd: OwnedFd,
+    sync: OwnedFd,
+    old_mask: SigSet,
+}
+
+fn cgroups_path(spec: &Spec, id: &str) -> String {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| id.to_owned())
+}
+
+fn clone_flags(spec: &Spec) -> u64 {
+    let mut flags = 0u64;
+    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
+        if ns.path().is_some() {
+            continue;
+        }
+        flags |= match ns.typ() {
+            LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+            LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+            LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+            LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+            // Made by the init once it sits in its cgroup / with offsets set.
+            LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time => 0,
+        } as u64;
+    }
+    flags
+}
+
+fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
+    let Some(linux) = spec.linux() else { return Ok(()) };
+    let fmt = |maps: &[oci_spec::runtime::LinuxIdMapping]| {
+        maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+    };
+    if let Some(maps) = linux.uid_mappings() {
+        let path = format!("/proc/{pid}/uid_map");
+        std::fs::write(&path, fmt(maps)).map_err(io(format!("write {path}")))?;
+    }
+    if let Some(maps) = linux.gid_mappings() {
+        let path = format!("/proc/{pid}/gid_map");
+        std::fs::write(&path, fmt(maps)).map_err(io(format!("write {path}")))?;
+    }
+    Ok(())
+}
+
+/// `(controller name, host dir)` of each hierarchy the cgroup lives in, for
+/// the container's cgroup mount.
+fn cgroup_dirs(h: &Hierarchy, cg: &Cgroup) -> Vec<(String, PathBuf)> {
+    let mut dirs = Vec::new();
+    for m in h.v1_mounts() {
+        if let Some(dir) = cg.paths().into_iter().find(|p| p.starts_with(&m.mount_point) && p.parent().is_some()) {
+            let name = m.mount_point.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            dirs.push((name, dir));
+        }
+    }
+    if let Some(u) = h.unified() {
+        if let Some(dir) = cg.paths().into_iter().find(|p| p.starts_with(&u.mount_point)) {
+            dirs.push((String::new(), dir));
+        }
+    }
+    dirs
+}
+
+/// The spec's device rules followed by what every container needs, as runc
+/// does: mknod of any node (access stays governed by the rules), the
+/// default devices, /dev/pts and /dev/ptmx, and each `linux.devices` entry.
+fn with_default_devices(res: &oci_spec::runtime::LinuxResources, spec: &Spec) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType as T};
+    let rule = |typ: T, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access.to_string());
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().expect("all fields set")
+    };
+    let Some(user_rules) = res.devices() else { return res.clone() };
+    let mut rules = user_rules.clone();
+    rules.push(rule(T::C, None, None, "m"));
+    rules.push(rule(T::B, None, None, "m"));
+    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (10, 200)] {
+        rules.push(rule(T::C, Some(major), Some(minor), "rwm"));
+    }
+    rules.push(rule(T::C, Some(136), None, "rwm"));
+    for d in spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default() {
+        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    let mut res = res.clone();
+    res.set_devices(Some(rules));
+    res
+}
+
+/// Creates a container and leaves its init waiting for start. With
+/// `use_fifo` false (run), the init waits for a message instead.
+pub fn create_container(store: &Store, opts: &CreateOptions, use_fifo: bool) -> Result<Created, Error> {
+    crate::id::validate_id(&opts.id).map_err(StateError::from)?;
+    let bundle = std::path::absolute(&opts.bundle).map_err(io(format!("bundle {}", opts.bundle.display())))?;
+    let spec = spec::load(&bundle)?;
+    let rootfs = spec::validate(&spec, &bundle)?;
+    let process = spec.process().as_ref().expect("validated");
+    if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+        return Err(Error::Unsupported(
+            "process.terminal is true but no --console-socket was given (set terminal to false, or pass a socket)".into(),
+        ));
+    }
+    let console = match &opts.console_socket {
+        Some(path) => Some(UnixStream::connect(path).map_err(io(format!("connect to console socket {}", path.display())))?),
+        None => None,
+    };
+    let hierarchy = Hierarchy::detect()?;
+    let cgroup = Cgroup::new(&hierarchy, &cgroups_path(&spec, &opts.id))?;
+
+    let dir = store.create(&opts.id)?;
+    let mut cleanup = Cleanup { dir: Some(dir), cgroup: None, child: None };
+    let dir = cleanup.dir.as_ref().expect("just set");
+    let fifo = if use_fifo {
+        dir.make_fifo()?;
+        Some(dir.open_fifo_for_init()?)
+    } else {
+        None
+    };
+    cgroup.create()?;
+    cleanup.cgroup = Some(cgroup.clone());
+    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cgroup.apply(&with_default_devices(res, &spec))?;
+    }
+
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let mut st = StateFile {
+        id: opts.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::rfc3339(std::time::SystemTime::now()),
+        owner: String::new(),
+        annotations,
+        cgroup: Some(cgroup.clone()),
+        config: spec.clone(),
+    };
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    let runtime_hooks: Vec<_> = hooks.prestart().iter().flatten().chain(hooks.create_runtime().iter().flatten()).cloned().collect();
+
+    let (parent_end, child_end) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+        .map_err(errno("create sync socketpair"))?;
+    let old_mask = SigSet::full().block().map_err(io("block signals"))?;
+    let into_cgroup = if hierarchy.layout() == Layout::V2 { cgroup.unified_dir()? } else { None };
+    let joined_pidns = join_pid_namespace(&spec)?;
+    let cgroup_dirs = cgroup_dirs(&hierarchy, &cgroup);
+    let forked = sys::clone3(clone_flags(&spec), into_cgroup.as_ref().map(|f| f.as_fd()));
+    if let Some(own) = joined_pidns {
+        let _ = rustix::thread::move_into_link_name_space(own.as_fd(), None);
+    }
+    let (pid, pidfd) = match forked {
+        Err(e) => {
+            let _ = old_mask.set_mask();
+            return Err(io("clone the container's init")(e));
+        }
+        Ok(Forked::Child) => init::main(InitArgs {
+            id: &opts.id,
+            spec: &spec,
+            rootfs: &rootfs,
+            bundle: &bundle,
+            sync: child_end.as_fd(),
+            parent_end: parent_end.as_fd(),
+            fifo: fifo.as_ref().map(|f| f.as_fd()),
+            console: console.as_ref().map(|c| c.as_fd()),
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            preserve_fds: opts.preserve_fds,
+            cgroup_dirs,
+            old_mask: &old_mask,
+            runtime_hooks: !runtime_hooks.is_empty(),
+        }),
+        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
+    };
+    drop(child_end);
+    drop(fifo);
+    drop(console);
+    let pidfd_dup = pidfd.try_clone().map_err(io("dup pidfd"))?;
+    cleanup.child = Some((pid, pidfd_dup));
+    let result = (|| {
+        write_id_maps(pid, &spec)?;
+        if into_cgroup.is_none() {
+            cgroup.add_task(pid)?;
+        }
+        if let Some(adj) = process.oom_score_adj() {
+            let path = format!("/proc/{pid}/oom_score_adj");
+            std::fs::write(&path, adj.to_string()).map_err(io(format!("write {path}")))?;
+        }
+        st.pid = pid;
+        st.start_time = state::proc_stat(pid).map(|(t, _)| t).unwrap_or(0);
+        init::send(parent_end.as_fd(), tag::GO, &hook_state(&st, Status::Creating)).map_err(io("sync with init"))?;
+        let mut msg = init::recv(parent_end.as_fd()).map_err(io("sync with init"))?;
+        if let Some((tag::HOOKS, _)) = msg {
+            hooks::run_hooks("prestart", hooks.prestart().as_deref().unwrap_or_default(), &hook_state(&st, Status::Creating))?;
+            hooks::run_hooks("createRuntime", hooks.create_runtime().as_deref().unwrap_or_default(), &hook_state(&st, Status::Creating))?;
+            init::send(parent_end.as_fd(), tag::CONTINUE, b"").map_err(io("sync with init"))?;
+            msg = init::recv(parent_end.as_fd()).map_err(io("sync with init"))?;
+        }
+        match msg {
+            Some((tag::READY, _)) => {}
+            Some((tag::ERROR, m)) => return Err(Error::Init(String::from_utf8_lossy(&m).into_owned())),
+            _ => return Err(Error::Init("exited during setup".into())),
+        }
+        let dir = cleanup.dir.as_ref().expect("held until disarmed");
+        dir.save(&st)?;
+        if let Some(path) = &opts.pid_file {
+            write_pid_file(path, pid)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            let dir = cleanup.disarm();
+            Ok(Created { dir, state: st, pid, pidfd, sync: parent_end, old_mask })
+        }
+        Err(e) => {
+            drop(cleanup);
+            let _ = old_mask.set_mask();
+            Err(e)
+        }
+    }
+}
+
+/// Joins the pid namespace the spec names by path, for our children only;
+/// returns our own to return to after the clone.
+fn join_pid_namespace(spec: &Spec) -> Result<Option<OwnedFd>, Error> {
+    let path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|n| n.iter().find(|n| n.typ() == LinuxNamespaceType::Pid))
+        .and_then(|n| n.path().clone());
+    let Some(path) = path else { return Ok(None) };
+    let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+    let own = rustix::fs::open("/proc/self/ns/pid_for_children", flags, rustix::fs::Mode::empty()).map_err(errno("open own pid namespace"))?;
+    let target = rustix::fs::open(&path, flags, rustix::fs::Mode::empty()).map_err(errno(format!("open pid namespace {}", path.display())))?;
+    rustix::thread::move_into_link_name_space(target.as_fd(), None).map_err(errno(format!("join pid namespace {}", path.display())))?;
+    Ok(Some(own))
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    // Atomically, as runc: engines poll for this file.
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).map_err(io(format!("write pid file {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("write pid file {}", path.display())))
+}
+
+/// `corral create`.
+pub fn create(store: &Store, opts: &CreateOptions) -> Result<(), Error> {
+    let created = create_container(store, opts, true)?;
+    let _ = created.old_mask.set_mask();
+    Ok(())
+}
+
+fn poststart(st: &StateFile) {
+    let hooks = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default();
+    if let Err(e) = hooks::run_hooks("poststart", &hooks, &hook_state(st, Status::Running)) {
+        // The spec: a failing poststart hook is logged; the container runs on.
+        tracing::warn!(error = %e, "poststart hook failed");
+    }
+}
+
+/// `corral start`.
+pub fn start(store: &Store, id: &str) -> Result<(), Error> {
+    let dir = store.open(id)?;
+    let st = dir.load()?;
+    let status = status_of(&dir, &st);
+    if status != Status::Created {
+        return Err(Error::Status { id: id.into(), status, what: "only a created container can be started" });
+    }
+    let mut fifo = dir.open_fifo_for_start().map_err(|e| match e.raw_os_error() {
+        Some(libc::ENXIO) => Error::Init("the container's init exited before start".into()),
+        _ => io("open exec fifo")(e),
+    })?;
+    std::io::Write::write_all(&mut fifo, b"0").map_err(io("write exec fifo"))?;
+    dir.remove_fifo();
+    poststart(&st);
+    Ok(())
+}
+
+/// The outcome of `run`.
+pub enum RunOutcome {
+    /// Detached: the container runs on.
+    Detached,
+    /// Foreground: the container's exit status (128+N for signal N).
+    Exited(i32),
+}
+
+/// `corral run`: create, start, and unless `detach`, wait for the init
+/// while forwarding signals to it; then delete unless `keep`.
+pub fn run(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) -> Result<RunOutcome, Error> {
+    let c = create_container(store, opts, false)?;
+    let Created { dir, state: st, pid, pidfd, sync, old_mask } = c;
+    let started = (|| {
+        init::send(sync.as_fd(), tag::START, b"").map_err(io("start the container"))?;
+        // EOF: execve succeeded (the socket is close-on-exec); else a message.
+        match init::recv(sync.as_fd()).map_err(io("start the container"))? {
+            None => Ok(()),
+            Some((tag::ERROR, m)) => Err(Error::Init(String::from_utf8_lossy(&m).into_owned())),
+            Some(_) => Err(Error::Init("unexpected message at start".into())),
+        }
+    })();
+    if let Err(e) = started {
+        let _ = old_mask.set_mask();
+        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(rustix::process::Pid::from_raw(pid), rustix::process::WaitOptions::empty());
+        destroy(dir, &st, true);
+        return Err(e);
+    }
+    poststart(&st);
+    if detach {
+        let _ = old_mask.set_mask();
+        return Ok(RunOutcome::Detached);
+    }
+    drop(dir);
+    let code = forward_until_exit(pid, &pidfd);
+    let _ = old_mask.set_mask();
+    if !keep {
+        let dir = store.open(&st.id)?;
+        destroy(dir, &st, true);
+    }
+    Ok(RunOutcome::Exited(code))
+}
+
+/// Waits for `pid`, forwarding every signal we get to it (all signals are
+/// blocked, so they queue for `sigtimedwait`); returns its exit status.
+fn forward_until_exit(pid: i32, pidfd: &OwnedFd) -> i32 {
+    let all = SigSet::full();
+    let child = rustix::process::Pid::from_raw(pid);
+    loop {
+        match rustix::process::waitpid(child, rustix::process::WaitOptions::NOHANG) {
+            Ok(Some((_, status))) => {
+                if let Some(code) = status.exit_status() {
+                    return code;
+                }
+                if let Some(sig) = status.terminating_signal() {
+                    return 128 + sig;
+                }
+            }
+            Ok(None) => {}
+            Err(_) => return 255,
+        }
+        match all.wait_timeout(Duration::from_millis(100)) {
+            Ok(Some(sig)) if sig == libc::SIGCHLD || sig == libc::SIGURG || sig == libc::SIGWINCH => {}
+            Ok(Some(sig)) => {
+                if let Some(s) = rustix::process::Signal::from_named_raw(sig) {
+                    let _ = rustix::process::pidfd_send_signal(pidfd, s);
+                }
+            }
+            Ok(None) | Err(_) => {}
+        }
+    }
+}
+
+/// Kills what is left, removes the cgroup, runs poststop hooks and removes
+/// the state directory. Errors are logged: this runs on paths that are
+/// already reporting something else, or on a delete that must finish.
+fn destroy(dir: ContainerDir, st: &StateFile, poststop: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if state::is_alive(st.pid, st.start_time) {
+        if let Ok(pidfd) = rustix::process::pidfd_open(rustix::process::Pid::from_raw(st.pid).expect("alive pid > 0"), rustix::process::PidfdFlags::empty()) {
+            if state::is_alive(st.pid, st.start_time) {
+                let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+                wait_exit(&pidfd, Duration::from_secs(5));
+            }
+        }
+    }
+    if let Some(cg) = &st.cgroup {
+        if let Err(e) = cg.destroy() {
+            problems.push(format!("remove cgroup: {e}"));
+        }
+    }
+    if poststop {
+        let hooks = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default();
+        if let Err(e) = hooks::run_hooks("poststop", &hooks, &hook_state(st, Status::Stopped)) {
+            tracing::warn!(error = %e, "poststop hook failed");
+        }
+    }
+    if let Err(e) = dir.remove() {
+        problems.push(e.to_string());
+    }
+    for p in &problems {
+        tracing::warn!(container_id = %st.id, "{p}");
+    }
+    problems
+}
+
+/// Waits (bounded) until the process behind `pidfd` has exited.
+fn wait_exit(pidfd: &OwnedFd, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut fds = [rustix::event::PollFd::new(pidfd, rustix::event::PollFlags::IN)];
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let ts = rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(_) => return,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// `corral state`.
+pub fn state(store: &Store, id: &str) -> Result<OciState, Error> {
+    let dir = store.open(id)?;
+    let st = dir.load()?;
+    let status = status_of(&dir, &st);
+    Ok(oci_state(&st, status))
+}
+
+/// `corral list`: every container with a readable state.
+pub fn list(store: &Store) -> Result<Vec<OciState>, Error> {
+    let mut out = Vec::new();
+    for id in store.list()? {
+        let Ok(dir) = store.open(&id) else { continue };
+        match dir.load() {
+            Ok(st) => {
+                let status = status_of(&dir, &st);
+                out.push(oci_state(&st, status));
+            }
+            Err(e) => tracing::warn!(container_id = %id, error = %e, "skipping container with unreadable state"),
+        }
+    }
+    Ok(out)
+}
+
+/// `corral kill`.
+pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Error> {
+    let dir = store.open(id)?;
+    let st = dir.load()?;
+    let status = status_of(&dir, &st);
+    if status == Status::Stopped {
+        return Err(Error::Status { id: id.into(), status, what: "cannot send a signal to a container that is not running" });
+    }
+    let sig = rustix::process::Signal::from_named_raw(signal)
+        .ok_or_else(|| Error::Unsupported(format!("signal {signal} cannot be sent")))?;
+    if all {
+        if let Some(cg) = &st.cgroup {
+            cg.kill_all(signal)?;
+            return Ok(());
+        }
+    }
+    let pid = rustix::process::Pid::from_raw(st.pid).ok_or_else(|| Error::Unsupported("no pid recorded".into()))?;
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(errno(format!("open pid {}", st.pid)))?;
+    // Checked after opening the pidfd: if the pid is ours now, the pidfd is too.
+    if !state::is_alive(st.pid, st.start_time) {
+        return Err(Error::Status { id: id.into(), status: Status::Stopped, what: "cannot send a signal to a container that is not running" });
+    }
+    rustix::process::pidfd_send_signal(&pidfd, sig).map_err(errno(format!("send signal {signal} to pid {}", st.pid)))
+}
+
+/// `corral delete`.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
+    let dir = store.open(id)?;
+    let st = dir.load()?;
+    let status = status_of(&dir, &st);
+    match status {
+        Status::Stopped | Status::Created => {}
+        _ if force => {
+            if let Some(cg) = &st.cgroup {
+                if status == Status::Paused {
+                    let _ = cg.thaw();
+                }
+            }
+        }
+        _ => return Err(Error::Status { id: id.into(), status, what: "cannot delete a container that is not stopped (use --force)" }),
+    }
+    let problems = destroy(dir, &st, true);
+    match problems.first() {
+        Some(p) => Err(Error::Unsupported(format!("delete container {id:?}: {p}"))),
+        None => Ok(()),
+    }
+}

@@ -216,6 +216,13 @@ impl Cgroup {
         out
     }
 
+    /// How many device programs are attached to the unified directory itself
+    /// (0 without one); for leak checks and tests of re-apply.
+    pub fn attached_device_programs(&self) -> Result<usize, Error> {
+        let Some(u) = &self.unified else { return Ok(0) };
+        Ok(crate::v2::devices::attached(&CgroupDir::open(&u.path())?)?)
+    }
+
     /// The controllers available in the unified directory.
     pub fn unified_controllers(&self) -> &[String] {
         self.unified

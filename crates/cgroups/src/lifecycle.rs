@@ -157,7 +157,22 @@ impl Cgroup {
     /// directories are fine. Gives up after 10 s with an error naming the
     /// directory and the pids still in it.
     pub fn destroy(&self) -> Result<(), Error> {
-        if !self.cgroup_kill()? {
+        if self.cgroup_kill()? {
+            // cgroup.kill cannot wake tasks a v1 freezer holds: SIGKILL
+            // reaches them only once thawed.
+            if let Some(Place::V1(i)) = self.locate(Controller::Freezer) {
+                let path = self
+                    .v1
+                    .get(i)
+                    .map(|d| d.path())
+                    .expect("locate returns an index of v1");
+                match CgroupDir::open(&path).and_then(|d| v1::freezer::request(&d, false)) {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        } else {
             self.kill_frozen()?;
         }
         // Killed tasks take a moment to leave; rmdir's EBUSY is the wait.

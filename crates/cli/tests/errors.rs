@@ -15,18 +15,14 @@ use std::{fs, path::Path};
 
 use common::{cgroup_dirs_named, is_runc, Bundle};
 
-/// Creates the bundle's container expecting a refusal; returns the output.
-fn create_fails(bundle: &Bundle) -> common::Output {
-    let dir = bundle.dir();
-    bundle.runtime(&["create", "--bundle", dir.to_str().unwrap(), bundle.id()])
-}
-
 /// Asserts that the state root holds no container.
 #[track_caller]
 fn assert_no_state(bundle: &Bundle) {
     let root = bundle.state_root();
     let entries: Vec<_> = match fs::read_dir(&root) {
-        Ok(dir) => dir.map(|e| e.unwrap().file_name()).collect(),
+        Ok(dir) => dir
+            .map(|e| e.expect("read_dir entry").file_name())
+            .collect(),
         Err(_) => Vec::new(),
     };
     assert!(entries.is_empty(), "{} holds {entries:?}", root.display());
@@ -44,7 +40,7 @@ fn malformed_config_json() {
     } else {
         "config.json"
     };
-    create_fails(&bundle).assert_error(&[keyword], &[]);
+    bundle.try_create(bundle.id()).assert_error(&[keyword], &[]);
     assert_no_state(&bundle);
     bundle.assert_no_leaks();
 }
@@ -57,7 +53,9 @@ fn missing_rootfs() {
     // runc: `runc create failed: invalid rootfs: stat <bundle>/rootfs: no such
     // file or directory`.
     let rootfs = bundle.rootfs();
-    create_fails(&bundle).assert_error(&["rootfs", rootfs.to_str().unwrap()], &[]);
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["rootfs", rootfs.to_str().unwrap()], &[]);
     assert_no_state(&bundle);
     bundle.assert_no_leaks();
 }
@@ -82,7 +80,9 @@ fn unknown_namespace_type() {
     let bundle = Bundle::new("badns");
     bundle.add_namespace("bogusns");
     // runc: `runc create failed: namespace {"bogusns" ""} does not exist`.
-    create_fails(&bundle).assert_error(&["bogusns"], &[]);
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["bogusns"], &[]);
     assert_no_state(&bundle);
     bundle.assert_no_leaks();
 }
@@ -93,7 +93,9 @@ fn relative_cwd() {
     let bundle = Bundle::new("relcwd");
     bundle.set_cwd("tmp");
     // runc: `runc create failed: Cwd must be an absolute path`.
-    create_fails(&bundle).assert_error(&["cwd", "absolute"], &[]);
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["cwd", "absolute"], &[]);
     assert_no_state(&bundle);
     bundle.assert_no_leaks();
 }
@@ -106,7 +108,9 @@ fn program_missing_from_the_rootfs() {
     // runc checks the path before `start`: `runc create failed: unable to
     // start container process: exec: "/no-such-program": stat
     // /no-such-program: no such file or directory`, exit 1.
-    create_fails(&bundle).assert_error(&["/no-such-program"], &[]);
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["/no-such-program"], &[]);
     assert_no_state(&bundle);
     // The same through `run`: exit 1 (a runtime error), not 127.
     bundle
@@ -124,7 +128,9 @@ fn duplicate_id() {
     bundle.create();
     let pid = bundle.pid();
     // runc: `runc create failed: container with given ID already exists`.
-    create_fails(&bundle).assert_error(&["exists"], &[bundle.id()]);
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["exists"], &[bundle.id()]);
     assert_eq!(
         bundle.status(),
         "created",
@@ -179,7 +185,7 @@ fn bad_container_ids_create_nothing() {
     let bundle = Bundle::new("badids");
     let long = "a".repeat(1025);
     for bad in ["../evil", "a/b", ".", "..", "", long.as_str()] {
-        let out = create_fails_as(&bundle, bad);
+        let out = bundle.try_create(bad);
         // runc: `runc create failed: invalid container ID format` for the
         // first four, `container id cannot be empty` for "". It has no length
         // limit: 1025 characters fail on `lstat <root>/aaa…: file name too
@@ -211,11 +217,6 @@ fn bad_container_ids_create_nothing() {
     bundle.assert_no_leaks();
 }
 
-fn create_fails_as(bundle: &Bundle, id: &str) -> common::Output {
-    let dir = bundle.dir();
-    bundle.runtime(&["create", "--bundle", dir.to_str().unwrap(), id])
-}
-
 #[test]
 #[ignore = "needs root"]
 fn failing_create_runtime_hook() {
@@ -226,7 +227,9 @@ fn failing_create_runtime_hook() {
     // runc: `runc create failed: unable to start container process: error
     // during container init: error running hook #0: error running hook: exit
     // status 1, stdout: , stderr: ` — the hook's index, not its path.
-    create_fails(&bundle).assert_error(&["hook"], &["/bin/false"]);
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["hook"], &["/bin/false"]);
     assert_no_state(&bundle);
     bundle.assert_no_leaks();
 }
@@ -240,7 +243,9 @@ fn failing_hook_output_reaches_the_error() {
     bundle.add_hook("createRuntime", "/bin/sh", &["sh", "-c", script]);
     // runc: `… error running hook: exit status 3, stdout: , stderr:
     // hook-stderr-text\n` (the newline escaped, so still one line).
-    create_fails(&bundle).assert_error(&["hook", "hook-stderr-text"], &[]);
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["hook", "hook-stderr-text"], &[]);
     assert_no_state(&bundle);
     bundle.assert_no_leaks();
 }
@@ -251,7 +256,7 @@ fn unsupported_oci_version() {
     let bundle = Bundle::new("ociver");
     bundle.set_args(&["sleep", "1000"]);
     bundle.edit_config(|c| c["ociVersion"] = "9.9.9".into());
-    let out = create_fails(&bundle);
+    let out = bundle.try_create(bundle.id());
     if is_runc() {
         // runc 1.1.5 does not check ociVersion at all: create exits 0. We
         // refuse a major version we do not implement.

@@ -27,6 +27,7 @@
 //! through [`spawn_tracked`] are registered and left to their `Child`, so
 //! `Child::wait` never loses its status to the reaper.
 #![allow(dead_code)] // each test binary uses a different part of the fixture
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap fails the test (STYLE §2)
 
 use std::{
     collections::BTreeSet,
@@ -638,10 +639,14 @@ impl Bundle {
 
     /// `create` this bundle's container (with `--bundle`), asserting success.
     pub fn create(&self) {
+        self.try_create(&self.id).assert_success();
+    }
+
+    /// `create --bundle <dir> <id>` for any `id`, returning the output.
+    pub fn try_create(&self, id: &str) -> Output {
         let dir = self.dir();
         let dir = dir.to_str().expect("utf-8 temp dir");
-        self.runtime(&["create", "--bundle", dir, &self.id])
-            .assert_success();
+        self.runtime(&["create", "--bundle", dir, id])
     }
 
     /// `state <id>`, parsed; panics if the command fails.

@@ -55,12 +55,54 @@ impl UnifiedDir {
 /// One cgroup across every hierarchy it lives in: a directory per v1
 /// hierarchy and one in the unified hierarchy. Serialize it into the
 /// container's state so a later `delete` can reload it as it was.
+///
+/// Deserializing checks that every directory lies strictly below its mount:
+/// a state file edited to name a hierarchy root must not make `destroy`
+/// kill every process and remove every cgroup of the machine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CgroupRepr")]
 pub struct Cgroup {
     /// `linux.cgroupsPath` as given, for messages.
     pub(crate) path: String,
     pub(crate) v1: Vec<V1Dir>,
     pub(crate) unified: Option<UnifiedDir>,
+}
+
+/// [`Cgroup`] as stored, before [`Cgroup::try_from`] checks it.
+#[derive(Deserialize)]
+struct CgroupRepr {
+    path: String,
+    v1: Vec<V1Dir>,
+    unified: Option<UnifiedDir>,
+}
+
+impl TryFrom<CgroupRepr> for Cgroup {
+    type Error = String;
+
+    fn try_from(r: CgroupRepr) -> Result<Self, String> {
+        let rels =
+            r.v1.iter()
+                .map(|d| (&d.mount, &d.rel))
+                .chain(r.unified.iter().map(|u| (&u.mount, &u.rel)));
+        for (mount, rel) in rels {
+            let below = !rel.as_os_str().is_empty()
+                && rel
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !below || !mount.is_absolute() {
+                return Err(format!(
+                    "cgroup directory {:?} under {} is not strictly below its mount",
+                    rel,
+                    mount.display()
+                ));
+            }
+        }
+        Ok(Cgroup {
+            path: r.path,
+            v1: r.v1,
+            unified: r.unified,
+        })
+    }
 }
 
 impl Cgroup {
@@ -293,6 +335,22 @@ mod tests {
         let json = serde_json::to_string(&cg).unwrap();
         let back: Cgroup = serde_json::from_str(&json).unwrap();
         assert_eq!(back, cg);
+    }
+
+    #[test]
+    fn a_stored_cgroup_naming_a_root_is_refused() {
+        let h = Hierarchy::from_mountinfo(HOST).unwrap();
+        let cg = Cgroup::with_own_cgroups(&h, "/x", &OwnCgroups::default()).unwrap();
+        let json = serde_json::to_string(&cg).unwrap();
+        for evil in ["\"\"", "\"..\"", "\"x/../..\"", "\"/etc\""] {
+            let bad = json.replacen("\"x\"", evil, 1);
+            assert_ne!(bad, json);
+            let err = serde_json::from_str::<Cgroup>(&bad).unwrap_err();
+            assert!(
+                err.to_string().contains("not strictly below its mount"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

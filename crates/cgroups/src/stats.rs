@@ -33,10 +33,10 @@ impl Cgroup {
     /// Reads the counters of every available controller.
     pub fn stats(&self) -> Result<Stats, Error> {
         let mut s = Stats::default();
-        if let Some((place, d)) = self.stat_dir(Controller::Pids)? {
+        if let Some((_, d)) = self.stat_dir(Controller::Pids)? {
+            // Same files in v1 and v2.
             s.pids_current = Some(d.read_parsed("pids.current", parse_u64)?);
             s.pids_limit = d.read_parsed("pids.max", v2::parse_max)?;
-            let _ = place;
         }
         match self.stat_dir(Controller::Memory)? {
             Some((Place::V1(_), d)) => {

@@ -228,6 +228,12 @@ impl Hierarchy {
     }
 }
 
+/// Fuzz entry: any bytes, as mountinfo, must parse or fail without a panic.
+/// proptest drives it in the unit tests; a `cargo fuzz` target can wrap it.
+pub fn fuzz_mountinfo(data: &[u8]) {
+    let _ = Hierarchy::from_mountinfo(&String::from_utf8_lossy(data));
+}
+
 struct MountLine<'a> {
     root: PathBuf,
     mount_point: PathBuf,
@@ -412,6 +418,11 @@ mod tests {
         #[test]
         fn parser_never_panics(text in "\\PC*") {
             let _ = Hierarchy::from_mountinfo(&text);
+        }
+
+        #[test]
+        fn fuzz_entry_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            fuzz_mountinfo(&data);
         }
 
         #[test]

@@ -212,7 +212,9 @@ impl ContainerDir {
 
     fn open_file(&self, name: &str, flags: OFlags) -> std::io::Result<File> {
         let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
-        let fd = rustix::fs::openat2(&self.dir, name, flags | OFlags::CLOEXEC, Mode::from_raw_mode(0o600), resolve)?;
+        // openat2 refuses a mode without O_CREAT.
+        let mode = if flags.contains(OFlags::CREATE) { Mode::from_raw_mode(0o600) } else { Mode::empty() };
+        let fd = rustix::fs::openat2(&self.dir, name, flags | OFlags::CLOEXEC, mode, resolve)?;
         Ok(File::from(fd))
     }
 
@@ -280,9 +282,23 @@ impl ContainerDir {
         std::fs::remove_dir_all(&self.path).map_err(io_err("remove", &self.path))
     }
 
+    /// The container's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The directory fd.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.dir.as_fd()
+    }
+}
+
+impl Drop for ContainerDir {
+    /// Unlocks explicitly: a container init cloned while we held the lock
+    /// shares the open file description, and closing our fd alone would
+    /// leave the lock held until that init execs.
+    fn drop(&mut self) {
+        let _ = rustix::fs::flock(&self.dir, rustix::fs::FlockOperation::Unlock);
     }
 }
 

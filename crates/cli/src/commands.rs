@@ -122,9 +122,12 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     let store = Store::new(cli.state_root());
     match &cli.command {
         Command::Create(a) => {
-            container::create(&store, &a.options()).with_context(|| format!("create container {}", a.id))?;
+            container::create(&store, &a.options())
+                .with_context(|| format!("create container {}", a.id))?;
         }
-        Command::Start(a) => container::start(&store, &a.id).with_context(|| format!("start container {}", a.id))?,
+        Command::Start(a) => {
+            container::start(&store, &a.id).with_context(|| format!("start container {}", a.id))?
+        }
         Command::Run(a) => {
             let ctx = || format!("run container {}", a.create.id);
             match container::run(&store, &a.create.options(), a.detach, a.keep).with_context(ctx)? {
@@ -138,9 +141,11 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Kill(a) => {
             let sig = signal::parse_signal(&a.signal)?;
-            container::kill(&store, &a.id, sig, a.all).with_context(|| format!("kill container {}", a.id))?;
+            container::kill(&store, &a.id, sig, a.all)
+                .with_context(|| format!("kill container {}", a.id))?;
         }
-        Command::Delete(a) => container::delete(&store, &a.id, a.force).with_context(|| format!("delete container {}", a.id))?,
+        Command::Delete(a) => container::delete(&store, &a.id, a.force)
+            .with_context(|| format!("delete container {}", a.id))?,
         Command::List(a) => list(&store, a)?,
         Command::Spec(a) => write_spec(a, cli.rootless.as_deref() == Some("true"))?,
     }
@@ -171,7 +176,14 @@ fn list(store: &Store, a: &ListArgs) -> anyhow::Result<()> {
     let rows: Vec<[String; 6]> = all
         .iter()
         .map(|c| {
-            [c.id.clone(), c.pid.to_string(), c.status.to_string(), c.bundle.display().to_string(), c.created.clone(), c.owner.clone()]
+            [
+                c.id.clone(),
+                c.pid.to_string(),
+                c.status.to_string(),
+                c.bundle.display().to_string(),
+                c.created.clone(),
+                c.owner.clone(),
+            ]
         })
         .collect();
     let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
@@ -182,7 +194,11 @@ fn list(store: &Store, a: &ListArgs) -> anyhow::Result<()> {
         }
     }
     for r in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = r.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         writeln!(out, "{}", line.join("   ").trim_end())?;
     }
     Ok(())
@@ -195,7 +211,10 @@ fn write_spec(a: &SpecArgs, rootless: bool) -> anyhow::Result<()> {
     if path.exists() {
         bail!("File {} exists. Remove it first", path.display());
     }
-    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    let (uid, gid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
     let v = spec::default_spec(rootless, uid, gid);
     let text = serde_json::to_string_pretty(&v)?;
     std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;

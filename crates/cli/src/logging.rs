@@ -30,16 +30,22 @@ static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
 
 /// Installs the subscriber. Without `--log`, entries go to stderr.
 pub fn init(log: Option<&Path>, json: bool, debug: bool) {
-    let (out, to_file): (Box<dyn Write + Send>, bool) = match log.map(|p| (p, File::options().create(true).append(true).open(p))) {
-        Some((_, Ok(f))) => (Box::new(f), true),
-        Some((p, Err(e))) => {
-            eprintln!("corral: cannot open log file {}: {e}", p.display());
-            (Box::new(std::io::stderr()), false)
-        }
-        None => (Box::new(std::io::stderr()), false),
-    };
+    let (out, to_file): (Box<dyn Write + Send>, bool) =
+        match log.map(|p| (p, File::options().create(true).append(true).open(p))) {
+            Some((_, Ok(f))) => (Box::new(f), true),
+            Some((p, Err(e))) => {
+                eprintln!("corral: cannot open log file {}: {e}", p.display());
+                (Box::new(std::io::stderr()), false)
+            }
+            None => (Box::new(std::io::stderr()), false),
+        };
     let max = if debug { Level::DEBUG } else { Level::WARN };
-    let _ = SINK.set(Sink { out: Mutex::new(out), to_file, json, max });
+    let _ = SINK.set(Sink {
+        out: Mutex::new(out),
+        to_file,
+        json,
+        max,
+    });
     let subscriber = tracing_subscriber::registry().with(RuncLayer);
     let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -73,7 +73,10 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 
 fn errno(what: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> Error {
     let what = what.into();
-    move |e| Error::Io { what, source: e.into() }
+    move |e| Error::Io {
+        what,
+        source: e.into(),
+    }
 }
 
 /// Options of `create` and `run`.
@@ -129,7 +132,11 @@ pub fn status_of(dir: &ContainerDir, st: &StateFile) -> Status {
     if dir.has_fifo() {
         return Status::Created;
     }
-    if st.cgroup.as_ref().is_some_and(|c| c.is_frozen().unwrap_or(false)) {
+    if st
+        .cgroup
+        .as_ref()
+        .is_some_and(|c| c.is_frozen().unwrap_or(false))
+    {
         return Status::Paused;
     }
     Status::Running
@@ -173,7 +180,9 @@ impl Cleanup {
     fn disarm(mut self) -> ContainerDir {
         self.cgroup = None;
         self.child = None;
-        self.dir.take().expect("cleanup holds the dir until disarmed")
+        self.dir
+            .take()
+            .expect("cleanup holds the dir until disarmed")
     }
 }
 
@@ -181,7 +190,10 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some((pid, pidfd)) = self.child.take() {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-            let _ = rustix::process::waitpid(rustix::process::Pid::from_raw(pid), rustix::process::WaitOptions::empty());
+            let _ = rustix::process::waitpid(
+                rustix::process::Pid::from_raw(pid),
+                rustix::process::WaitOptions::empty(),
+            );
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.destroy() {
@@ -215,7 +227,12 @@ fn cgroups_path(spec: &Spec, id: &str) -> String {
 
 fn clone_flags(spec: &Spec) -> u64 {
     let mut flags = 0u64;
-    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+    {
         if ns.path().is_some() {
             continue;
         }
@@ -234,9 +251,13 @@ fn clone_flags(spec: &Spec) -> u64 {
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     let fmt = |maps: &[oci_spec::runtime::LinuxIdMapping]| {
-        maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
     };
     if let Some(maps) = linux.uid_mappings() {
         let path = format!("/proc/{pid}/uid_map");
@@ -254,13 +275,25 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
 fn cgroup_dirs(h: &Hierarchy, cg: &Cgroup) -> Vec<(String, PathBuf)> {
     let mut dirs = Vec::new();
     for m in h.v1_mounts() {
-        if let Some(dir) = cg.paths().into_iter().find(|p| p.starts_with(&m.mount_point) && p.parent().is_some()) {
-            let name = m.mount_point.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(dir) = cg
+            .paths()
+            .into_iter()
+            .find(|p| p.starts_with(&m.mount_point) && p.parent().is_some())
+        {
+            let name = m
+                .mount_point
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             dirs.push((name, dir));
         }
     }
     if let Some(u) = h.unified() {
-        if let Some(dir) = cg.paths().into_iter().find(|p| p.starts_with(&u.mount_point)) {
+        if let Some(dir) = cg
+            .paths()
+            .into_iter()
+            .find(|p| p.starts_with(&u.mount_point))
+        {
             dirs.push((String::new(), dir));
         }
     }
@@ -270,10 +303,16 @@ fn cgroup_dirs(h: &Hierarchy, cg: &Cgroup) -> Vec<(String, PathBuf)> {
 /// The spec's device rules followed by what every container needs, as runc
 /// does: mknod of any node (access stays governed by the rules), the
 /// default devices, /dev/pts and /dev/ptmx, and each `linux.devices` entry.
-fn with_default_devices(res: &oci_spec::runtime::LinuxResources, spec: &Spec) -> oci_spec::runtime::LinuxResources {
+fn with_default_devices(
+    res: &oci_spec::runtime::LinuxResources,
+    spec: &Spec,
+) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType as T};
     let rule = |typ: T, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access.to_string());
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(access.to_string());
         if let Some(m) = major {
             b = b.major(m);
         }
@@ -282,15 +321,31 @@ fn with_default_devices(res: &oci_spec::runtime::LinuxResources, spec: &Spec) ->
         }
         b.build().expect("all fields set")
     };
-    let Some(user_rules) = res.devices() else { return res.clone() };
+    let Some(user_rules) = res.devices() else {
+        return res.clone();
+    };
     let mut rules = user_rules.clone();
     rules.push(rule(T::C, None, None, "m"));
     rules.push(rule(T::B, None, None, "m"));
-    for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (10, 200)] {
+    for (major, minor) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 2),
+        (10, 200),
+    ] {
         rules.push(rule(T::C, Some(major), Some(minor), "rwm"));
     }
     rules.push(rule(T::C, Some(136), None, "rwm"));
-    for d in spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default() {
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default()
+    {
         rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
     }
     let mut res = res.clone();
@@ -300,9 +355,14 @@ fn with_default_devices(res: &oci_spec::runtime::LinuxResources, spec: &Spec) ->
 
 /// Creates a container and leaves its init waiting for start. With
 /// `use_fifo` false (run), the init waits for a message instead.
-pub fn create_container(store: &Store, opts: &CreateOptions, use_fifo: bool) -> Result<Created, Error> {
+pub fn create_container(
+    store: &Store,
+    opts: &CreateOptions,
+    use_fifo: bool,
+) -> Result<Created, Error> {
     crate::id::validate_id(&opts.id).map_err(StateError::from)?;
-    let bundle = std::path::absolute(&opts.bundle).map_err(io(format!("bundle {}", opts.bundle.display())))?;
+    let bundle = std::path::absolute(&opts.bundle)
+        .map_err(io(format!("bundle {}", opts.bundle.display())))?;
     let spec = spec::load(&bundle)?;
     let rootfs = spec::validate(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
@@ -312,14 +372,21 @@ pub fn create_container(store: &Store, opts: &CreateOptions, use_fifo: bool) -> 
         ));
     }
     let console = match &opts.console_socket {
-        Some(path) => Some(UnixStream::connect(path).map_err(io(format!("connect to console socket {}", path.display())))?),
+        Some(path) => Some(
+            UnixStream::connect(path)
+                .map_err(io(format!("connect to console socket {}", path.display())))?,
+        ),
         None => None,
     };
     let hierarchy = Hierarchy::detect()?;
     let cgroup = Cgroup::new(&hierarchy, &cgroups_path(&spec, &opts.id))?;
 
     let dir = store.create(&opts.id)?;
-    let mut cleanup = Cleanup { dir: Some(dir), cgroup: None, child: None };
+    let mut cleanup = Cleanup {
+        dir: Some(dir),
+        cgroup: None,
+        child: None,
+    };
     let dir = cleanup.dir.as_ref().expect("just set");
     let fifo = if use_fifo {
         dir.make_fifo()?;
@@ -347,12 +414,27 @@ pub fn create_container(store: &Store, opts: &CreateOptions, use_fifo: bool) -> 
         config: spec.clone(),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
-    let runtime_hooks: Vec<_> = hooks.prestart().iter().flatten().chain(hooks.create_runtime().iter().flatten()).cloned().collect();
+    let runtime_hooks: Vec<_> = hooks
+        .prestart()
+        .iter()
+        .flatten()
+        .chain(hooks.create_runtime().iter().flatten())
+        .cloned()
+        .collect();
 
-    let (parent_end, child_end) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
-        .map_err(errno("create sync socketpair"))?;
+    let (parent_end, child_end) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(errno("create sync socketpair"))?;
     let old_mask = SigSet::full().block().map_err(io("block signals"))?;
-    let into_cgroup = if hierarchy.layout() == Layout::V2 { cgroup.unified_dir()? } else { None };
+    let into_cgroup = if hierarchy.layout() == Layout::V2 {
+        cgroup.unified_dir()?
+    } else {
+        None
+    };
     let joined_pidns = join_pid_namespace(&spec)?;
     let cgroup_dirs = cgroup_dirs(&hierarchy, &cgroup);
     let forked = sys::clone3(clone_flags(&spec), into_cgroup.as_ref().map(|f| f.as_fd()));
@@ -398,17 +480,32 @@ pub fn create_container(store: &Store, opts: &CreateOptions, use_fifo: bool) -> 
         }
         st.pid = pid;
         st.start_time = state::proc_stat(pid).map(|(t, _)| t).unwrap_or(0);
-        init::send(parent_end.as_fd(), tag::GO, &hook_state(&st, Status::Creating)).map_err(io("sync with init"))?;
+        init::send(
+            parent_end.as_fd(),
+            tag::GO,
+            &hook_state(&st, Status::Creating),
+        )
+        .map_err(io("sync with init"))?;
         let mut msg = init::recv(parent_end.as_fd()).map_err(io("sync with init"))?;
         if let Some((tag::HOOKS, _)) = msg {
-            hooks::run_hooks("prestart", hooks.prestart().as_deref().unwrap_or_default(), &hook_state(&st, Status::Creating))?;
-            hooks::run_hooks("createRuntime", hooks.create_runtime().as_deref().unwrap_or_default(), &hook_state(&st, Status::Creating))?;
+            hooks::run_hooks(
+                "prestart",
+                hooks.prestart().as_deref().unwrap_or_default(),
+                &hook_state(&st, Status::Creating),
+            )?;
+            hooks::run_hooks(
+                "createRuntime",
+                hooks.create_runtime().as_deref().unwrap_or_default(),
+                &hook_state(&st, Status::Creating),
+            )?;
             init::send(parent_end.as_fd(), tag::CONTINUE, b"").map_err(io("sync with init"))?;
             msg = init::recv(parent_end.as_fd()).map_err(io("sync with init"))?;
         }
         match msg {
             Some((tag::READY, _)) => {}
-            Some((tag::ERROR, m)) => return Err(Error::Init(String::from_utf8_lossy(&m).into_owned())),
+            Some((tag::ERROR, m)) => {
+                return Err(Error::Init(String::from_utf8_lossy(&m).into_owned()))
+            }
             _ => return Err(Error::Init("exited during setup".into())),
         }
         let dir = cleanup.dir.as_ref().expect("held until disarmed");
@@ -421,7 +518,14 @@ pub fn create_container(store: &Store, opts: &CreateOptions, use_fifo: bool) -> 
     match result {
         Ok(()) => {
             let dir = cleanup.disarm();
-            Ok(Created { dir, state: st, pid, pidfd, sync: parent_end, old_mask })
+            Ok(Created {
+                dir,
+                state: st,
+                pid,
+                pidfd,
+                sync: parent_end,
+                old_mask,
+            })
         }
         Err(e) => {
             drop(cleanup);
@@ -442,16 +546,29 @@ fn join_pid_namespace(spec: &Spec) -> Result<Option<OwnedFd>, Error> {
         .and_then(|n| n.path().clone());
     let Some(path) = path else { return Ok(None) };
     let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
-    let own = rustix::fs::open("/proc/self/ns/pid_for_children", flags, rustix::fs::Mode::empty()).map_err(errno("open own pid namespace"))?;
-    let target = rustix::fs::open(&path, flags, rustix::fs::Mode::empty()).map_err(errno(format!("open pid namespace {}", path.display())))?;
-    rustix::thread::move_into_link_name_space(target.as_fd(), None).map_err(errno(format!("join pid namespace {}", path.display())))?;
+    let own = rustix::fs::open(
+        "/proc/self/ns/pid_for_children",
+        flags,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(errno("open own pid namespace"))?;
+    let target = rustix::fs::open(&path, flags, rustix::fs::Mode::empty())
+        .map_err(errno(format!("open pid namespace {}", path.display())))?;
+    rustix::thread::move_into_link_name_space(target.as_fd(), None)
+        .map_err(errno(format!("join pid namespace {}", path.display())))?;
     Ok(Some(own))
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     // Atomically, as runc: engines poll for this file.
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    std::fs::write(&tmp, pid.to_string()).map_err(io(format!("write pid file {}", tmp.display())))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .map_err(io(format!("write pid file {}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(io(format!("write pid file {}", path.display())))
 }
 
@@ -463,7 +580,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<(), Error> {
 }
 
 fn poststart(st: &StateFile) {
-    let hooks = st.config.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default();
+    let hooks = st
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().clone())
+        .unwrap_or_default();
     if let Err(e) = hooks::run_hooks("poststart", &hooks, &hook_state(st, Status::Running)) {
         // The spec: a failing poststart hook is logged; the container runs on.
         tracing::warn!(error = %e, "poststart hook failed");
@@ -476,12 +598,18 @@ pub fn start(store: &Store, id: &str) -> Result<(), Error> {
     let st = dir.load()?;
     let status = status_of(&dir, &st);
     if status != Status::Created {
-        return Err(Error::Status { id: id.into(), status, what: "only a created container can be started" });
+        return Err(Error::Status {
+            id: id.into(),
+            status,
+            what: "only a created container can be started",
+        });
     }
-    let mut fifo = dir.open_fifo_for_start().map_err(|e| match e.raw_os_error() {
-        Some(libc::ENXIO) => Error::Init("the container's init exited before start".into()),
-        _ => io("open exec fifo")(e),
-    })?;
+    let mut fifo = dir
+        .open_fifo_for_start()
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => Error::Init("the container's init exited before start".into()),
+            _ => io("open exec fifo")(e),
+        })?;
     std::io::Write::write_all(&mut fifo, b"0").map_err(io("write exec fifo"))?;
     dir.remove_fifo();
     poststart(&st);
@@ -498,9 +626,21 @@ pub enum RunOutcome {
 
 /// `corral run`: create, start, and unless `detach`, wait for the init
 /// while forwarding signals to it; then delete unless `keep`.
-pub fn run(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) -> Result<RunOutcome, Error> {
+pub fn run(
+    store: &Store,
+    opts: &CreateOptions,
+    detach: bool,
+    keep: bool,
+) -> Result<RunOutcome, Error> {
     let c = create_container(store, opts, false)?;
-    let Created { dir, state: st, pid, pidfd, sync, old_mask } = c;
+    let Created {
+        dir,
+        state: st,
+        pid,
+        pidfd,
+        sync,
+        old_mask,
+    } = c;
     let started = (|| {
         init::send(sync.as_fd(), tag::START, b"").map_err(io("start the container"))?;
         // EOF: execve succeeded (the socket is close-on-exec); else a message.
@@ -513,7 +653,10 @@ pub fn run(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) -> Res
     if let Err(e) = started {
         let _ = old_mask.set_mask();
         let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-        let _ = rustix::process::waitpid(rustix::process::Pid::from_raw(pid), rustix::process::WaitOptions::empty());
+        let _ = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(pid),
+            rustix::process::WaitOptions::empty(),
+        );
         destroy(dir, &st, true);
         return Err(e);
     }
@@ -551,7 +694,8 @@ fn forward_until_exit(pid: i32, pidfd: &OwnedFd) -> i32 {
             Err(_) => return 255,
         }
         match all.wait_timeout(Duration::from_millis(100)) {
-            Ok(Some(sig)) if sig == libc::SIGCHLD || sig == libc::SIGURG || sig == libc::SIGWINCH => {}
+            Ok(Some(sig))
+                if sig == libc::SIGCHLD || sig == libc::SIGURG || sig == libc::SIGWINCH => {}
             Ok(Some(sig)) => {
                 if let Some(s) = rustix::process::Signal::from_named_raw(sig) {
                     let _ = rustix::process::pidfd_send_signal(pidfd, s);
@@ -568,7 +712,10 @@ fn forward_until_exit(pid: i32, pidfd: &OwnedFd) -> i32 {
 fn destroy(dir: ContainerDir, st: &StateFile, poststop: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if state::is_alive(st.pid, st.start_time) {
-        if let Ok(pidfd) = rustix::process::pidfd_open(rustix::process::Pid::from_raw(st.pid).expect("alive pid > 0"), rustix::process::PidfdFlags::empty()) {
+        if let Ok(pidfd) = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(st.pid).expect("alive pid > 0"),
+            rustix::process::PidfdFlags::empty(),
+        ) {
             if state::is_alive(st.pid, st.start_time) {
                 let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
                 wait_exit(&pidfd, Duration::from_secs(5));
@@ -581,7 +728,12 @@ fn destroy(dir: ContainerDir, st: &StateFile, poststop: bool) -> Vec<String> {
         }
     }
     if poststop {
-        let hooks = st.config.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default();
+        let hooks = st
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .unwrap_or_default();
         if let Err(e) = hooks::run_hooks("poststop", &hooks, &hook_state(st, Status::Stopped)) {
             tracing::warn!(error = %e, "poststop hook failed");
         }
@@ -599,12 +751,18 @@ fn destroy(dir: ContainerDir, st: &StateFile, poststop: bool) -> Vec<String> {
 fn wait_exit(pidfd: &OwnedFd, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
-        let mut fds = [rustix::event::PollFd::new(pidfd, rustix::event::PollFlags::IN)];
+        let mut fds = [rustix::event::PollFd::new(
+            pidfd,
+            rustix::event::PollFlags::IN,
+        )];
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;
         }
-        let ts = rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
         match rustix::event::poll(&mut fds, Some(&ts)) {
             Ok(_) => return,
             Err(rustix::io::Errno::INTR) => continue,
@@ -631,7 +789,9 @@ pub fn list(store: &Store) -> Result<Vec<OciState>, Error> {
                 let status = status_of(&dir, &st);
                 out.push(oci_state(&st, status));
             }
-            Err(e) => tracing::warn!(container_id = %id, error = %e, "skipping container with unreadable state"),
+            Err(e) => {
+                tracing::warn!(container_id = %id, error = %e, "skipping container with unreadable state")
+            }
         }
     }
     Ok(out)
@@ -643,7 +803,11 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Error
     let st = dir.load()?;
     let status = status_of(&dir, &st);
     if status == Status::Stopped {
-        return Err(Error::Status { id: id.into(), status, what: "cannot send a signal to a container that is not running" });
+        return Err(Error::Status {
+            id: id.into(),
+            status,
+            what: "cannot send a signal to a container that is not running",
+        });
     }
     let sig = rustix::process::Signal::from_named_raw(signal)
         .ok_or_else(|| Error::Unsupported(format!("signal {signal} cannot be sent")))?;
@@ -653,13 +817,20 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Error
             return Ok(());
         }
     }
-    let pid = rustix::process::Pid::from_raw(st.pid).ok_or_else(|| Error::Unsupported("no pid recorded".into()))?;
-    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(errno(format!("open pid {}", st.pid)))?;
+    let pid = rustix::process::Pid::from_raw(st.pid)
+        .ok_or_else(|| Error::Unsupported("no pid recorded".into()))?;
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+        .map_err(errno(format!("open pid {}", st.pid)))?;
     // Checked after opening the pidfd: if the pid is ours now, the pidfd is too.
     if !state::is_alive(st.pid, st.start_time) {
-        return Err(Error::Status { id: id.into(), status: Status::Stopped, what: "cannot send a signal to a container that is not running" });
+        return Err(Error::Status {
+            id: id.into(),
+            status: Status::Stopped,
+            what: "cannot send a signal to a container that is not running",
+        });
     }
-    rustix::process::pidfd_send_signal(&pidfd, sig).map_err(errno(format!("send signal {signal} to pid {}", st.pid)))
+    rustix::process::pidfd_send_signal(&pidfd, sig)
+        .map_err(errno(format!("send signal {signal} to pid {}", st.pid)))
 }
 
 /// `corral delete`.
@@ -676,7 +847,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
                 }
             }
         }
-        _ => return Err(Error::Status { id: id.into(), status, what: "cannot delete a container that is not stopped (use --force)" }),
+        _ => {
+            return Err(Error::Status {
+                id: id.into(),
+                status,
+                what: "cannot delete a container that is not stopped (use --force)",
+            })
+        }
     }
     let problems = destroy(dir, &st, true);
     match problems.first() {

@@ -68,19 +68,34 @@ fn run_hook(stage: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookEr
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| HookError::Spawn { stage, path: path.clone(), source })?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| HookError::Spawn {
+        stage,
+        path: path.clone(),
+        source,
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine (EPIPE is ignored).
         let _ = stdin.write_all(state);
     }
-    let deadline = hook.timeout().filter(|t| *t > 0).map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
+    let deadline = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
     let mut delay = Duration::from_micros(200);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => {}
-            Err(source) => return Err(HookError::Spawn { stage, path, source }),
+            Err(source) => {
+                return Err(HookError::Spawn {
+                    stage,
+                    path,
+                    source,
+                })
+            }
         }
         if let Some((secs, when)) = deadline {
             if Instant::now() >= when {
@@ -100,8 +115,17 @@ fn run_hook(stage: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookEr
         let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
     }
     let stderr = stderr.trim();
-    let stderr = if stderr.is_empty() { String::new() } else { format!(": {}", stderr.lines().last().unwrap_or("")) };
-    Err(HookError::Failed { stage, path, status, stderr })
+    let stderr = if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", stderr.lines().last().unwrap_or(""))
+    };
+    Err(HookError::Failed {
+        stage,
+        path,
+        status,
+        stderr,
+    })
 }
 
 #[cfg(test)]
@@ -110,7 +134,9 @@ mod tests {
     use oci_spec::runtime::HookBuilder;
 
     fn hook(args: &[&str], timeout: Option<i64>) -> Hook {
-        let mut b = HookBuilder::default().path("/bin/sh").args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let mut b = HookBuilder::default()
+            .path("/bin/sh")
+            .args(args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         if let Some(t) = timeout {
             b = b.timeout(t);
         }
@@ -122,16 +148,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let script = format!("read s; echo \"$s $HOOKVAR\" > {}", out.display());
-        run_hooks("createRuntime", &[hook(&["sh", "-c", &script], None)], b"{\"id\":\"x\"}").unwrap();
-        assert_eq!(std::fs::read_to_string(out).unwrap(), "{\"id\":\"x\"} yes\n");
+        run_hooks(
+            "createRuntime",
+            &[hook(&["sh", "-c", &script], None)],
+            b"{\"id\":\"x\"}",
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out).unwrap(),
+            "{\"id\":\"x\"} yes\n"
+        );
     }
 
     #[test]
     fn failure_and_timeout_are_named() {
-        let err = run_hooks("poststart", &[hook(&["sh", "-c", "echo boom >&2; exit 3"], None)], b"").unwrap_err();
+        let err = run_hooks(
+            "poststart",
+            &[hook(&["sh", "-c", "echo boom >&2; exit 3"], None)],
+            b"",
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("poststart hook /bin/sh failed: exit status: 3: boom"), "{msg}");
-        let err = run_hooks("prestart", &[hook(&["sh", "-c", "sleep 5"], Some(1))], b"").unwrap_err();
+        assert!(
+            msg.starts_with("poststart hook /bin/sh failed: exit status: 3: boom"),
+            "{msg}"
+        );
+        let err =
+            run_hooks("prestart", &[hook(&["sh", "-c", "sleep 5"], Some(1))], b"").unwrap_err();
         assert_eq!(err.to_string(), "prestart hook /bin/sh timed out after 1 s");
     }
 }

@@ -58,9 +58,17 @@ mod tests {
     fn refuses_hostile_ids() {
         assert_eq!(validate_id(""), Err(IdError::Empty));
         for id in ["../evil", "a/b", ".", "..", "a b", "a\0b", "ü"] {
-            assert!(matches!(validate_id(id), Err(IdError::BadChars { .. })), "{id}");
+            assert!(
+                matches!(validate_id(id), Err(IdError::BadChars { .. })),
+                "{id}"
+            );
         }
         let long = "a".repeat(MAX_ID_LEN + 1);
-        assert_eq!(validate_id(&long), Err(IdError::TooLong { len: MAX_ID_LEN + 1 }));
+        assert_eq!(
+            validate_id(&long),
+            Err(IdError::TooLong {
+                len: MAX_ID_LEN + 1
+            })
+        );
     }
 }

@@ -158,19 +158,30 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     let spec = a.spec;
     let linux = spec.linux().as_ref().ok_or("config.json: linux: missing")?;
     let namespaces = linux.namespaces().clone().unwrap_or_default();
-    let new_ns = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
-    let userns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User);
+    let new_ns = |t: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    let userns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
 
     join_namespaces(&namespaces)?;
     if new_ns(LinuxNamespaceType::User) {
         // Become root of the new user namespace (the parent wrote the maps).
-        sys::setresgid(0).map_err(io_step("become root in the user namespace (gid 0 unmapped?)"))?;
-        sys::setresuid(0).map_err(io_step("become root in the user namespace (uid 0 unmapped?)"))?;
+        sys::setresgid(0).map_err(io_step(
+            "become root in the user namespace (gid 0 unmapped?)",
+        ))?;
+        sys::setresuid(0).map_err(io_step(
+            "become root in the user namespace (uid 0 unmapped?)",
+        ))?;
     }
     if new_ns(LinuxNamespaceType::Cgroup) {
         // Now that the parent placed us in the container's cgroup, a new
         // cgroup namespace is rooted there.
-        sys::unshare_namespace(libc::CLONE_NEWCGROUP).map_err(io_step("create cgroup namespace"))?;
+        sys::unshare_namespace(libc::CLONE_NEWCGROUP)
+            .map_err(io_step("create cgroup namespace"))?;
     }
     if new_ns(LinuxNamespaceType::Time) {
         enter_time_namespace(spec)?;
@@ -180,15 +191,21 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         match sys::join_session_keyring(&name) {
             Ok(()) => {}
             // No keyrings in this kernel or namespace: runc goes on too.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)
+                ) => {}
             Err(e) => return Err(io_step("join session keyring")(e)),
         }
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        rustix::system::sethostname(h.as_bytes()).map_err(|e| io_step(&format!("set hostname {h:?}"))(e.into()))?;
+        rustix::system::sethostname(h.as_bytes())
+            .map_err(|e| io_step(&format!("set hostname {h:?}"))(e.into()))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        rustix::system::setdomainname(d.as_bytes()).map_err(|e| io_step(&format!("set domainname {d:?}"))(e.into()))?;
+        rustix::system::setdomainname(d.as_bytes())
+            .map_err(|e| io_step(&format!("set domainname {d:?}"))(e.into()))?;
     }
 
     let ctx = Context {
@@ -198,12 +215,23 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         netns: new_ns(LinuxNamespaceType::Network),
         cgroup_dirs: a.cgroup_dirs.clone(),
     };
-    let process = spec.process().as_ref().ok_or("config.json: process: missing")?;
-    let root = if new_ns(LinuxNamespaceType::Mount) || namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or("config.json: process: missing")?;
+    let root = if new_ns(LinuxNamespaceType::Mount)
+        || namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Mount)
+    {
         let root = rootfs::prepare_root(spec, &ctx).map_err(|e| chain(&e))?;
         step(rootfs::mount_all(root.as_fd(), spec, &ctx))?;
         let dev_is_bound = spec.mounts().iter().flatten().any(|m| {
-            m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+            m.destination() == Path::new("/dev")
+                && m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind")
         });
         if !dev_is_bound {
             step(rootfs::setup_dev(root.as_fd(), spec, &ctx))?;
@@ -214,7 +242,9 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     };
     let root_fd = match &root {
         Some(r) => r.as_fd(),
-        None => return Err("a mount namespace is required (linux.namespaces has no \"mount\")".into()),
+        None => {
+            return Err("a mount namespace is required (linux.namespaces has no \"mount\")".into())
+        }
     };
     if let Some(console) = a.console {
         setup_console(root_fd, console, process)?;
@@ -226,14 +256,23 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         send(a.sync, tag::HOOKS, b"").map_err(io_step("sync"))?;
         expect(a.sync, tag::CONTINUE)?;
     }
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().clone()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().clone())
+    {
         step(hooks::run_hooks("createContainer", &h, &state))?;
     }
     step(rootfs::switch_root(root_fd, a.rootfs, a.no_pivot))?;
     step(rootfs::write_sysctls(root_fd, spec))?;
     step(rootfs::mask_paths(root_fd, spec))?;
     step(rootfs::readonly_paths(root_fd, spec))?;
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         step(rootfs::make_root_readonly(root_fd, a.rootfs))?;
     }
     drop(root);
@@ -246,20 +285,26 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         sys::personality(persona).map_err(io_step("set personality"))?;
     }
     step(process::apply_limits(process))?;
-    rustix::process::chdir(process.cwd()).map_err(|e| io_step(&format!("chdir to cwd {}", process.cwd().display()))(e.into()))?;
+    rustix::process::chdir(process.cwd())
+        .map_err(|e| io_step(&format!("chdir to cwd {}", process.cwd().display()))(e.into()))?;
     // CVE-2024-21626: a cwd outside the root reads back without its leading
     // "/" (or fails); refuse to run there.
     let cwd = rustix::process::getcwd(Vec::new()).map_err(|e| io_step("getcwd")(e.into()))?;
     if !cwd.as_bytes().starts_with(b"/") {
-        return Err(format!("cwd {} is outside the container's root", process.cwd().display()));
+        return Err(format!(
+            "cwd {} is outside the container's root",
+            process.cwd().display()
+        ));
     }
     step(process::switch_user(process, userns))?;
     let program = process::find_program(process).map_err(|e| chain(&e))?;
     let (argv, envp) = process::exec_args(process).map_err(|e| chain(&e))?;
     if process.no_new_privileges().unwrap_or(false) {
-        rustix::thread::set_no_new_privs(true).map_err(|e| io_step("set no_new_privs")(e.into()))?;
+        rustix::thread::set_no_new_privs(true)
+            .map_err(|e| io_step("set no_new_privs")(e.into()))?;
     }
-    rustix::process::set_parent_process_death_signal(None).map_err(|e| io_step("clear parent death signal")(e.into()))?;
+    rustix::process::set_parent_process_death_signal(None)
+        .map_err(|e| io_step("clear parent death signal")(e.into()))?;
     send(a.sync, tag::READY, b"").map_err(io_step("sync"))?;
 
     match a.fifo {
@@ -268,14 +313,20 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
             expect(a.sync, tag::START)?;
         }
     }
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().clone()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().clone())
+    {
         step(hooks::run_hooks("startContainer", &h, &state))?;
     }
     sys::cloexec_from(3 + a.preserve_fds).map_err(io_step("mark fds close-on-exec"))?;
     for fd in 3..3 + a.preserve_fds {
         sys::inherit_fd(fd as i32);
     }
-    a.old_mask.set_mask().map_err(io_step("restore signal mask"))?;
+    a.old_mask
+        .set_mask()
+        .map_err(io_step("restore signal mask"))?;
     let err = sys::execve(&program, &argv, &envp);
     Err(format!("exec {:?}: {err}", program))
 }
@@ -283,14 +334,23 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
 /// Joins the namespaces given by path, the user namespace first so that
 /// the others are joined with its privileges.
 fn join_namespaces(namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<(), String> {
-    let mut ordered: Vec<_> = namespaces.iter().filter(|n| n.path().is_some() && n.typ() != LinuxNamespaceType::Pid).collect();
+    let mut ordered: Vec<_> = namespaces
+        .iter()
+        .filter(|n| n.path().is_some() && n.typ() != LinuxNamespaceType::Pid)
+        .collect();
     ordered.sort_by_key(|n| n.typ() != LinuxNamespaceType::User);
     for ns in ordered {
-        let path = ns.path().as_ref().map(PathBuf::as_path).unwrap_or(Path::new(""));
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| io_step(&format!("open {} namespace {}", ns.typ(), path.display()))(e.into()))?;
-        rustix::thread::move_into_link_name_space(fd.as_fd(), None)
-            .map_err(|e| io_step(&format!("join {} namespace {}", ns.typ(), path.display()))(e.into()))?;
+        let path = ns
+            .path()
+            .as_ref()
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new(""));
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(
+            |e| io_step(&format!("open {} namespace {}", ns.typ(), path.display()))(e.into()),
+        )?;
+        rustix::thread::move_into_link_name_space(fd.as_fd(), None).map_err(|e| {
+            io_step(&format!("join {} namespace {}", ns.typ(), path.display()))(e.into())
+        })?;
     }
     Ok(())
 }
@@ -299,48 +359,82 @@ fn join_namespaces(namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<(
 /// children, the offsets are written while nobody is in it, then we enter.
 fn enter_time_namespace(spec: &Spec) -> Result<(), String> {
     sys::unshare_namespace(libc::CLONE_NEWTIME).map_err(io_step("create time namespace"))?;
-    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
     if !offsets.is_empty() {
         let mut text = String::new();
         for (clock, off) in &offsets {
             let name = match clock.as_str() {
                 "monotonic" | "boottime" => clock.as_str(),
-                other => return Err(format!("config.json: linux.timeOffsets.{other}: unknown clock")),
+                other => {
+                    return Err(format!(
+                        "config.json: linux.timeOffsets.{other}: unknown clock"
+                    ))
+                }
             };
-            text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+            text.push_str(&format!(
+                "{name} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
         }
-        std::fs::write("/proc/self/timens_offsets", text).map_err(io_step("write time namespace offsets"))?;
+        std::fs::write("/proc/self/timens_offsets", text)
+            .map_err(io_step("write time namespace offsets"))?;
     }
-    let ns = rustix::fs::open("/proc/self/ns/time_for_children", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| io_step("open time namespace")(e.into()))?;
-    rustix::thread::move_into_link_name_space(ns.as_fd(), None).map_err(|e| io_step("enter time namespace")(e.into()))
+    let ns = rustix::fs::open(
+        "/proc/self/ns/time_for_children",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_step("open time namespace")(e.into()))?;
+    rustix::thread::move_into_link_name_space(ns.as_fd(), None)
+        .map_err(|e| io_step("enter time namespace")(e.into()))
 }
 
 /// Opens a pty in the container's devpts, sends the master to the console
 /// socket (runc's protocol: the fd in SCM_RIGHTS, its name as payload), and
 /// makes the slave our controlling terminal, stdio and /dev/console.
-fn setup_console(root: BorrowedFd<'_>, socket: BorrowedFd<'_>, process: &oci_spec::runtime::Process) -> Result<(), String> {
-    let ptmx = rootfs::open_in_root(root, Path::new("/dev/pts/ptmx"), OFlags::RDWR | OFlags::NOCTTY)
-        .map_err(|e| io_step("open /dev/pts/ptmx in the container")(e.into()))?;
+fn setup_console(
+    root: BorrowedFd<'_>,
+    socket: BorrowedFd<'_>,
+    process: &oci_spec::runtime::Process,
+) -> Result<(), String> {
+    let ptmx = rootfs::open_in_root(
+        root,
+        Path::new("/dev/pts/ptmx"),
+        OFlags::RDWR | OFlags::NOCTTY,
+    )
+    .map_err(|e| io_step("open /dev/pts/ptmx in the container")(e.into()))?;
     rustix::pty::unlockpt(&ptmx).map_err(|e| io_step("unlockpt")(e.into()))?;
     let name = rustix::pty::ptsname(&ptmx, Vec::new()).map_err(|e| io_step("ptsname")(e.into()))?;
-    let slave = rustix::pty::ioctl_tiocgptpeer(&ptmx, rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-        .map_err(|e| io_step("open pty slave")(e.into()))?;
+    let slave = rustix::pty::ioctl_tiocgptpeer(
+        &ptmx,
+        rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
+    )
+    .map_err(|e| io_step("open pty slave")(e.into()))?;
     if let Some(size) = process.console_size() {
-        sys::set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16).map_err(io_step("set console size"))?;
+        sys::set_window_size(slave.as_fd(), size.height() as u16, size.width() as u16)
+            .map_err(io_step("set console size"))?;
     }
-    send_fd(socket, ptmx.as_fd(), name.as_bytes()).map_err(io_step("send pty master to the console socket"))?;
+    send_fd(socket, ptmx.as_fd(), name.as_bytes())
+        .map_err(io_step("send pty master to the console socket"))?;
     drop(ptmx);
     sys::setsid().map_err(io_step("setsid"))?;
     sys::set_controlling_terminal(slave.as_fd()).map_err(io_step("set controlling terminal"))?;
     for target in 0..3 {
         sys::dup_onto(&slave, target).map_err(io_step("make the pty stdio"))?;
     }
-    let console = rootfs::ensure(root, Path::new("/dev/console"), Kind::File).map_err(|e| chain(&e))?;
+    let console =
+        rootfs::ensure(root, Path::new("/dev/console"), Kind::File).map_err(|e| chain(&e))?;
     let tree = rustix::mount::open_tree(
         slave.as_fd(),
         "",
-        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC | rustix::mount::OpenTreeFlags::AT_EMPTY_PATH,
+        rustix::mount::OpenTreeFlags::OPEN_TREE_CLONE
+            | rustix::mount::OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | rustix::mount::OpenTreeFlags::AT_EMPTY_PATH,
     )
     .map_err(|e| io_step("clone pty for /dev/console")(e.into()))?;
     rustix::mount::move_mount(
@@ -348,7 +442,8 @@ fn setup_console(root: BorrowedFd<'_>, socket: BorrowedFd<'_>, process: &oci_spe
         "",
         console.as_fd(),
         "",
-        rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+            | rustix::mount::MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )
     .map_err(|e| io_step("bind pty on /dev/console")(e.into()))
 }

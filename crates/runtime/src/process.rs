@@ -81,8 +81,12 @@ fn rlimit_resource(t: PosixRlimitType) -> i32 {
 /// privileges the user switch may drop.
 pub fn apply_limits(p: &Process) -> Result<(), ProcessError> {
     for r in p.rlimits().as_deref().unwrap_or_default() {
-        sys::setrlimit(rlimit_resource(r.typ()), r.soft(), r.hard())
-            .map_err(sys_err(format!("set rlimit {:?} to {}:{}", r.typ(), r.soft(), r.hard())))?;
+        sys::setrlimit(rlimit_resource(r.typ()), r.soft(), r.hard()).map_err(sys_err(format!(
+            "set rlimit {:?} to {}:{}",
+            r.typ(),
+            r.soft(),
+            r.hard()
+        )))?;
     }
     if let Some(io) = p.io_priority() {
         let class = match io.class() {
@@ -127,8 +131,16 @@ pub fn apply_limits(p: &Process) -> Result<(), ProcessError> {
         )
         .map_err(sys_err(format!("set scheduler {:?}", s.policy())))?;
     }
-    if let Some(aff) = p.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().clone()) {
-        let cpus = parse_cpu_list(&aff).ok_or_else(|| sys_err(format!("parse execCPUAffinity.final {aff:?}"))(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+    if let Some(aff) = p
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().clone())
+    {
+        let cpus = parse_cpu_list(&aff).ok_or_else(|| {
+            sys_err(format!("parse execCPUAffinity.final {aff:?}"))(
+                std::io::Error::from_raw_os_error(libc::EINVAL),
+            )
+        })?;
         sys::set_affinity(&cpus).map_err(sys_err(format!("set CPU affinity {aff}")))?;
     }
     Ok(())
@@ -168,8 +180,13 @@ pub fn switch_user(p: &Process, userns: bool) -> Result<(), ProcessError> {
     let wanted = p.capabilities().as_ref().unwrap_or(&none);
     let bounding = cap_set(wanted.bounding());
     for cap in caps::all() {
-        if !bounding.contains(&cap) && caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, caps::CapSet::Bounding, cap).map_err(|source| ProcessError::Caps { set: "bounding", source })?;
+        if !bounding.contains(&cap)
+            && caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(false)
+        {
+            caps::drop(None, caps::CapSet::Bounding, cap).map_err(|source| ProcessError::Caps {
+                set: "bounding",
+                source,
+            })?;
         }
     }
     rustix::thread::set_keep_capabilities(true).map_err(|e| sys_err("set keep-caps")(e.into()))?;
@@ -181,18 +198,27 @@ pub fn switch_user(p: &Process, userns: bool) -> Result<(), ProcessError> {
     }
     sys::setresgid(user.gid()).map_err(sys_err(format!("set gid {}", user.gid())))?;
     sys::setresuid(user.uid()).map_err(sys_err(format!("set uid {}", user.uid())))?;
-    rustix::thread::set_keep_capabilities(false).map_err(|e| sys_err("clear keep-caps")(e.into()))?;
+    rustix::thread::set_keep_capabilities(false)
+        .map_err(|e| sys_err("clear keep-caps")(e.into()))?;
     // Effective first: each capset must keep effective within permitted.
     let sets = [
         ("effective", caps::CapSet::Effective, wanted.effective()),
         ("permitted", caps::CapSet::Permitted, wanted.permitted()),
-        ("inheritable", caps::CapSet::Inheritable, wanted.inheritable()),
+        (
+            "inheritable",
+            caps::CapSet::Inheritable,
+            wanted.inheritable(),
+        ),
     ];
     for (name, set, list) in sets {
-        caps::set(None, set, &cap_set(list)).map_err(|source| ProcessError::Caps { set: name, source })?;
+        caps::set(None, set, &cap_set(list))
+            .map_err(|source| ProcessError::Caps { set: name, source })?;
     }
     let ambient = cap_set(wanted.ambient());
-    caps::clear(None, caps::CapSet::Ambient).map_err(|source| ProcessError::Caps { set: "ambient", source })?;
+    caps::clear(None, caps::CapSet::Ambient).map_err(|source| ProcessError::Caps {
+        set: "ambient",
+        source,
+    })?;
     for cap in ambient {
         // The kernel refuses ambient caps that are not both permitted and
         // inheritable; runc skips those too.
@@ -208,21 +234,34 @@ pub fn switch_user(p: &Process, userns: bool) -> Result<(), ProcessError> {
 /// executable match in the process's `PATH`. Runs after the root switch, so
 /// it looks inside the container.
 pub fn find_program(p: &Process) -> Result<CString, ProcessError> {
-    let name = p.args().as_ref().and_then(|a| a.first()).cloned().unwrap_or_default();
+    let name = p
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![PathBuf::from(&name)]
     } else {
-        let path = env_value(p, "PATH").unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(&name)).collect()
+        let path = env_value(p, "PATH")
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(&name))
+            .collect()
     };
     let mut denied = None;
     for c in candidates {
-        let Ok(meta) = std::fs::metadata(&c) else { continue };
+        let Ok(meta) = std::fs::metadata(&c) else {
+            continue;
+        };
         if meta.is_dir() {
             continue;
         }
         if rustix::fs::access(&c, rustix::fs::Access::EXEC_OK).is_ok() {
-            return CString::new(c.as_os_str().as_bytes()).map_err(|_| ProcessError::Nul { what: "process.args[0]" });
+            return CString::new(c.as_os_str().as_bytes()).map_err(|_| ProcessError::Nul {
+                what: "process.args[0]",
+            });
         }
         denied.get_or_insert(c);
     }
@@ -233,21 +272,41 @@ pub fn find_program(p: &Process) -> Result<CString, ProcessError> {
 }
 
 fn env_value<'a>(p: &'a Process, key: &str) -> Option<&'a str> {
-    p.env().iter().flatten().rev().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    p.env()
+        .iter()
+        .flatten()
+        .rev()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// argv and envp as C strings.
 pub fn exec_args(p: &Process) -> Result<(Vec<CString>, Vec<CString>), ProcessError> {
-    let argv = p.args().iter().flatten().map(|a| CString::new(a.as_str())).collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ProcessError::Nul { what: "process.args" })?;
-    let mut envp = p.env().iter().flatten().map(|a| CString::new(a.as_str())).collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ProcessError::Nul { what: "process.env" })?;
+    let argv = p
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ProcessError::Nul {
+            what: "process.args",
+        })?;
+    let mut envp = p
+        .env()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ProcessError::Nul {
+            what: "process.env",
+        })?;
     if env_value(p, "HOME").is_none() {
         // As runc: HOME from the user's entry in the container's
         // /etc/passwd when the spec sets none, else "/".
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let home = home_of(&passwd, p.user().uid()).unwrap_or("/");
-        envp.push(CString::new(format!("HOME={home}")).map_err(|_| ProcessError::Nul { what: "HOME" })?);
+        envp.push(
+            CString::new(format!("HOME={home}")).map_err(|_| ProcessError::Nul { what: "HOME" })?,
+        );
     }
     Ok((argv, envp))
 }
@@ -282,7 +341,14 @@ mod tests {
 
     #[test]
     fn oci_capability_names_map_to_caps() {
-        let list = Some([oci_spec::runtime::Capability::Kill, oci_spec::runtime::Capability::NetBindService].into_iter().collect());
+        let list = Some(
+            [
+                oci_spec::runtime::Capability::Kill,
+                oci_spec::runtime::Capability::NetBindService,
+            ]
+            .into_iter()
+            .collect(),
+        );
         let set = cap_set(&list);
         assert!(set.contains(&caps::Capability::CAP_KILL));
         assert!(set.contains(&caps::Capability::CAP_NET_BIND_SERVICE));

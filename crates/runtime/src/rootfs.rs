@@ -17,8 +17,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MountPropagationFlags, MoveMountFlags,
-    OpenTreeFlags,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags,
 };
 
 use crate::sys::{self, mount_attr};
@@ -72,7 +71,11 @@ pub enum RootfsError {
 }
 
 fn perr<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(Errno) -> RootfsError + 'a {
-    move |e| RootfsError::Path { op, path: path.to_owned(), source: e.into() }
+    move |e| RootfsError::Path {
+        op,
+        path: path.to_owned(),
+        source: e.into(),
+    }
 }
 
 /// Opens `path` beneath `root` as an `O_PATH` handle. `..` and symlinks are
@@ -112,12 +115,19 @@ pub fn ensure(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<OwnedFd, 
         Err(e) => return Err(perr("open", path)(e)),
     }
     let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or_else(|| perr("create", path)(Errno::INVAL))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| perr("create", path)(Errno::INVAL))?;
     let pfd = ensure(root, parent, Kind::Dir)?;
     // O_PATH fds cannot be used with mkdirat/openat to create: reopen the
     // directory itself (same object, no new lookup from a path string).
-    let dir = rustix::fs::openat(&pfd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(perr("open", parent))?;
+    let dir = rustix::fs::openat(
+        &pfd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(perr("open", parent))?;
     let made = match kind {
         Kind::Dir => rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755)),
         Kind::File => rustix::fs::openat(
@@ -237,28 +247,49 @@ pub struct Context<'a> {
 /// propagates to the host, and binds the rootfs onto itself so it is a mount
 /// `pivot_root` accepts. Returns the fd of that mount.
 pub fn prepare_root(spec: &Spec, ctx: &Context<'_>) -> Result<OwnedFd, RootfsError> {
-    let prop = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone());
+    let prop = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().clone());
     let flags = match prop.as_deref() {
         Some("shared") | Some("rshared") => MountPropagationFlags::SHARED,
         Some("private") | Some("rprivate") => MountPropagationFlags::PRIVATE,
         Some("unbindable") | Some("runbindable") => MountPropagationFlags::UNBINDABLE,
         _ => MountPropagationFlags::DOWNSTREAM,
     };
-    let root_err = |op, source: Errno| RootfsError::Pivot { op, path: ctx.rootfs.to_owned(), source: source.into() };
-    rustix::mount::mount_change("/", flags | MountPropagationFlags::REC).map_err(|e| root_err("set propagation of /", e))?;
+    let root_err = |op, source: Errno| RootfsError::Pivot {
+        op,
+        path: ctx.rootfs.to_owned(),
+        source: source.into(),
+    };
+    rustix::mount::mount_change("/", flags | MountPropagationFlags::REC)
+        .map_err(|e| root_err("set propagation of /", e))?;
     let tree = rustix::mount::open_tree(
         rustix::fs::CWD,
         ctx.rootfs,
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_RECURSIVE,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_RECURSIVE,
     )
     .map_err(|e| root_err("bind", e))?;
-    rustix::mount::move_mount(tree.as_fd(), "", rustix::fs::CWD, ctx.rootfs, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(|e| root_err("bind", e))?;
+    rustix::mount::move_mount(
+        tree.as_fd(),
+        "",
+        rustix::fs::CWD,
+        ctx.rootfs,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| root_err("bind", e))?;
     // pivot_root refuses a new root whose parent mount is shared; a private
     // rootfs mount keeps our mounts below it from reaching the host.
-    rustix::mount::mount_change(ctx.rootfs, MountPropagationFlags::PRIVATE).map_err(|e| root_err("make private", e))?;
-    rustix::fs::open(ctx.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| root_err("open", e))
+    rustix::mount::mount_change(ctx.rootfs, MountPropagationFlags::PRIVATE)
+        .map_err(|e| root_err("make private", e))?;
+    rustix::fs::open(
+        ctx.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| root_err("open", e))
 }
 
 /// Mounts every entry of `spec.mounts` under `root`.
@@ -272,11 +303,21 @@ pub fn mount_all(root: BorrowedFd<'_>, spec: &Spec, ctx: &Context<'_>) -> Result
 fn mount_one(root: BorrowedFd<'_>, m: &Mount, ctx: &Context<'_>) -> Result<(), RootfsError> {
     let options = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().clone().unwrap_or_default();
-    let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let dest = m.destination();
     let merr = |step: String| {
         let (typ, source_path, dest) = (typ.clone(), source.clone(), dest.to_owned());
-        move |e: Errno| RootfsError::Mount { typ, source_path, dest, step, source: e.into() }
+        move |e: Errno| RootfsError::Mount {
+            typ,
+            source_path,
+            dest,
+            step,
+            source: e.into(),
+        }
     };
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, dest, &options, ctx, &merr);
@@ -293,7 +334,8 @@ fn mount_one(root: BorrowedFd<'_>, m: &Mount, ctx: &Context<'_>) -> Result<(), R
         return bind(root, &src, dest, &options, &merr);
     }
     let target = ensure(root, dest, Kind::Dir)?;
-    let fs = rustix::mount::fsopen(typ.as_str(), FsOpenFlags::FSOPEN_CLOEXEC).map_err(merr("fsopen".into()))?;
+    let fs = rustix::mount::fsopen(typ.as_str(), FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(merr("fsopen".into()))?;
     if !source.is_empty() {
         // Some filesystems (proc, mqueue) have no "source" parameter; the
         // source is only a label for them.
@@ -308,11 +350,18 @@ fn mount_one(root: BorrowedFd<'_>, m: &Mount, ctx: &Context<'_>) -> Result<(), R
     }
     rustix::mount::fsconfig_create(&fs).map_err(merr("create".into()))?;
     let attrs = MountAttrFlags::from_bits_retain((options.set | options.rec_set) as u32);
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(merr("fsmount".into()))?;
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+        .map_err(merr("fsmount".into()))?;
     attach(mnt.as_fd(), target.as_fd(), &options, &merr)
 }
 
-fn bind<F, G>(root: BorrowedFd<'_>, src: &Path, dest: &Path, o: &MountOptions, merr: &F) -> Result<(), RootfsError>
+fn bind<F, G>(
+    root: BorrowedFd<'_>,
+    src: &Path,
+    dest: &Path,
+    o: &MountOptions,
+    merr: &F,
+) -> Result<(), RootfsError>
 where
     F: Fn(String) -> G,
     G: FnOnce(Errno) -> RootfsError,
@@ -321,25 +370,36 @@ where
     if o.recursive_bind {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    let tree = rustix::mount::open_tree(rustix::fs::CWD, src, flags).map_err(merr("open source".into()))?;
-    let is_dir = rustix::fs::fstat(&tree).map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory).unwrap_or(true);
+    let tree = rustix::mount::open_tree(rustix::fs::CWD, src, flags)
+        .map_err(merr("open source".into()))?;
+    let is_dir = rustix::fs::fstat(&tree)
+        .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+        .unwrap_or(true);
     let target = ensure(root, dest, if is_dir { Kind::Dir } else { Kind::File })?;
     if o.set != 0 || o.clear != 0 {
-        sys::mount_setattr(tree.as_fd(), false, o.set, o.clear, 0, None).map_err(|e| merr("set flags".into())(Errno::from_io_error(&e).unwrap_or(Errno::INVAL)))?;
+        sys::mount_setattr(tree.as_fd(), false, o.set, o.clear, 0, None).map_err(|e| {
+            merr("set flags".into())(Errno::from_io_error(&e).unwrap_or(Errno::INVAL))
+        })?;
     }
     attach(tree.as_fd(), target.as_fd(), o, merr)
 }
 
 /// Sets recursive attributes and propagation on `mnt`, then attaches it on
 /// `target`.
-fn attach<F, G>(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>, o: &MountOptions, merr: &F) -> Result<(), RootfsError>
+fn attach<F, G>(
+    mnt: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    o: &MountOptions,
+    merr: &F,
+) -> Result<(), RootfsError>
 where
     F: Fn(String) -> G,
     G: FnOnce(Errno) -> RootfsError,
 {
     let to_errno = |e: std::io::Error| Errno::from_io_error(&e).unwrap_or(Errno::INVAL);
     if o.rec_set != 0 || o.rec_clear != 0 {
-        sys::mount_setattr(mnt, true, o.rec_set, o.rec_clear, 0, None).map_err(|e| merr("set recursive flags".into())(to_errno(e)))?;
+        sys::mount_setattr(mnt, true, o.rec_set, o.rec_clear, 0, None)
+            .map_err(|e| merr("set recursive flags".into())(to_errno(e)))?;
     }
     rustix::mount::move_mount(
         mnt,
@@ -351,7 +411,8 @@ where
     .map_err(merr("attach".into()))?;
     if let Some((prop, rec)) = o.propagation {
         // The attached mount is now reachable from the target fd's mount.
-        sys::mount_setattr(mnt, rec, 0, 0, prop, None).map_err(|e| merr("set propagation".into())(to_errno(e)))?;
+        sys::mount_setattr(mnt, rec, 0, 0, prop, None)
+            .map_err(|e| merr("set propagation".into())(to_errno(e)))?;
     }
     Ok(())
 }
@@ -360,7 +421,13 @@ where
 /// its own cgroup namespace by now, so it shows the container's subtree);
 /// with v1 hierarchies a tmpfs holding a bind of the container's own cgroup
 /// directory per controller, as runc does.
-fn mount_cgroup<F, G>(root: BorrowedFd<'_>, dest: &Path, o: &MountOptions, ctx: &Context<'_>, merr: &F) -> Result<(), RootfsError>
+fn mount_cgroup<F, G>(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    o: &MountOptions,
+    ctx: &Context<'_>,
+    merr: &F,
+) -> Result<(), RootfsError>
 where
     F: Fn(String) -> G,
     G: FnOnce(Errno) -> RootfsError,
@@ -369,26 +436,39 @@ where
     let target = ensure(root, dest, Kind::Dir)?;
     let attrs = MountAttrFlags::from_bits_retain(o.set as u32);
     if v2_only {
-        let fs = rustix::mount::fsopen("cgroup2", FsOpenFlags::FSOPEN_CLOEXEC).map_err(merr("fsopen".into()))?;
+        let fs = rustix::mount::fsopen("cgroup2", FsOpenFlags::FSOPEN_CLOEXEC)
+            .map_err(merr("fsopen".into()))?;
         rustix::mount::fsconfig_create(&fs).map_err(merr("create".into()))?;
-        let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(merr("fsmount".into()))?;
+        let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+            .map_err(merr("fsmount".into()))?;
         return attach(mnt.as_fd(), target.as_fd(), o, merr);
     }
-    let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(merr("fsopen".into()))?;
+    let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(merr("fsopen".into()))?;
     rustix::mount::fsconfig_set_string(&fs, "mode", "755").map_err(merr("option mode".into()))?;
     rustix::mount::fsconfig_create(&fs).map_err(merr("create".into()))?;
     let no_ro = MountAttrFlags::from_bits_retain((o.set & !mount_attr::RDONLY) as u32);
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, no_ro).map_err(merr("fsmount".into()))?;
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, no_ro)
+        .map_err(merr("fsmount".into()))?;
     attach(mnt.as_fd(), target.as_fd(), &MountOptions::default(), merr)?;
-    let bind_opts = MountOptions { bind: true, set: o.set, ..MountOptions::default() };
+    let bind_opts = MountOptions {
+        bind: true,
+        set: o.set,
+        ..MountOptions::default()
+    };
     for (name, host_dir) in &ctx.cgroup_dirs {
-        let sub = dest.join(if name.is_empty() { "unified" } else { name.as_str() });
+        let sub = dest.join(if name.is_empty() {
+            "unified"
+        } else {
+            name.as_str()
+        });
         bind(root, host_dir, &sub, &bind_opts, merr)?;
     }
     if o.set & mount_attr::RDONLY != 0 {
         let top = open_in_root(root, dest, OFlags::PATH).map_err(perr("open", dest))?;
-        sys::mount_setattr(top.as_fd(), false, mount_attr::RDONLY, 0, 0, None)
-            .map_err(|e| merr("set flags".into())(Errno::from_io_error(&e).unwrap_or(Errno::INVAL)))?;
+        sys::mount_setattr(top.as_fd(), false, mount_attr::RDONLY, 0, 0, None).map_err(|e| {
+            merr("set flags".into())(Errno::from_io_error(&e).unwrap_or(Errno::INVAL))
+        })?;
     }
     Ok(())
 }
@@ -407,12 +487,26 @@ const DEFAULT_DEVICES: &[(&str, u64, u64, u32)] = &[
 /// user namespace, where mknod is not allowed, devices are bind-mounted from
 /// the host instead.
 pub fn setup_dev(root: BorrowedFd<'_>, spec: &Spec, ctx: &Context<'_>) -> Result<(), RootfsError> {
-    let extra = spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default();
+    let extra = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
     for &(path, major, minor, mode) in DEFAULT_DEVICES {
         if extra.iter().any(|d| d.path() == Path::new(path)) {
             continue;
         }
-        make_device(root, Path::new(path), FileType::CharacterDevice, major, minor, mode, 0, 0, ctx.userns)?;
+        make_device(
+            root,
+            Path::new(path),
+            FileType::CharacterDevice,
+            major,
+            minor,
+            mode,
+            0,
+            0,
+            ctx.userns,
+        )?;
     }
     for d in &extra {
         device_from_spec(root, d, ctx.userns)?;
@@ -425,8 +519,13 @@ pub fn setup_dev(root: BorrowedFd<'_>, spec: &Spec, ctx: &Context<'_>) -> Result
         ("pts/ptmx", "/dev/ptmx"),
     ];
     let dev = ensure(root, Path::new("/dev"), Kind::Dir)?;
-    let dev = rustix::fs::openat(&dev, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(perr("open", Path::new("/dev")))?;
+    let dev = rustix::fs::openat(
+        &dev,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(perr("open", Path::new("/dev")))?;
     for (target, link) in links {
         let name = &link[5..];
         if name == "ptmx" {
@@ -441,7 +540,11 @@ pub fn setup_dev(root: BorrowedFd<'_>, spec: &Spec, ctx: &Context<'_>) -> Result
     Ok(())
 }
 
-fn device_from_spec(root: BorrowedFd<'_>, d: &LinuxDevice, userns: bool) -> Result<(), RootfsError> {
+fn device_from_spec(
+    root: BorrowedFd<'_>,
+    d: &LinuxDevice,
+    userns: bool,
+) -> Result<(), RootfsError> {
     let typ = match d.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
         LinuxDeviceType::B => FileType::BlockDevice,
@@ -450,7 +553,17 @@ fn device_from_spec(root: BorrowedFd<'_>, d: &LinuxDevice, userns: bool) -> Resu
     };
     let mode = d.file_mode().unwrap_or(0o666);
     let (uid, gid) = (d.uid().unwrap_or(0), d.gid().unwrap_or(0));
-    make_device(root, d.path(), typ, d.major() as u64, d.minor() as u64, mode, uid, gid, userns)
+    make_device(
+        root,
+        d.path(),
+        typ,
+        d.major() as u64,
+        d.minor() as u64,
+        mode,
+        uid,
+        gid,
+        userns,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -469,20 +582,37 @@ fn make_device(
         return Err(perr("create device", path)(Errno::INVAL));
     }
     if userns {
-        let opts = MountOptions { bind: true, ..MountOptions::default() };
+        let opts = MountOptions {
+            bind: true,
+            ..MountOptions::default()
+        };
         let merr = |step: String| {
             let dest = path.to_owned();
-            move |e: Errno| RootfsError::Mount { typ: "bind".into(), source_path: dest.display().to_string(), dest, step, source: e.into() }
+            move |e: Errno| RootfsError::Mount {
+                typ: "bind".into(),
+                source_path: dest.display().to_string(),
+                dest,
+                step,
+                source: e.into(),
+            }
         };
         return bind(root, path, path, &opts, &merr);
     }
     let parent = ensure(root, path.parent().unwrap_or(Path::new("/dev")), Kind::Dir)?;
-    let parent = rustix::fs::openat(&parent, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(perr("open", path))?;
-    let name = path.file_name().ok_or_else(|| perr("create device", path)(Errno::INVAL))?;
+    let parent = rustix::fs::openat(
+        &parent,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(perr("open", path))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| perr("create device", path)(Errno::INVAL))?;
     let _ = rustix::fs::unlinkat(&parent, name, rustix::fs::AtFlags::empty());
     let dev = rustix::fs::makedev(major as u32, minor as u32);
-    rustix::fs::mknodat(&parent, name, typ, Mode::from_raw_mode(mode & 0o7777), dev).map_err(perr("create device", path))?;
+    rustix::fs::mknodat(&parent, name, typ, Mode::from_raw_mode(mode & 0o7777), dev)
+        .map_err(perr("create device", path))?;
     rustix::fs::chownat(
         &parent,
         name,
@@ -492,14 +622,21 @@ fn make_device(
     )
     .map_err(perr("chown device", path))?;
     // mknod applied the umask; set the mode the spec asked for exactly.
-    rustix::fs::chmodat(&parent, name, Mode::from_raw_mode(mode & 0o7777), rustix::fs::AtFlags::empty())
-        .map_err(perr("chmod device", path))
+    rustix::fs::chmodat(
+        &parent,
+        name,
+        Mode::from_raw_mode(mode & 0o7777),
+        rustix::fs::AtFlags::empty(),
+    )
+    .map_err(perr("chmod device", path))
 }
 
 /// Writes namespaced sysctls through the container's own /proc (checked to
 /// be procfs), before /proc/sys is made read-only.
 pub fn write_sysctls(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsError> {
-    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) else { return Ok(()) };
+    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().clone()) else {
+        return Ok(());
+    };
     for (key, value) in sysctl {
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
         let fd = open_in_root(root, &path, OFlags::WRONLY).map_err(perr("open", &path))?;
@@ -516,15 +653,23 @@ pub fn write_sysctls(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsErro
 /// under the container's /dev/null, checked by fd to be the null device
 /// (CVE-2025-31133: never trust a path for the mask source).
 pub fn mask_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsError> {
-    let paths = spec.linux().as_ref().and_then(|l| l.masked_paths().clone()).unwrap_or_default();
+    let paths = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default();
     if paths.is_empty() {
         return Ok(());
     }
     let null_path = Path::new("/dev/null");
     let null = open_in_root(root, null_path, OFlags::PATH).map_err(perr("open", null_path))?;
     let st = rustix::fs::fstat(&null).map_err(perr("stat", null_path))?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice || st.st_rdev != rustix::fs::makedev(1, 3) {
-        return Err(RootfsError::NotDevNull { path: null_path.to_owned() });
+    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
+        || st.st_rdev != rustix::fs::makedev(1, 3)
+    {
+        return Err(RootfsError::NotDevNull {
+            path: null_path.to_owned(),
+        });
     }
     for p in paths {
         let path = Path::new(&p);
@@ -536,17 +681,34 @@ pub fn mask_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsError> 
         let st = rustix::fs::fstat(&target).map_err(perr("stat", path))?;
         let merr = |step: String| {
             let dest = path.to_owned();
-            move |e: Errno| RootfsError::Mount { typ: "mask".into(), source_path: String::new(), dest, step, source: e.into() }
+            move |e: Errno| RootfsError::Mount {
+                typ: "mask".into(),
+                source_path: String::new(),
+                dest,
+                step,
+                source: e.into(),
+            }
         };
         let mnt = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(merr("fsopen".into()))?;
+            let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
+                .map_err(merr("fsopen".into()))?;
             rustix::mount::fsconfig_set_string(&fs, "size", "0").map_err(merr("size".into()))?;
             rustix::mount::fsconfig_create(&fs).map_err(merr("create".into()))?;
-            rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::MOUNT_ATTR_RDONLY)
-                .map_err(merr("fsmount".into()))?
+            rustix::mount::fsmount(
+                &fs,
+                FsMountFlags::FSMOUNT_CLOEXEC,
+                MountAttrFlags::MOUNT_ATTR_RDONLY,
+            )
+            .map_err(merr("fsmount".into()))?
         } else {
-            rustix::mount::open_tree(&null, "", OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH)
-                .map_err(merr("clone /dev/null".into()))?
+            rustix::mount::open_tree(
+                &null,
+                "",
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_EMPTY_PATH,
+            )
+            .map_err(merr("clone /dev/null".into()))?
         };
         attach(mnt.as_fd(), target.as_fd(), &MountOptions::default(), &merr)?;
     }
@@ -557,7 +719,11 @@ pub fn mask_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsError> 
 /// opened, flagged read-only, attached back on it (one lookup, no window
 /// for a swap between bind and remount).
 pub fn readonly_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsError> {
-    let paths = spec.linux().as_ref().and_then(|l| l.readonly_paths().clone()).unwrap_or_default();
+    let paths = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default();
     for p in paths {
         let path = Path::new(&p);
         let target = match open_in_root(root, path, OFlags::PATH) {
@@ -567,15 +733,30 @@ pub fn readonly_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsErr
         };
         let merr = |step: String| {
             let dest = path.to_owned();
-            move |e: Errno| RootfsError::Mount { typ: "readonly".into(), source_path: String::new(), dest, step, source: e.into() }
+            move |e: Errno| RootfsError::Mount {
+                typ: "readonly".into(),
+                source_path: String::new(),
+                dest,
+                step,
+                source: e.into(),
+            }
         };
         let tree = rustix::mount::open_tree(
             &target,
             "",
-            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH | OpenTreeFlags::AT_RECURSIVE,
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_EMPTY_PATH
+                | OpenTreeFlags::AT_RECURSIVE,
         )
         .map_err(merr("clone".into()))?;
-        let o = MountOptions { rec_set: mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV | mount_attr::NOEXEC, ..MountOptions::default() };
+        let o = MountOptions {
+            rec_set: mount_attr::RDONLY
+                | mount_attr::NOSUID
+                | mount_attr::NODEV
+                | mount_attr::NOEXEC,
+            ..MountOptions::default()
+        };
         attach(tree.as_fd(), target.as_fd(), &o, &merr)?;
     }
     Ok(())
@@ -583,15 +764,26 @@ pub fn readonly_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsErr
 
 /// Makes the rootfs mount read-only (`root.readonly`).
 pub fn make_root_readonly(root: BorrowedFd<'_>, rootfs: &Path) -> Result<(), RootfsError> {
-    sys::mount_setattr(root, false, mount_attr::RDONLY, 0, 0, None)
-        .map_err(|source| RootfsError::Pivot { op: "make read-only", path: rootfs.to_owned(), source })
+    sys::mount_setattr(root, false, mount_attr::RDONLY, 0, 0, None).map_err(|source| {
+        RootfsError::Pivot {
+            op: "make read-only",
+            path: rootfs.to_owned(),
+            source,
+        }
+    })
 }
 
 /// Switches the process root to the rootfs: `pivot_root(".", ".")` and a
 /// lazy unmount of the old root stacked beneath (runc's trick, no temporary
 /// directory), or with `no_pivot` a move onto `/` and `chroot`.
 pub fn switch_root(root: BorrowedFd<'_>, rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
-    let err = |op: &'static str| move |e: Errno| RootfsError::Pivot { op, path: rootfs.to_owned(), source: e.into() };
+    let err = |op: &'static str| {
+        move |e: Errno| RootfsError::Pivot {
+            op,
+            path: rootfs.to_owned(),
+            source: e.into(),
+        }
+    };
     rustix::process::fchdir(root).map_err(err("chdir"))?;
     if no_pivot {
         rustix::mount::mount_move(".", "/").map_err(err("move mount"))?;
@@ -599,9 +791,17 @@ pub fn switch_root(root: BorrowedFd<'_>, rootfs: &Path, no_pivot: bool) -> Resul
     } else {
         rustix::process::pivot_root(".", ".").map_err(err("pivot_root"))?;
         // The old root is stacked on "."; keep its unmount from propagating.
-        rustix::mount::mount_change(".", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC).map_err(err("make old root slave"))?;
+        rustix::mount::mount_change(
+            ".",
+            MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+        )
+        .map_err(err("make old root slave"))?;
         let dot = CString::new(".").expect("no NUL");
-        sys::umount_detach(&dot).map_err(|source| RootfsError::Pivot { op: "unmount old root", path: rootfs.to_owned(), source })?;
+        sys::umount_detach(&dot).map_err(|source| RootfsError::Pivot {
+            op: "unmount old root",
+            path: rootfs.to_owned(),
+            source,
+        })?;
     }
     rustix::process::chdir("/").map_err(err("chdir"))
 }
@@ -626,7 +826,10 @@ mod tests {
         let o = opts(&["nosuid", "strictatime", "mode=755", "size=65536k", "ro"]);
         assert_eq!(o.set, NOSUID | STRICTATIME | RDONLY);
         assert_eq!(o.clear, ATIME_MASK);
-        assert_eq!(o.data, vec!["mode=755".to_string(), "size=65536k".to_string()]);
+        assert_eq!(
+            o.data,
+            vec!["mode=755".to_string(), "size=65536k".to_string()]
+        );
         let o = opts(&["rbind", "rro", "rprivate", "newinstance"]);
         assert!(o.bind && o.recursive_bind);
         assert_eq!(o.rec_set, RDONLY);
@@ -649,11 +852,17 @@ mod tests {
         let rfd = rustix::fs::open(root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
         for link in ["abs/marker", "up/marker"] {
             let fd = open_in_root(rfd.as_fd(), Path::new(link), OFlags::RDONLY).unwrap();
-            assert_eq!(std::io::read_to_string(std::fs::File::from(fd)).unwrap(), "inside");
+            assert_eq!(
+                std::io::read_to_string(std::fs::File::from(fd)).unwrap(),
+                "inside"
+            );
         }
         let fd = ensure(rfd.as_fd(), Path::new("/abs/new/dir"), Kind::Dir).unwrap();
         drop(fd);
-        assert!(root.join("etc/new/dir").is_dir(), "created inside the root, not on the host /etc");
+        assert!(
+            root.join("etc/new/dir").is_dir(),
+            "created inside the root, not on the host /etc"
+        );
         ensure(rfd.as_fd(), Path::new("/up/file"), Kind::File).unwrap();
         assert!(root.join("etc/file").is_file());
     }

@@ -45,7 +45,11 @@ const NAMES: &[(&str, i32)] = &[
 pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
     let bad = || SignalError(s.to_owned());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -53,9 +57,17 @@ pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
         return Ok(n);
     }
     let rt = |base: i32, rest: &str, sign: i32| -> Result<i32, SignalError> {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.parse().map_err(|_| bad())? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.parse().map_err(|_| bad())?
+        };
         let n = base + sign * off;
-        if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) }
+        if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        }
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
         return match rest.strip_prefix('+') {

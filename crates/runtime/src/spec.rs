@@ -49,7 +49,10 @@ pub enum SpecError {
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
-    SpecError::Invalid { field: field.into(), problem: problem.into() }
+    SpecError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
 }
 
 /// Reads and parses `bundle/config.json`.
@@ -64,8 +67,16 @@ pub fn parse(data: &[u8], file: &str) -> Result<Spec, SpecError> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
-        let at = if path == "." { String::new() } else { format!("{path}: ") };
-        SpecError::Parse { file: file.to_owned(), at, msg: err.into_inner().to_string() }
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        SpecError::Parse {
+            file: file.to_owned(),
+            at,
+            msg: err.into_inner().to_string(),
+        }
     })
 }
 
@@ -82,7 +93,10 @@ fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
 /// Checks `ociVersion`: 1.0.0 through 1.3.x, pre-release forms included.
 pub fn check_version(v: &str) -> Result<(), SpecError> {
     let Some((major, minor, patch)) = parse_version(v) else {
-        return Err(invalid("ociVersion", format!("{v:?} is not a version (want 1.x.y)")));
+        return Err(invalid(
+            "ociVersion",
+            format!("{v:?} is not a version (want 1.x.y)"),
+        ));
     };
     if (major, minor, patch) < OCI_VERSION_MIN || (major, minor) >= OCI_VERSION_LIMIT {
         return Err(invalid(
@@ -97,16 +111,30 @@ pub fn check_version(v: &str) -> Result<(), SpecError> {
 /// absolute; returns the absolute rootfs path.
 pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
     check_version(spec.version())?;
-    let root = spec.root().as_ref().ok_or_else(|| invalid("root", "missing"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("root", "missing"))?;
     let rootfs = bundle.join(root.path());
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(invalid("root.path", format!("{} is not a directory", rootfs.display()))),
+        Ok(_) => {
+            return Err(invalid(
+                "root.path",
+                format!("{} is not a directory", rootfs.display()),
+            ))
+        }
         Err(e) => {
-            return Err(invalid("root.path", format!("rootfs {} does not exist: {e}", rootfs.display())))
+            return Err(invalid(
+                "root.path",
+                format!("rootfs {} does not exist: {e}", rootfs.display()),
+            ))
         }
     }
-    let process = spec.process().as_ref().ok_or_else(|| invalid("process", "missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "missing"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(invalid("process.args", "no program to run"));
     }
@@ -119,11 +147,17 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
     if let Some(env) = process.env() {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') {
-                return Err(invalid(format!("process.env[{i}]"), format!("{e:?} is not NAME=VALUE")));
+                return Err(invalid(
+                    format!("process.env[{i}]"),
+                    format!("{e:?} is not NAME=VALUE"),
+                ));
             }
         }
     }
-    let linux = spec.linux().as_ref().ok_or_else(|| invalid("linux", "missing"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| invalid("linux", "missing"))?;
     let mut seen = HashSet::new();
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
     for (i, ns) in namespaces.iter().enumerate() {
@@ -134,33 +168,67 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
             ));
         }
     }
-    let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
+    let has = |t: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
     let has_any = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_any(LinuxNamespaceType::Uts) {
-        return Err(invalid("hostname", "setting the hostname needs a uts namespace"));
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_any(LinuxNamespaceType::Uts)
+    {
+        return Err(invalid(
+            "hostname",
+            "setting the hostname needs a uts namespace",
+        ));
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_any(LinuxNamespaceType::Uts) {
-        return Err(invalid("domainname", "setting the domainname needs a uts namespace"));
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_any(LinuxNamespaceType::Uts)
+    {
+        return Err(invalid(
+            "domainname",
+            "setting the domainname needs a uts namespace",
+        ));
     }
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if maps && !has(LinuxNamespaceType::User) {
-        return Err(invalid("linux.uidMappings", "id mappings need a new user namespace"));
+        return Err(invalid(
+            "linux.uidMappings",
+            "id mappings need a new user namespace",
+        ));
     }
     if has(LinuxNamespaceType::User) && !maps {
-        return Err(invalid("linux.uidMappings", "a new user namespace needs uid and gid mappings"));
+        return Err(invalid(
+            "linux.uidMappings",
+            "a new user namespace needs uid and gid mappings",
+        ));
     }
-    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !has(LinuxNamespaceType::Time) {
-        return Err(invalid("linux.timeOffsets", "time offsets need a new time namespace"));
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !has(LinuxNamespaceType::Time)
+    {
+        return Err(invalid(
+            "linux.timeOffsets",
+            "time offsets need a new time namespace",
+        ));
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             check_sysctl(key, &has)?;
         }
     }
-    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let dest = m.destination();
-        if dest.components().any(|c| c == std::path::Component::ParentDir) {
+        if dest
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
             return Err(invalid(
                 format!("mounts[{i}].destination"),
                 format!("{} must not contain ..", dest.display()),
@@ -174,7 +242,16 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
 /// container does not have: writing them would change the host.
 fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(), SpecError> {
     let field = || format!("linux.sysctl.{key}");
-    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     let need = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         LinuxNamespaceType::Ipc
     } else if key.starts_with("net.") {
@@ -182,7 +259,10 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         LinuxNamespaceType::Uts
     } else {
-        return Err(invalid(field(), "not a namespaced sysctl: it would change the host"));
+        return Err(invalid(
+            field(),
+            "not a namespaced sysctl: it would change the host",
+        ));
     };
     if key.contains("..") || key.contains('/') {
         return Err(invalid(field(), "malformed sysctl name"));
@@ -190,7 +270,10 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     if !has(need) {
         return Err(invalid(
             field(),
-            format!("needs a new {} namespace, or it would change the host", need.to_string()),
+            format!(
+                "needs a new {} namespace, or it would change the host",
+                need
+            ),
         ));
     }
     Ok(())
@@ -264,10 +347,19 @@ mod tests {
 
     #[test]
     fn versions() {
-        for v in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1", "1.3.0", "1.3.7-rc.1+git"] {
+        for v in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.1.0",
+            "1.2.1",
+            "1.3.0",
+            "1.3.7-rc.1+git",
+        ] {
             assert!(check_version(v).is_ok(), "{v}");
         }
-        for v in ["0.9.0", "1.4.0", "2.0.0", "9.9.9", "1.0", "", "x.y.z", "1.0.0.0"] {
+        for v in [
+            "0.9.0", "1.4.0", "2.0.0", "9.9.9", "1.0", "", "x.y.z", "1.0.0.0",
+        ] {
             let err = check_version(v).unwrap_err().to_string();
             assert!(err.starts_with("config.json: ociVersion: "), "{err}");
         }
@@ -277,8 +369,13 @@ mod tests {
     fn parse_errors_name_the_json_path() {
         let mut spec = default_spec(false, 0, 0);
         spec["linux"]["namespaces"][2]["type"] = "foo".into();
-        let err = parse(spec.to_string().as_bytes(), "config.json").unwrap_err().to_string();
-        assert!(err.starts_with("config.json: linux.namespaces[2].type: "), "{err}");
+        let err = parse(spec.to_string().as_bytes(), "config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config.json: linux.namespaces[2].type: "),
+            "{err}"
+        );
         assert!(err.contains("foo"), "{err}");
         let err = parse(b"{not json", "config.json").unwrap_err().to_string();
         assert!(err.starts_with("config.json: "), "{err}");
@@ -291,7 +388,10 @@ mod tests {
         for rootless in [false, true] {
             let v = default_spec(rootless, 1000, 1000);
             let spec = parse(v.to_string().as_bytes(), "config.json").unwrap();
-            assert_eq!(validate(&spec, dir.path()).unwrap(), dir.path().join("rootfs"));
+            assert_eq!(
+                validate(&spec, dir.path()).unwrap(),
+                dir.path().join("rootfs")
+            );
         }
     }
 
@@ -303,13 +403,21 @@ mod tests {
             ("/process/cwd", "relative".into(), "process.cwd"),
             ("/process/args", serde_json::json!([]), "process.args"),
             ("/root/path", "missing-dir".into(), "root.path"),
-            ("/linux/sysctl", serde_json::json!({"kernel.panic": "1"}), "linux.sysctl.kernel.panic"),
+            (
+                "/linux/sysctl",
+                serde_json::json!({"kernel.panic": "1"}),
+                "linux.sysctl.kernel.panic",
+            ),
             ("/ociVersion", "9.9.9".into(), "ociVersion"),
         ];
         for (ptr, value, field) in cases {
             let mut v = default_spec(false, 0, 0);
-            *v.pointer_mut(ptr.rsplit_once('/').unwrap().0).unwrap().as_object_mut().unwrap()
-                .entry(ptr.rsplit_once('/').unwrap().1).or_insert(serde_json::Value::Null) = value.clone();
+            *v.pointer_mut(ptr.rsplit_once('/').unwrap().0)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .entry(ptr.rsplit_once('/').unwrap().1)
+                .or_insert(serde_json::Value::Null) = value.clone();
             let spec = parse(v.to_string().as_bytes(), "config.json").unwrap();
             let err = validate(&spec, dir.path()).unwrap_err().to_string();
             assert!(err.starts_with(&format!("config.json: {field}: ")), "{err}");

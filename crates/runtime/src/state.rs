@@ -67,7 +67,11 @@ pub enum StateError {
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
-    move |source| StateError::Io { op, path: path.to_owned(), source }
+    move |source| StateError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The container's status as the OCI spec defines it.
@@ -200,20 +204,32 @@ impl Store {
 impl ContainerDir {
     fn lock(id: &str, path: PathBuf) -> Result<ContainerDir, StateError> {
         // No symlinks: the directory must be the one we created under the root.
-        let dir = rustix::fs::open(&path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())
-            .map_err(|e| match e {
-                rustix::io::Errno::NOENT => StateError::NotFound(id.to_owned()),
-                e => io_err("open", &path)(e.into()),
-            })?;
+        let dir = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::NOENT => StateError::NotFound(id.to_owned()),
+            e => io_err("open", &path)(e.into()),
+        })?;
         rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| io_err("lock", &path)(e.into()))?;
-        Ok(ContainerDir { id: id.to_owned(), path, dir })
+        Ok(ContainerDir {
+            id: id.to_owned(),
+            path,
+            dir,
+        })
     }
 
     fn open_file(&self, name: &str, flags: OFlags) -> std::io::Result<File> {
         let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
         // openat2 refuses a mode without O_CREAT.
-        let mode = if flags.contains(OFlags::CREATE) { Mode::from_raw_mode(0o600) } else { Mode::empty() };
+        let mode = if flags.contains(OFlags::CREATE) {
+            Mode::from_raw_mode(0o600)
+        } else {
+            Mode::empty()
+        };
         let fd = rustix::fs::openat2(&self.dir, name, flags | OFlags::CLOEXEC, mode, resolve)?;
         Ok(File::from(fd))
     }
@@ -244,13 +260,23 @@ impl ContainerDir {
             }
         })?;
         let data = std::io::read_to_string(f).map_err(io_err("read", &path))?;
-        serde_json::from_str(&data).map_err(|source| StateError::Corrupt { id: self.id.clone(), path, source })
+        serde_json::from_str(&data).map_err(|source| StateError::Corrupt {
+            id: self.id.clone(),
+            path,
+            source,
+        })
     }
 
     /// Creates the exec FIFO.
     pub fn make_fifo(&self) -> Result<(), StateError> {
-        rustix::fs::mknodat(&self.dir, EXEC_FIFO, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0)
-            .map_err(|e| io_err("create", &self.path.join(EXEC_FIFO))(e.into()))
+        rustix::fs::mknodat(
+            &self.dir,
+            EXEC_FIFO,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .map_err(|e| io_err("create", &self.path.join(EXEC_FIFO))(e.into()))
     }
 
     /// Whether the exec FIFO exists (the container is created, not started).
@@ -351,7 +377,7 @@ mod tests {
     #[test]
     fn rfc3339_known_dates() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
-        let t = UNIX_EPOCH + Duration::new(1_795_444_202, 5);
+        let t = UNIX_EPOCH + Duration::new(1_795_441_802, 5);
         assert_eq!(rfc3339(t), "2026-11-23T13:50:02.000000005Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(&rfc3339(leap)[..10], "2000-02-29");

@@ -384,7 +384,12 @@ pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// `ioctl(fd, TIOCSWINSZ, …)`.
 pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize from the pointer, valid for the call.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     if ret == -1 {
@@ -416,7 +421,10 @@ pub fn umount_detach(path: &CStr) -> io::Result<()> {
 
 /// `setrlimit(resource, {soft, hard})`.
 pub fn setrlimit(resource: i32, soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: the rlimit struct is valid for the call; the kernel checks
     // the resource number.
     if unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &lim) } == -1 {
@@ -453,8 +461,14 @@ pub fn inherit_fd(fd: i32) {
 /// `unshare(flags)` for namespace flags only (`CLONE_NEW*`), which change
 /// no memory or fd table of ours.
 pub fn unshare_namespace(flags: libc::c_int) -> io::Result<()> {
-    let ns_only = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET
-        | libc::CLONE_NEWPID | libc::CLONE_NEWUSER | libc::CLONE_NEWCGROUP | 0x80; // CLONE_NEWTIME
+    let ns_only = libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWCGROUP
+        | 0x80; // CLONE_NEWTIME
     if flags & !ns_only != 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }

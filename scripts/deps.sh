@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what building and testing corral needs on a fresh Debian machine
+# (as root): busybox-static for the test rootfs, plus what the benchmark
+# compares against. Quiet when everything is there already.
+set -euo pipefail
+want=()
+for p in busybox-static "$@"; do dpkg -s "$p" >/dev/null 2>&1 || want+=("$p"); done
+if ((${#want[@]})); then
+  echo "installing: ${want[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }

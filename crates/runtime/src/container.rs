@@ -250,24 +250,65 @@ fn clone_flags(spec: &Spec) -> u64 {
     flags
 }
 
-fn write_id_maps(pid: i32, spec: &Spec) -> Result<(), Error> {
-    let Some(linux) = spec.linux() else {
-        return Ok(());
-    };
+type IdMaps<'a> = Option<&'a Vec<oci_spec::runtime::LinuxIdMapping>>;
+
+fn write_id_maps(pid: i32, uid: IdMaps<'_>, gid: IdMaps<'_>) -> Result<(), Error> {
     let fmt = |maps: &[oci_spec::runtime::LinuxIdMapping]| {
         maps.iter()
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
-    if let Some(maps) = linux.uid_mappings() {
-        let path = format!("/proc/{pid}/uid_map");
-        std::fs::write(&path, fmt(maps)).map_err(io(format!("write {path}")))?;
-    }
-    if let Some(maps) = linux.gid_mappings() {
-        let path = format!("/proc/{pid}/gid_map");
-        std::fs::write(&path, fmt(maps)).map_err(io(format!("write {path}")))?;
+    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
+        if let Some(maps) = maps {
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, fmt(maps)).map_err(io(format!("write {path}")))?;
+        }
     }
     Ok(())
+}
+
+/// A user namespace with the given mappings, for an idmapped mount: a
+/// child cloned into a new user namespace holds it while we write its maps
+/// and open it, then exits.
+fn idmap_userns(uid: IdMaps<'_>, gid: IdMaps<'_>) -> Result<OwnedFd, Error> {
+    let (rd, wr) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(errno("create pipe"))?;
+    let forked = sys::clone3(libc::CLONE_NEWUSER as u64, None)
+        .map_err(io("clone an idmap user namespace"))?;
+    let pid = match forked {
+        Forked::Child => {
+            drop(wr);
+            // Wait until the parent has what it needs (EOF), then go.
+            let _ = rustix::io::read(&rd, &mut [0u8; 1]);
+            sys::exit_now(0)
+        }
+        Forked::Parent { pid, .. } => pid,
+    };
+    drop(rd);
+    let result = write_id_maps(pid, uid, gid).and_then(|()| {
+        let path = format!("/proc/{pid}/ns/user");
+        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+        rustix::fs::open(&path, flags, rustix::fs::Mode::empty())
+            .map_err(errno(format!("open {path}")))
+    });
+    drop(wr);
+    let child = rustix::process::Pid::from_raw(pid);
+    let _ = rustix::process::waitpid(child, rustix::process::WaitOptions::empty());
+    result
+}
+
+/// One user namespace per mount that has `uidMappings`/`gidMappings`.
+fn idmap_namespaces(spec: &Spec) -> Result<Vec<Option<OwnedFd>>, Error> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .map(|m| {
+            if m.uid_mappings().is_none() && m.gid_mappings().is_none() {
+                return Ok(None);
+            }
+            idmap_userns(m.uid_mappings().as_ref(), m.gid_mappings().as_ref()).map(Some)
+        })
+        .collect()
 }
 
 /// `(controller name, host dir)` of each hierarchy the cgroup lives in, for
@@ -437,6 +478,13 @@ pub fn create_container(
     };
     let joined_pidns = join_pid_namespace(&spec)?;
     let cgroup_dirs = cgroup_dirs(&hierarchy, &cgroup);
+    let idmaps = match idmap_namespaces(&spec) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = old_mask.set_mask();
+            return Err(e);
+        }
+    };
     let forked = sys::clone3(clone_flags(&spec), into_cgroup.as_ref().map(|f| f.as_fd()));
     if let Some(own) = joined_pidns {
         let _ = rustix::thread::move_into_link_name_space(own.as_fd(), None);
@@ -459,6 +507,10 @@ pub fn create_container(
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
             cgroup_dirs,
+            idmaps: idmaps
+                .iter()
+                .map(|f| f.as_ref().map(|f| f.as_fd()))
+                .collect(),
             old_mask: &old_mask,
             runtime_hooks: !runtime_hooks.is_empty(),
         }),
@@ -470,7 +522,12 @@ pub fn create_container(
     let pidfd_dup = pidfd.try_clone().map_err(io("dup pidfd"))?;
     cleanup.child = Some((pid, pidfd_dup));
     let result = (|| {
-        write_id_maps(pid, &spec)?;
+        let linux = spec.linux().as_ref();
+        write_id_maps(
+            pid,
+            linux.and_then(|l| l.uid_mappings().as_ref()),
+            linux.and_then(|l| l.gid_mappings().as_ref()),
+        )?;
         if into_cgroup.is_none() {
             cgroup.add_task(pid)?;
         }

@@ -100,6 +100,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// The container's cgroup directories (for a cgroup mount).
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// Per spec mount, the user namespace of an idmapped mount.
+    pub idmaps: Vec<Option<BorrowedFd<'a>>>,
     /// The signal mask to restore before `execve`.
     pub old_mask: &'a SigSet,
     /// The parent has createRuntime/prestart hooks to run mid-setup.
@@ -214,6 +216,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         userns,
         netns: new_ns(LinuxNamespaceType::Network),
         cgroup_dirs: a.cgroup_dirs.clone(),
+        idmaps: a.idmaps.clone(),
     };
     let process = spec
         .process()
@@ -299,6 +302,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     step(process::switch_user(process, userns))?;
     let program = process::find_program(process).map_err(|e| chain(&e))?;
     let (argv, envp) = process::exec_args(process).map_err(|e| chain(&e))?;
+    set_exec_labels(process)?;
     if process.no_new_privileges().unwrap_or(false) {
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| io_step("set no_new_privs")(e.into()))?;
@@ -329,6 +333,38 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         .map_err(io_step("restore signal mask"))?;
     let err = sys::execve(&program, &argv, &envp);
     Err(format!("exec {:?}: {err}", program))
+}
+
+/// Asks the LSMs to switch to the spec's AppArmor profile and SELinux label
+/// at `execve` (validation refused them when the LSM is absent). Written
+/// through the container's /proc, checked to be procfs.
+fn set_exec_labels(process: &oci_spec::runtime::Process) -> Result<(), String> {
+    let write = |path: &str, value: String| -> Result<(), String> {
+        let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| io_step(&format!("open {path}"))(e.into()))?;
+        let fs =
+            rustix::fs::fstatfs(&fd).map_err(|e| io_step(&format!("statfs {path}"))(e.into()))?;
+        if fs.f_type != libc::PROC_SUPER_MAGIC {
+            return Err(format!("{path} is not on procfs"));
+        }
+        rustix::io::write(&fd, value.as_bytes())
+            .map(drop)
+            .map_err(|e| io_step(&format!("write {path}"))(e.into()))
+    };
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        write(
+            "/proc/thread-self/attr/apparmor/exec",
+            format!("exec {profile}"),
+        )?;
+    }
+    if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        write("/proc/thread-self/attr/exec", label.to_owned())?;
+    }
+    Ok(())
 }
 
 /// Joins the namespaces given by path, the user namespace first so that

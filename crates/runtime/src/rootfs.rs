@@ -241,6 +241,9 @@ pub struct Context<'a> {
     /// The container's cgroup directories on the host, per v1 controller
     /// name (`"memory"` …) or `""` for the unified hierarchy.
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// Per entry of `spec.mounts`: the user namespace whose mappings that
+    /// mount's `uidMappings`/`gidMappings` ask for (an idmapped bind mount).
+    pub idmaps: Vec<Option<BorrowedFd<'a>>>,
 }
 
 /// Makes `/` a slave (or what `rootfsPropagation` asks) so nothing we mount
@@ -294,13 +297,25 @@ pub fn prepare_root(spec: &Spec, ctx: &Context<'_>) -> Result<OwnedFd, RootfsErr
 
 /// Mounts every entry of `spec.mounts` under `root`.
 pub fn mount_all(root: BorrowedFd<'_>, spec: &Spec, ctx: &Context<'_>) -> Result<(), RootfsError> {
-    for m in spec.mounts().as_deref().unwrap_or_default() {
-        mount_one(root, m, ctx)?;
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let idmap = ctx.idmaps.get(i).copied().flatten();
+        mount_one(root, m, idmap, ctx)?;
     }
     Ok(())
 }
 
-fn mount_one(root: BorrowedFd<'_>, m: &Mount, ctx: &Context<'_>) -> Result<(), RootfsError> {
+fn mount_one(
+    root: BorrowedFd<'_>,
+    m: &Mount,
+    idmap: Option<BorrowedFd<'_>>,
+    ctx: &Context<'_>,
+) -> Result<(), RootfsError> {
     let options = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().clone().unwrap_or_default();
     let source = m
@@ -327,11 +342,14 @@ fn mount_one(root: BorrowedFd<'_>, m: &Mount, ctx: &Context<'_>) -> Result<(), R
         // network namespace: bind the host's, read-only.
         let mut o = parse_options(&["rbind".into(), "ro".into()]);
         o.set |= options.set;
-        return bind(root, Path::new("/sys"), dest, &o, &merr);
+        return bind(root, Path::new("/sys"), dest, &o, None, &merr);
     }
     if options.bind || typ == "bind" {
         let src = ctx.bundle.join(&source);
-        return bind(root, &src, dest, &options, &merr);
+        return bind(root, &src, dest, &options, idmap, &merr);
+    }
+    if idmap.is_some() {
+        return Err(merr("uidMappings".into())(Errno::INVAL));
     }
     let target = ensure(root, dest, Kind::Dir)?;
     let fs = rustix::mount::fsopen(typ.as_str(), FsOpenFlags::FSOPEN_CLOEXEC)
@@ -360,6 +378,7 @@ fn bind<F, G>(
     src: &Path,
     dest: &Path,
     o: &MountOptions,
+    idmap: Option<BorrowedFd<'_>>,
     merr: &F,
 ) -> Result<(), RootfsError>
 where
@@ -380,6 +399,19 @@ where
         sys::mount_setattr(tree.as_fd(), false, o.set, o.clear, 0, None).map_err(|e| {
             merr("set flags".into())(Errno::from_io_error(&e).unwrap_or(Errno::INVAL))
         })?;
+    }
+    if let Some(userns) = idmap {
+        // An idmapped mount: file owners are shown (and written) through
+        // the mappings of `userns`. Only a detached mount can be idmapped.
+        sys::mount_setattr(
+            tree.as_fd(),
+            o.recursive_bind,
+            mount_attr::IDMAP,
+            0,
+            0,
+            Some(userns),
+        )
+        .map_err(|e| merr("idmap".into())(Errno::from_io_error(&e).unwrap_or(Errno::INVAL)))?;
     }
     attach(tree.as_fd(), target.as_fd(), o, merr)
 }
@@ -462,7 +494,7 @@ where
         } else {
             name.as_str()
         });
-        bind(root, host_dir, &sub, &bind_opts, merr)?;
+        bind(root, host_dir, &sub, &bind_opts, None, merr)?;
     }
     if o.set & mount_attr::RDONLY != 0 {
         let top = open_in_root(root, dest, OFlags::PATH).map_err(perr("open", dest))?;
@@ -596,7 +628,7 @@ fn make_device(
                 source: e.into(),
             }
         };
-        return bind(root, path, path, &opts, &merr);
+        return bind(root, path, path, &opts, None, &merr);
     }
     let parent = ensure(root, path.parent().unwrap_or(Path::new("/dev")), Kind::Dir)?;
     let parent = rustix::fs::openat(

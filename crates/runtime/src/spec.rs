@@ -138,6 +138,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(invalid("process.args", "no program to run"));
     }
+    check_lsm(process)?;
     if !process.cwd().is_absolute() {
         return Err(invalid(
             "process.cwd",
@@ -236,6 +237,43 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
         }
     }
     Ok(rootfs)
+}
+
+/// Whether AppArmor is enabled on this host.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim_start().starts_with('Y'))
+}
+
+/// Whether SELinux is enabled on this host.
+pub fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// As runc: an AppArmor profile or SELinux label asked for on a host
+/// without that LSM is an error, not silently dropped protection.
+fn check_lsm(process: &oci_spec::runtime::Process) -> Result<(), SpecError> {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !apparmor_enabled() {
+            return Err(invalid(
+                "process.apparmorProfile",
+                format!("profile {profile:?} requested but AppArmor is not enabled on this host"),
+            ));
+        }
+    }
+    if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !selinux_enabled() {
+            return Err(invalid(
+                "process.selinuxLabel",
+                format!("label {label:?} requested but SELinux is not enabled on this host"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses sysctls that are not namespaced, or whose namespace the
@@ -409,8 +447,23 @@ mod tests {
                 "linux.sysctl.kernel.panic",
             ),
             ("/ociVersion", "9.9.9".into(), "ociVersion"),
+            (
+                "/process/apparmorProfile",
+                "corral-test".into(),
+                "process.apparmorProfile",
+            ),
+            (
+                "/process/selinuxLabel",
+                "system_u:system_r:container_t:s0".into(),
+                "process.selinuxLabel",
+            ),
         ];
         for (ptr, value, field) in cases {
+            if (field.contains("apparmor") && apparmor_enabled())
+                || (field.contains("selinux") && selinux_enabled())
+            {
+                continue; // the LSM is there: the request is valid here
+            }
             let mut v = default_spec(false, 0, 0);
             *v.pointer_mut(ptr.rsplit_once('/').unwrap().0)
                 .unwrap()

@@ -123,6 +123,8 @@ pub mod mount_attr {
     pub const STRICTATIME: u64 = 0x20;
     /// Do not update directory access times.
     pub const NODIRATIME: u64 = 0x80;
+    /// Idmap the mount with the user namespace in `userns_fd`.
+    pub const IDMAP: u64 = 0x100000;
     /// Do not follow symlinks.
     pub const NOSYMFOLLOW: u64 = 0x200000;
 }

@@ -315,3 +315,48 @@ fn spec_refuses_to_overwrite_a_config() {
     assert_eq!(fs::read(bundle.config_path()).unwrap(), before);
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_limit_the_kernel_refuses() {
+    let bundle = Bundle::new("kernelno");
+    bundle.edit_config(|c| {
+        c["linux"]["resources"]["cpu"] = serde_json::json!({"cpus": "4000-4001"});
+    });
+    // The kernel's EINVAL/ERANGE on cpuset.cpus: the error names the file and
+    // the value (runc: `…failed to write "4000-4001": write …cpuset.cpus:
+    // numerical result out of range`, after a warning line of its own).
+    let out = bundle.try_create(bundle.id());
+    if is_runc() {
+        out.assert_code(1);
+        let last = out.stderr.lines().last().unwrap_or_default().to_owned();
+        assert!(
+            last.contains("cpuset.cpus") && last.contains("4000-4001"),
+            "{out}"
+        );
+    } else {
+        out.assert_error(&["cpuset.cpus", "4000-4001"], &[]);
+    }
+    assert_no_state(&bundle);
+    assert!(
+        cgroup_dirs_named(bundle.id()).is_empty(),
+        "cgroup left behind"
+    );
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_memory_limit_too_low_for_setup_says_so() {
+    let bundle = Bundle::new("tinymem");
+    bundle.edit_config(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 4096});
+    });
+    // runc 1.1.5 fails too, with `container init was OOM-killed (memory
+    // limit too low?)`; both name the memory limit.
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["memory limit"], &[]);
+    assert_no_state(&bundle);
+    bundle.assert_no_leaks();
+}

@@ -34,7 +34,7 @@ pub enum Error {
     #[error(transparent)]
     State(#[from] StateError),
     /// The cgroup could not be set up or removed.
-    #[error("cgroup")]
+    #[error(transparent)]
     Cgroup(#[from] corral_cgroups::Error),
     /// A hook failed.
     #[error(transparent)]
@@ -563,7 +563,7 @@ pub fn create_container(
             Some((tag::ERROR, m)) => {
                 return Err(Error::Init(String::from_utf8_lossy(&m).into_owned()))
             }
-            _ => return Err(Error::Init("exited during setup".into())),
+            _ => return Err(Error::Init(format!("exited during setup ({})", reap_status(pid)))),
         }
         let dir = cleanup.dir.as_ref().expect("held until disarmed");
         dir.save(&st)?;
@@ -589,6 +589,21 @@ pub fn create_container(
             let _ = old_mask.set_mask();
             Err(e)
         }
+    }
+}
+
+/// Reaps our child `pid` and says how it ended; a SIGKILL during setup is
+/// most often the memory limit.
+fn reap_status(pid: i32) -> String {
+    let child = rustix::process::Pid::from_raw(pid);
+    match rustix::process::waitpid(child, rustix::process::WaitOptions::empty()) {
+        Ok(Some((_, st))) => match (st.exit_status(), st.terminating_signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (_, Some(libc::SIGKILL)) => "killed by SIGKILL: is the memory limit too low?".into(),
+            (_, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "unknown status".into(),
+        },
+        _ => "status unavailable".into(),
     }
 }
 

@@ -563,7 +563,12 @@ pub fn create_container(
             Some((tag::ERROR, m)) => {
                 return Err(Error::Init(String::from_utf8_lossy(&m).into_owned()))
             }
-            _ => return Err(Error::Init(format!("exited during setup ({})", reap_status(pid)))),
+            _ => {
+                return Err(Error::Init(format!(
+                    "exited during setup ({})",
+                    reap_status(pid)
+                )))
+            }
         }
         let dir = cleanup.dir.as_ref().expect("held until disarmed");
         dir.save(&st)?;

@@ -428,12 +428,20 @@ pub struct Bundle {
     tmp: Option<TempDir>,
     id: String,
     invocations: AtomicU32,
+    /// The runtime binary every invocation of this bundle runs.
+    bin: PathBuf,
 }
 
 impl Bundle {
     /// A bundle with a fresh rootfs and the runtime's own `spec`, edited for
     /// tests: no terminal, hostname `<name>`, args `true`.
     pub fn new(name: &str) -> Bundle {
+        Bundle::with_runtime(name, runtime_bin())
+    }
+
+    /// As [`Bundle::new`], driving `bin` instead of [`runtime_bin`]: the
+    /// differential tests run one bundle with runc and one with corral.
+    pub fn with_runtime(name: &str, bin: PathBuf) -> Bundle {
         become_subreaper();
         let rootfs = shared_rootfs();
         let tmp = tempfile::Builder::new()
@@ -444,6 +452,7 @@ impl Bundle {
             id: unique_id(name),
             tmp: Some(tmp),
             invocations: AtomicU32::new(0),
+            bin,
         };
         for dir in [bundle.dir(), bundle.io_dir()] {
             fs::create_dir(dir).unwrap();
@@ -468,6 +477,11 @@ impl Bundle {
 
     fn tmp(&self) -> &Path {
         self.tmp.as_ref().expect("tmp lives until drop").path()
+    }
+
+    /// The runtime binary this bundle drives.
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     /// The container id of this test.
@@ -592,9 +606,9 @@ impl Bundle {
             self.io_dir().join(format!("{n}.out")),
             self.io_dir().join(format!("{n}.err")),
         );
-        let bin = runtime_bin();
+        let bin = &self.bin;
         let root = self.state_root();
-        let mut cmd = Command::new(&bin);
+        let mut cmd = Command::new(bin);
         cmd.arg("--root")
             .arg(&root)
             .args(args)

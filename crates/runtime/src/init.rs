@@ -153,6 +153,11 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     // Our copy of the parent's end stays open until execve (it is
     // close-on-exec); a dying parent is noticed through the death signal.
     let _ = a.parent_end;
+    // CVE-2019-5736: until execve replaces it, this process is corral;
+    // non-dumpable, no process of the container can open /proc/PID/exe or
+    // its memory. execve resets the flag for the user's program.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| io_step("set non-dumpable")(e.into()))?;
     // If the runtime dies during setup, so do we (cleared once ready).
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| io_step("set parent death signal")(e.into()))?;

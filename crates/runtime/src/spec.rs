@@ -72,12 +72,39 @@ pub fn parse(data: &[u8], file: &str) -> Result<Spec, SpecError> {
         } else {
             format!("{path}: ")
         };
+        let msg = friendly(&path, &err.into_inner().to_string());
         SpecError::Parse {
             file: file.to_owned(),
             at,
-            msg: err.into_inner().to_string(),
+            msg,
         }
     })
+}
+
+/// Rewrites serde's "unknown variant `foo`, expected one of …" into what
+/// the field is: `unknown namespace "foo"`.
+fn friendly(path: &str, msg: &str) -> String {
+    let Some(rest) = msg.strip_prefix("unknown variant `") else {
+        return msg.to_owned();
+    };
+    let value = rest.split('`').next().unwrap_or_default();
+    let what = if path.contains("namespaces[") {
+        "namespace"
+    } else if path.contains("capabilities") {
+        "capability"
+    } else if path.contains("rlimits[") {
+        "rlimit"
+    } else if path.contains("devices[") {
+        "device type"
+    } else {
+        "value"
+    };
+    let expected = rest
+        .split_once("expected ")
+        .map(|(_, e)| e.replace('`', ""))
+        .unwrap_or_default();
+    let expected = expected.split(" at line").next().unwrap_or_default();
+    format!("unknown {what} {value:?} (expected {expected})")
 }
 
 /// Parses `major.minor.patch[-pre][+build]`.
@@ -410,11 +437,8 @@ mod tests {
         let err = parse(spec.to_string().as_bytes(), "config.json")
             .unwrap_err()
             .to_string();
-        assert!(
-            err.starts_with("config.json: linux.namespaces[2].type: "),
-            "{err}"
-        );
-        assert!(err.contains("foo"), "{err}");
+        let want = "config.json: linux.namespaces[2].type: unknown namespace \"foo\" (expected one of mount, ";
+        assert!(err.starts_with(want), "{err}");
         let err = parse(b"{not json", "config.json").unwrap_err().to_string();
         assert!(err.starts_with("config.json: "), "{err}");
     }

@@ -89,6 +89,32 @@ fn run_forwards_a_kill_sent_through_the_runtime() {
 
 #[test]
 #[ignore = "needs root"]
+fn run_forwards_signals_it_receives_to_the_container() {
+    let bundle = Bundle::new("fwdsig");
+    // PID 1 of a pid namespace gets only signals it handles: the trap.
+    bundle.set_args(&[
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done",
+    ]);
+    let run = bundle.spawn(&["run", bundle.id()]);
+    bundle.wait_for_status("running");
+    // The shell installs its trap before printing; give it that moment.
+    thread::sleep(Duration::from_millis(300));
+    kill_pid_with(run.pid(), rustix::process::Signal::TERM);
+    let out = run.wait();
+    out.assert_code(7);
+    assert!(out.stdout.contains("got-term"), "{out}");
+    bundle.assert_no_leaks();
+}
+
+fn kill_pid_with(pid: i32, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(pid).expect("pid > 0");
+    rustix::process::kill_process(pid, sig).expect("kill the runtime");
+}
+
+#[test]
+#[ignore = "needs root"]
 fn create_state_start_list_kill_delete() {
     let bundle = Bundle::new("lifecycle");
     bundle.set_args(&["sleep", "1000"]);

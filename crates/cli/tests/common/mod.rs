@@ -387,6 +387,11 @@ impl Background {
         output
     }
 
+    /// The runtime process's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("not waited yet").id() as i32
+    }
+
     /// Whether the runtime has exited.
     pub fn exited(&mut self) -> bool {
         let child = self.child.as_mut().expect("not waited yet");

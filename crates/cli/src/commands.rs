@@ -169,6 +169,8 @@ fn list(store: &Store, a: &ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if a.format == "json" {
+        // runc prints a nil slice, `null`, when there is no container.
+        let all = (!all.is_empty()).then_some(all);
         serde_json::to_writer(&mut out, &all)?;
         writeln!(out)?;
         return Ok(());
@@ -187,19 +189,21 @@ fn list(store: &Store, a: &ListArgs) -> anyhow::Result<()> {
         })
         .collect();
     let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
+    // runc's tabwriter: each column max(12, widest cell + 3) wide.
+    let mut widths = header.clone().map(|h| (h.len() + 3).max(12));
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.len() + 3);
         }
     }
     for r in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = r
+        let mut line: String = r
             .iter()
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        writeln!(out, "{}", line.join("   ").trim_end())?;
+        line.truncate(line.trim_end().len());
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }

@@ -80,7 +80,19 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version exit 0; usage errors exit 1 and an unknown
+            // command 3, as runc's do (clap's own code would be 2).
+            let _ = e.print();
+            return match e.kind() {
+                _ if !e.use_stderr() => ExitCode::SUCCESS,
+                clap::error::ErrorKind::InvalidSubcommand => ExitCode::from(3),
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
     logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
     if cli.systemd_cgroup {
         return fail(anyhow::anyhow!("systemd cgroup driver not supported yet"));

@@ -774,9 +774,7 @@ fn forward_until_exit(pid: i32, pidfd: &OwnedFd) -> i32 {
             Ok(Some(sig))
                 if sig == libc::SIGCHLD || sig == libc::SIGURG || sig == libc::SIGWINCH => {}
             Ok(Some(sig)) => {
-                if let Some(s) = rustix::process::Signal::from_named_raw(sig) {
-                    let _ = rustix::process::pidfd_send_signal(pidfd, s);
-                }
+                let _ = sys::pidfd_signal(pidfd.as_fd(), sig);
             }
             Ok(None) | Err(_) => {}
         }
@@ -864,7 +862,10 @@ pub fn list(store: &Store) -> Result<Vec<OciState>, Error> {
         match dir.load() {
             Ok(st) => {
                 let status = status_of(&dir, &st);
-                out.push(oci_state(&st, status));
+                let mut entry = oci_state(&st, status);
+                // runc's list names the owner of the state directory.
+                entry.owner = owner_name(&dir.path);
+                out.push(entry);
             }
             Err(e) => {
                 tracing::warn!(container_id = %id, error = %e, "skipping container with unreadable state")
@@ -872,6 +873,22 @@ pub fn list(store: &Store) -> Result<Vec<OciState>, Error> {
         }
     }
     Ok(out)
+}
+
+/// The user name owning `path` (`#UID` when /etc/passwd has none).
+fn owner_name(path: &Path) -> String {
+    let Ok(uid) = std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::uid(&m)) else {
+        return String::new();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse() == Ok(uid)).then(|| name.to_owned())
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
 }
 
 /// `corral kill`.
@@ -886,8 +903,6 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Error
             what: "cannot send a signal to a container that is not running",
         });
     }
-    let sig = rustix::process::Signal::from_named_raw(signal)
-        .ok_or_else(|| Error::Unsupported(format!("signal {signal} cannot be sent")))?;
     if all {
         if let Some(cg) = &st.cgroup {
             cg.kill_all(signal)?;
@@ -906,13 +921,17 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Error
             what: "cannot send a signal to a container that is not running",
         });
     }
-    rustix::process::pidfd_send_signal(&pidfd, sig)
-        .map_err(errno(format!("send signal {signal} to pid {}", st.pid)))
+    sys::pidfd_signal(pidfd.as_fd(), signal)
+        .map_err(io(format!("send signal {signal} to pid {}", st.pid)))
 }
 
 /// `corral delete`.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
-    let dir = store.open(id)?;
+    let dir = match store.open(id) {
+        // As runc: forcing the removal of what is not there is no error.
+        Err(StateError::NotFound(_)) if force => return Ok(()),
+        r => r?,
+    };
     let st = dir.load()?;
     let status = status_of(&dir, &st);
     match status {

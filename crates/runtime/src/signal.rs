@@ -41,11 +41,12 @@ const NAMES: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
-/// Parses `TERM`, `SIGTERM`, `sigterm`, `15`, `RTMIN+3`.
+/// Parses `TERM`, `SIGTERM`, `sigterm`, `15`, `RTMIN+3`; `0` is accepted
+/// as runc does (it checks that the init exists and sends nothing).
 pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
     let bad = || SignalError(s.to_owned());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        return if (0..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -96,13 +97,14 @@ mod tests {
         assert_eq!(parse_signal("SIGKILL"), Ok(9));
         assert_eq!(parse_signal("sigterm"), Ok(15));
         assert_eq!(parse_signal("9"), Ok(9));
+        assert_eq!(parse_signal("0"), Ok(0));
         assert_eq!(parse_signal("RTMIN+1"), Ok(libc::SIGRTMIN() + 1));
         assert_eq!(parse_signal("SIGRTMAX-1"), Ok(libc::SIGRTMAX() - 1));
     }
 
     #[test]
     fn refuses_garbage() {
-        for s in ["", "0", "65", "-1", "FOO", "SIG", "RTMIN+99", "RTMINx"] {
+        for s in ["", "65", "-1", "FOO", "SIG", "RTMIN+99", "RTMINx"] {
             assert_eq!(parse_signal(s), Err(SignalError(s.into())), "{s}");
         }
     }

@@ -381,7 +381,7 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
     if rootless {
         // As runc's `spec --rootless`: a user namespace mapping the caller to
         // root, no network namespace (no privileges to set one up), /sys bound
-        // from the host, no cgroup mount or device rules, no gid=5 on devpts.
+        // from the host, no device rules, no gid=5 on devpts.
         let linux = &mut spec["linux"];
         linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
         linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
@@ -390,7 +390,6 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
             obj.remove("resources");
         }
         if let Some(mounts) = spec["mounts"].as_array_mut() {
-            mounts.retain(|m| m["type"] != "cgroup");
             for m in mounts.iter_mut() {
                 if m["destination"] == "/sys" {
                     *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});

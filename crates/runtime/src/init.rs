@@ -153,11 +153,6 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     // Our copy of the parent's end stays open until execve (it is
     // close-on-exec); a dying parent is noticed through the death signal.
     let _ = a.parent_end;
-    // CVE-2019-5736: until execve replaces it, this process is corral;
-    // non-dumpable, no process of the container can open /proc/PID/exe or
-    // its memory. execve resets the flag for the user's program.
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .map_err(|e| io_step("set non-dumpable")(e.into()))?;
     // If the runtime dies during setup, so do we (cleared once ready).
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| io_step("set parent death signal")(e.into()))?;
@@ -191,8 +186,20 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
             .map_err(io_step("create cgroup namespace"))?;
     }
     if new_ns(LinuxNamespaceType::Time) {
+        // The uid change into a user namespace made us non-dumpable, which
+        // gives our /proc files to host root; we need to write one of them.
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)
+            .map_err(|e| io_step("set dumpable")(e.into()))?;
         enter_time_namespace(spec)?;
     }
+    // CVE-2019-5736: until execve replaces it, this process is corral;
+    // non-dumpable, no process of the container can open /proc/PID/exe or
+    // its memory. execve resets the flag for the user's program. Set only
+    // now: a non-dumpable process's /proc files belong to host root, which
+    // a new user namespace may not map, and the time namespace offsets
+    // above are written through them; no container process exists yet.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| io_step("set non-dumpable")(e.into()))?;
     if !a.no_new_keyring {
         let name = CString::new(format!("_ses.{}", a.id)).map_err(|_| "id contains NUL")?;
         match sys::join_session_keyring(&name) {

@@ -579,6 +579,7 @@ pub fn create_container(
     })();
     match result {
         Ok(()) => {
+            tracing::info!(container_id = %opts.id, pid, "created");
             let dir = cleanup.disarm();
             Ok(Created {
                 dir,
@@ -689,6 +690,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), Error> {
         })?;
     std::io::Write::write_all(&mut fifo, b"0").map_err(io("write exec fifo"))?;
     dir.remove_fifo();
+    tracing::info!(container_id = %id, pid = st.pid, "started");
     poststart(&st);
     Ok(())
 }
@@ -744,6 +746,7 @@ pub fn run(
     }
     drop(dir);
     let code = forward_until_exit(pid, &pidfd);
+    tracing::info!(container_id = %st.id, code, "exited");
     let _ = old_mask.set_mask();
     if !keep {
         let dir = store.open(&st.id)?;
@@ -952,6 +955,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
         }
     }
     let problems = destroy(dir, &st, true);
+    tracing::info!(container_id = %id, "deleted");
     match problems.first() {
         Some(p) => Err(Error::Unsupported(format!("delete container {id:?}: {p}"))),
         None => Ok(()),

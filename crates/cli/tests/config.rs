@@ -1313,3 +1313,191 @@ fn relative_pid_file_is_relative_to_the_cwd() {
     assert!(!dir.join("my.pid").exists());
     bundle.assert_no_leaks();
 }
+
+// ---------------------------------------------------------------------------
+// More of the same areas
+// ---------------------------------------------------------------------------
+
+#[test]
+#[ignore = "needs root"]
+fn root_process_gets_the_default_capabilities() {
+    let bundle = Bundle::new("rootcaps");
+    let configured = bundle.config()["process"]["capabilities"].clone();
+    let names = |set: &str| -> Vec<String> {
+        let mut names: Vec<String> = configured[set]
+            .as_array()
+            .map(|a| a.iter().map(|n| n.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let out = run_ok(&bundle, "grep ^Cap /proc/self/status");
+    let sets: std::collections::BTreeMap<&str, Vec<String>> = out
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k, decode_caps(v)))
+        .collect();
+    assert!(!names("bounding").is_empty(), "{configured}");
+    assert_eq!(sets["CapBnd"], names("bounding"), "{out}");
+    assert_eq!(sets["CapPrm"], names("permitted"), "{out}");
+    assert_eq!(sets["CapEff"], names("effective"), "{out}");
+    assert_eq!(sets["CapInh"], names("inheritable"), "{out}");
+    // execve by root drops the ambient set (the file counts as privileged).
+    assert_eq!(sets["CapAmb"], Vec::<String>::new(), "{out}");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn devices_work_in_a_user_namespace() {
+    let bundle = Bundle::new("usernsdev");
+    chown_tree(&bundle.rootfs(), 200_000, 200_000);
+    for dir in [bundle.tmp_dir(), bundle.dir()] {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bundle.add_namespace("user");
+    bundle.edit_config(|c| {
+        let map = json!([{ "containerID": 0, "hostID": 200_000, "size": 65_536 }]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    });
+    // No mknod in a user namespace: the devices are bind mounts of the host's.
+    let out = run_ok(
+        &bundle,
+        "stat -c '%n %t:%T' /dev/null /dev/zero /dev/urandom; \
+         echo x > /dev/null && head -c 3 /dev/zero | wc -c",
+    );
+    assert_eq!(out, "/dev/null 1:3\n/dev/zero 1:5\n/dev/urandom 1:9\n3\n");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn bind_mount_of_a_file_onto_a_missing_destination() {
+    let bundle = Bundle::new("filebind");
+    let src = host_dir(&bundle, "files").join("resolv.conf");
+    fs::write(&src, "nameserver 192.0.2.53\n").unwrap();
+    add_mount(
+        &bundle,
+        json!({
+            "destination": "/etc/deep/resolv.conf", "type": "bind", "source": src,
+            "options": ["bind", "ro"],
+        }),
+    );
+    let out = run_ok(
+        &bundle,
+        "cat /etc/deep/resolv.conf; stat -c %F /etc/deep/resolv.conf",
+    );
+    assert_eq!(out, "nameserver 192.0.2.53\nregular file\n");
+    assert!(
+        bundle.rootfs().join("etc/deep/resolv.conf").is_file(),
+        "the mountpoint is a file"
+    );
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn noexec_tmpfs_refuses_exec() {
+    let bundle = Bundle::new("noexec");
+    for (dest, options) in [("/noexec", json!(["noexec"])), ("/exec", json!([]))] {
+        add_mount(
+            &bundle,
+            json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options }),
+        );
+    }
+    let out = run_ok(
+        &bundle,
+        "for d in /noexec /exec; do cp /bin/busybox $d/true; $d/true 2>/dev/null && echo $d ran || echo $d refused; done",
+    );
+    assert_eq!(out, "/noexec refused\n/exec ran\n");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn ipc_sysctls_apply_in_the_ipc_namespace() {
+    let bundle = Bundle::new("ipcsysctl");
+    let host = || fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    let before = host();
+    let value = if before.trim() == "1234" {
+        "1235"
+    } else {
+        "1234"
+    };
+    bundle.edit_config(|c| {
+        c["linux"]["sysctl"] = json!({ "kernel.shmmni": value, "fs.mqueue.queues_max": "77" });
+    });
+    assert_eq!(
+        run_ok(
+            &bundle,
+            "cat /proc/sys/kernel/shmmni /proc/sys/fs/mqueue/queues_max"
+        ),
+        format!("{value}\n77\n")
+    );
+    assert_eq!(host(), before, "the host's kernel.shmmni changed");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn net_sysctl_without_a_network_namespace_is_refused() {
+    let bundle = Bundle::new("netsysctlhost");
+    let host = || fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let before = host();
+    bundle.remove_namespace("network");
+    let value = if before.trim() == "1" { "0" } else { "1" };
+    bundle.edit_config(|c| c["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": value }));
+    // runc: `runc create failed: sysctl "net.ipv4.ip_forward" not allowed in
+    // host network namespace`.
+    bundle
+        .try_create(bundle.id())
+        .assert_error(&["net.ipv4.ip_forward"], &[]);
+    assert_eq!(host(), before, "the host's ip_forward changed");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn cpu_cpuset_and_swap_limits_reach_the_kernel_files() {
+    let bundle = Bundle::new("cglimits2");
+    bundle.edit_config(|c| {
+        c["linux"]["resources"]["cpu"] =
+            json!({ "shares": 512, "quota": 50_000, "period": 100_000, "cpus": "0" });
+        c["linux"]["resources"]["memory"] =
+            json!({ "limit": 64u64 << 20, "swap": 96u64 << 20, "reservation": 16u64 << 20 });
+    });
+    bundle.set_args(&["sleep", "1000"]);
+    bundle.create();
+    let pid = bundle.pid();
+    let read = |controller: &str, file: &str| {
+        let dir = cgroup_dir_of(pid, controller);
+        assert!(
+            dir.to_string_lossy().contains(bundle.id()),
+            "{}",
+            dir.display()
+        );
+        fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read("cpu", "cpu.shares"), "512");
+    assert_eq!(read("cpu", "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(read("cpuset", "cpuset.cpus"), "0");
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    // OCI's swap is memory + swap: v1's memsw.
+    assert_eq!(
+        read("memory", "memory.memsw.limit_in_bytes"),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(
+        read("memory", "memory.soft_limit_in_bytes"),
+        (16u64 << 20).to_string()
+    );
+    bundle.assert_no_leaks();
+}

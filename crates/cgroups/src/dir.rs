@@ -206,6 +206,17 @@ impl CgroupDir {
         &self.path
     }
 
+    /// Opens `file` of this cgroup for writing, to be written later (by a
+    /// child that inherits the fd).
+    pub fn open_for_write(&self, file: &str) -> Result<OwnedFd, FileError> {
+        let flags = OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        openat2(&self.fd, file, flags, FILE_RESOLVE).map_err(|e| FileError::Open {
+            dir: self.path.clone(),
+            file: file.to_owned(),
+            source: e.into(),
+        })
+    }
+
     /// Writes `value` to `file` in one `write()`, as the kernel wants it.
     pub fn write(&self, file: &str, value: &str) -> Result<(), FileError> {
         tracing::debug!(dir = %self.path.display(), file, value, "cgroup write");

@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use corral_cgroups::{Cgroup, Hierarchy, Layout};
+use corral_cgroups::{Cgroup, Hierarchy};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::Serialize;
@@ -471,10 +471,16 @@ pub fn create_container(
     )
     .map_err(errno("create sync socketpair"))?;
     let old_mask = SigSet::full().block().map_err(io("block signals"))?;
-    let into_cgroup = if hierarchy.layout() == Layout::V2 {
-        cgroup.unified_dir()?
-    } else {
-        None
+    // The unified part by CLONE_INTO_CGROUP, the v1 parts by the init
+    // writing "0" to each `tasks` file: neither waits for the RCU grace
+    // period that moving a pid through cgroup.procs costs.
+    let into_cgroup = cgroup.unified_dir()?;
+    let v1_tasks = match cgroup.v1_self_attach_files() {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = old_mask.set_mask();
+            return Err(e.into());
+        }
     };
     let joined_pidns = join_pid_namespace(&spec)?;
     let cgroup_dirs = cgroup_dirs(&hierarchy, &cgroup);
@@ -511,6 +517,10 @@ pub fn create_container(
                 .iter()
                 .map(|f| f.as_ref().map(|f| f.as_fd()))
                 .collect(),
+            cgroup_tasks: v1_tasks
+                .iter()
+                .map(|(p, f)| (p.as_path(), f.as_fd()))
+                .collect(),
             old_mask: &old_mask,
             runtime_hooks: !runtime_hooks.is_empty(),
         }),
@@ -528,9 +538,6 @@ pub fn create_container(
             linux.and_then(|l| l.uid_mappings().as_ref()),
             linux.and_then(|l| l.gid_mappings().as_ref()),
         )?;
-        if into_cgroup.is_none() {
-            cgroup.add_task(pid)?;
-        }
         if let Some(adj) = process.oom_score_adj() {
             let path = format!("/proc/{pid}/oom_score_adj");
             std::fs::write(&path, adj.to_string()).map_err(io(format!("write {path}")))?;
@@ -542,8 +549,8 @@ pub fn create_container(
             tag::GO,
             &hook_state(&st, Status::Creating),
         )
-        .map_err(io("sync with init"))?;
-        let mut msg = init::recv(parent_end.as_fd()).map_err(io("sync with init"))?;
+        .map_err(|_| init_gone(pid))?;
+        let mut msg = init::recv(parent_end.as_fd()).map_err(|_| init_gone(pid))?;
         if let Some((tag::HOOKS, _)) = msg {
             hooks::run_hooks(
                 "prestart",
@@ -555,20 +562,15 @@ pub fn create_container(
                 hooks.create_runtime().as_deref().unwrap_or_default(),
                 &hook_state(&st, Status::Creating),
             )?;
-            init::send(parent_end.as_fd(), tag::CONTINUE, b"").map_err(io("sync with init"))?;
-            msg = init::recv(parent_end.as_fd()).map_err(io("sync with init"))?;
+            init::send(parent_end.as_fd(), tag::CONTINUE, b"").map_err(|_| init_gone(pid))?;
+            msg = init::recv(parent_end.as_fd()).map_err(|_| init_gone(pid))?;
         }
         match msg {
             Some((tag::READY, _)) => {}
             Some((tag::ERROR, m)) => {
                 return Err(Error::Init(String::from_utf8_lossy(&m).into_owned()))
             }
-            _ => {
-                return Err(Error::Init(format!(
-                    "exited during setup ({})",
-                    reap_status(pid)
-                )))
-            }
+            _ => return Err(init_gone(pid)),
         }
         let dir = cleanup.dir.as_ref().expect("held until disarmed");
         dir.save(&st)?;
@@ -596,6 +598,11 @@ pub fn create_container(
             Err(e)
         }
     }
+}
+
+/// The init broke the sync channel: it died during setup; say how.
+fn init_gone(pid: i32) -> Error {
+    Error::Init(format!("exited during setup ({})", reap_status(pid)))
 }
 
 /// Reaps our child `pid` and says how it ended; a SIGKILL during setup is

@@ -100,6 +100,9 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// The container's cgroup directories (for a cgroup mount).
     pub cgroup_dirs: Vec<(String, PathBuf)>,
+    /// The v1 `tasks` files of the container's cgroup: the init joins by
+    /// writing `0` (itself) to each.
+    pub cgroup_tasks: Vec<(&'a Path, BorrowedFd<'a>)>,
     /// Per spec mount, the user namespace of an idmapped mount.
     pub idmaps: Vec<Option<BorrowedFd<'a>>>,
     /// The signal mask to restore before `execve`.
@@ -156,6 +159,13 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     // If the runtime dies during setup, so do we (cleared once ready).
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| io_step("set parent death signal")(e.into()))?;
+    // Join the v1 cgroups first, while our euid is still host root (the
+    // kernel's permission check for moving a task), and before anything is
+    // charged to the runtime's cgroup.
+    for (path, tasks) in &a.cgroup_tasks {
+        rustix::io::write(tasks, b"0")
+            .map_err(|e| io_step(&format!("join cgroup {}", path.display()))(e.into()))?;
+    }
     let state = expect(a.sync, tag::GO)?;
     let spec = a.spec;
     let linux = spec.linux().as_ref().ok_or("config.json: linux: missing")?;

@@ -1501,3 +1501,58 @@ fn cpu_cpuset_and_swap_limits_reach_the_kernel_files() {
     );
     bundle.assert_no_leaks();
 }
+
+/// The startContainer hook runs after `start`, when the container has been
+/// created: its state says `created` (runc 1.1.5: `"status":"created"`).
+#[test]
+#[ignore = "needs root"]
+fn start_container_hook_sees_status_created() {
+    let bundle = Bundle::new("hookcreated");
+    let log = bundle.tmp_dir().join("hooklog");
+    fs::create_dir(&log).unwrap();
+    bundle.edit_config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/hooklog", "type": "bind", "source": log, "options": ["rbind", "rw"],
+        }));
+        c["hooks"] = json!({
+            "startContainer": [{
+                "path": "/bin/sh",
+                "args": ["sh", "-c", "/bin/cat > /hooklog/state.json"],
+            }],
+        });
+    });
+    bundle.set_args(&["true"]);
+    bundle.create();
+    bundle.runtime(&["start", bundle.id()]).assert_success();
+    bundle.wait_for_status("stopped");
+    let text = fs::read_to_string(log.join("state.json")).unwrap();
+    let state: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(state["status"], "created", "{state}");
+    bundle.assert_no_leaks();
+}
+
+/// A device listed in `linux.devices` is created, but may be opened only if
+/// `linux.resources.devices` allows it (runc 1.1.5: open fails with EPERM).
+#[test]
+#[ignore = "needs root"]
+fn device_cgroup_denies_what_is_not_allowed() {
+    let bundle = Bundle::new("devcgroup");
+    // The runtime makes the node (linux.devices); the device rules decide
+    // whether it may be opened. Listing a device does not allow it.
+    bundle.edit_config(|c| {
+        c["linux"]["devices"] = json!([{
+            "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666,
+        }]);
+    });
+    let script = "test -c /dev/fuse && \
+                  { (exec 3<>/dev/fuse) 2>&1 | grep -q 'not permitted' && echo denied || echo allowed; }";
+    assert_eq!(run_ok(&bundle, script), "denied\n");
+    bundle.edit_config(|c| {
+        c["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw" }));
+    });
+    assert_eq!(run_ok(&bundle, script), "allowed\n");
+    bundle.assert_no_leaks();
+}

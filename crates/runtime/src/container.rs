@@ -343,10 +343,10 @@ fn cgroup_dirs(h: &Hierarchy, cg: &Cgroup) -> Vec<(String, PathBuf)> {
 
 /// The spec's device rules followed by what every container needs, as runc
 /// does: mknod of any node (access stays governed by the rules), the
-/// default devices, /dev/pts and /dev/ptmx, and each `linux.devices` entry.
+/// default devices, /dev/pts and /dev/ptmx. A `linux.devices` entry gets a
+/// node, not access: that takes a rule in `linux.resources.devices`.
 fn with_default_devices(
     res: &oci_spec::runtime::LinuxResources,
-    spec: &Spec,
 ) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType as T};
     let rule = |typ: T, major: Option<i64>, minor: Option<i64>, access: &str| {
@@ -381,14 +381,6 @@ fn with_default_devices(
         rules.push(rule(T::C, Some(major), Some(minor), "rwm"));
     }
     rules.push(rule(T::C, Some(136), None, "rwm"));
-    for d in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().clone())
-        .unwrap_or_default()
-    {
-        rules.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
-    }
     let mut res = res.clone();
     res.set_devices(Some(rules));
     res
@@ -438,7 +430,7 @@ pub fn create_container(
     cgroup.create()?;
     cleanup.cgroup = Some(cgroup.clone());
     if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cgroup.apply(&with_default_devices(res, &spec))?;
+        cgroup.apply(&with_default_devices(res))?;
     }
 
     let annotations = spec.annotations().clone().unwrap_or_default();

@@ -286,6 +286,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         .as_ref()
         .and_then(|h| h.create_container().clone())
     {
+        let state = container_view(&state, "creating");
         step(hooks::run_hooks("createContainer", &h, &state))?;
     }
     step(rootfs::switch_root(root_fd, a.rootfs, a.no_pivot))?;
@@ -300,7 +301,6 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     {
         step(rootfs::make_root_readonly(root_fd, a.rootfs))?;
     }
-    drop(root);
 
     if let Some(p) = linux.personality() {
         let persona = match p.domain() {
@@ -324,7 +324,8 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     step(process::switch_user(process, userns))?;
     let program = process::find_program(process).map_err(|e| chain(&e))?;
     let (argv, envp) = process::exec_args(process).map_err(|e| chain(&e))?;
-    set_exec_labels(process)?;
+    set_exec_labels(root_fd, process)?;
+    drop(root);
     if process.no_new_privileges().unwrap_or(false) {
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| io_step("set no_new_privs")(e.into()))?;
@@ -344,6 +345,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         .as_ref()
         .and_then(|h| h.start_container().clone())
     {
+        let state = container_view(&state, "created");
         step(hooks::run_hooks("startContainer", &h, &state))?;
     }
     sys::cloexec_from(3 + a.preserve_fds).map_err(io_step("mark fds close-on-exec"))?;
@@ -357,34 +359,40 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     Err(format!("exec {:?}: {err}", program))
 }
 
+/// The state JSON for a hook run in the container's namespaces: the given
+/// status, and the pid as the container sees it (the spec's rule for such
+/// hooks; 1 in a new pid namespace).
+fn container_view(state: &[u8], status: &str) -> Vec<u8> {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(state) else {
+        return state.to_vec();
+    };
+    v["status"] = status.into();
+    v["pid"] = rustix::process::getpid().as_raw_nonzero().get().into();
+    serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
+}
+
 /// Asks the LSMs to switch to the spec's AppArmor profile and SELinux label
 /// at `execve` (validation refused them when the LSM is absent). Written
 /// through the container's /proc, checked to be procfs.
-fn set_exec_labels(process: &oci_spec::runtime::Process) -> Result<(), String> {
-    let write = |path: &str, value: String| -> Result<(), String> {
-        let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| io_step(&format!("open {path}"))(e.into()))?;
-        let fs =
-            rustix::fs::fstatfs(&fd).map_err(|e| io_step(&format!("statfs {path}"))(e.into()))?;
-        if fs.f_type != libc::PROC_SUPER_MAGIC {
-            return Err(format!("{path} is not on procfs"));
-        }
-        rustix::io::write(&fd, value.as_bytes())
-            .map(drop)
-            .map_err(|e| io_step(&format!("write {path}"))(e.into()))
-    };
-    if let Some(profile) = process
+fn set_exec_labels(
+    root: BorrowedFd<'_>,
+    process: &oci_spec::runtime::Process,
+) -> Result<(), String> {
+    let profile = process
         .apparmor_profile()
         .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        write(
-            "/proc/thread-self/attr/apparmor/exec",
-            format!("exec {profile}"),
-        )?;
+        .filter(|p| !p.is_empty());
+    if let Some(profile) = profile {
+        let path = Path::new("/proc/thread-self/attr/apparmor/exec");
+        step(rootfs::write_procfs(
+            root,
+            path,
+            format!("exec {profile}").as_bytes(),
+        ))?;
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        write("/proc/thread-self/attr/exec", label.to_owned())?;
+        let path = Path::new("/proc/thread-self/attr/exec");
+        step(rootfs::write_procfs(root, path, label.as_bytes()))?;
     }
     Ok(())
 }

@@ -671,14 +671,23 @@ pub fn write_sysctls(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsErro
     };
     for (key, value) in sysctl {
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-        let fd = open_in_root(root, &path, OFlags::WRONLY).map_err(perr("open", &path))?;
-        let fs = rustix::fs::fstatfs(&fd).map_err(perr("statfs", &path))?;
-        if fs.f_type != libc::PROC_SUPER_MAGIC {
-            return Err(perr("write sysctl", &path)(Errno::XDEV));
-        }
-        rustix::io::write(&fd, value.as_bytes()).map_err(perr("write sysctl", &path))?;
+        write_procfs(root, &path, value.as_bytes())?;
     }
     Ok(())
+}
+
+/// Writes `value` to the file at `path` under `root`, after `fstatfs`
+/// shows it is on procfs: a write meant for the container's /proc must
+/// never land on a file the image planted there (CVE-2025-52881).
+pub fn write_procfs(root: BorrowedFd<'_>, path: &Path, value: &[u8]) -> Result<(), RootfsError> {
+    let fd = open_in_root(root, path, OFlags::WRONLY).map_err(perr("open", path))?;
+    let fs = rustix::fs::fstatfs(&fd).map_err(perr("statfs", path))?;
+    if fs.f_type != libc::PROC_SUPER_MAGIC {
+        return Err(perr("write (not procfs)", path)(Errno::XDEV));
+    }
+    rustix::io::write(&fd, value)
+        .map(drop)
+        .map_err(perr("write", path))
 }
 
 /// Hides `maskedPaths`: directories under a read-only empty tmpfs, files

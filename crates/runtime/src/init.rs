@@ -309,27 +309,8 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         };
         sys::personality(persona).map_err(io_step("set personality"))?;
     }
-    step(process::apply_limits(process))?;
-    rustix::process::chdir(process.cwd())
-        .map_err(|e| io_step(&format!("chdir to cwd {}", process.cwd().display()))(e.into()))?;
-    // CVE-2024-21626: a cwd outside the root reads back without its leading
-    // "/" (or fails); refuse to run there.
-    let cwd = rustix::process::getcwd(Vec::new()).map_err(|e| io_step("getcwd")(e.into()))?;
-    if !cwd.as_bytes().starts_with(b"/") {
-        return Err(format!(
-            "cwd {} is outside the container's root",
-            process.cwd().display()
-        ));
-    }
-    step(process::switch_user(process, userns))?;
-    let program = process::find_program(process).map_err(|e| chain(&e))?;
-    let (argv, envp) = process::exec_args(process).map_err(|e| chain(&e))?;
-    set_exec_labels(root_fd, process)?;
+    let prepared = prepare_process(root_fd, process, userns)?;
     drop(root);
-    if process.no_new_privileges().unwrap_or(false) {
-        rustix::thread::set_no_new_privs(true)
-            .map_err(|e| io_step("set no_new_privs")(e.into()))?;
-    }
     rustix::process::set_parent_process_death_signal(None)
         .map_err(|e| io_step("clear parent death signal")(e.into()))?;
     send(a.sync, tag::READY, b"").map_err(io_step("sync"))?;
@@ -348,15 +329,69 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         let state = container_view(&state, "created");
         step(hooks::run_hooks("startContainer", &h, &state))?;
     }
-    sys::cloexec_from(3 + a.preserve_fds).map_err(io_step("mark fds close-on-exec"))?;
-    for fd in 3..3 + a.preserve_fds {
-        sys::inherit_fd(fd as i32);
+    Err(prepared.exec(a.preserve_fds, a.old_mask))
+}
+
+/// The user's program, ready to execute: everything about the process is
+/// set but what `execve` itself changes.
+pub struct Prepared {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+/// Applies the process attributes in the container's namespaces and root:
+/// limits, cwd (checked to be inside the root), user and capabilities, LSM
+/// labels, no_new_privs; finds the program. Shared by the init and `exec`.
+pub fn prepare_process(
+    root: BorrowedFd<'_>,
+    process: &oci_spec::runtime::Process,
+    userns: bool,
+) -> Result<Prepared, String> {
+    step(process::apply_limits(process))?;
+    rustix::process::chdir(process.cwd())
+        .map_err(|e| io_step(&format!("chdir to cwd {}", process.cwd().display()))(e.into()))?;
+    // CVE-2024-21626: a cwd outside the root reads back without its leading
+    // "/" (or fails); refuse to run there.
+    let cwd = rustix::process::getcwd(Vec::new()).map_err(|e| io_step("getcwd")(e.into()))?;
+    if !cwd.as_bytes().starts_with(b"/") {
+        return Err(format!(
+            "cwd {} is outside the container's root",
+            process.cwd().display()
+        ));
     }
-    a.old_mask
-        .set_mask()
-        .map_err(io_step("restore signal mask"))?;
-    let err = sys::execve(&program, &argv, &envp);
-    Err(format!("exec {:?}: {err}", program))
+    step(process::switch_user(process, userns))?;
+    let program = process::find_program(process).map_err(|e| chain(&e))?;
+    let (argv, envp) = process::exec_args(process).map_err(|e| chain(&e))?;
+    set_exec_labels(root, process)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        rustix::thread::set_no_new_privs(true)
+            .map_err(|e| io_step("set no_new_privs")(e.into()))?;
+    }
+    Ok(Prepared {
+        program,
+        argv,
+        envp,
+    })
+}
+
+impl Prepared {
+    /// Marks every fd but stdio and the `preserve_fds` after them
+    /// close-on-exec (CVE-2024-21626), restores the signal mask and
+    /// executes the program; returns only the error.
+    pub fn exec(&self, preserve_fds: u32, mask: &SigSet) -> String {
+        if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
+            return format!("mark fds close-on-exec: {e}");
+        }
+        for fd in 3..3 + preserve_fds {
+            sys::inherit_fd(fd as i32);
+        }
+        if let Err(e) = mask.set_mask() {
+            return format!("restore signal mask: {e}");
+        }
+        let err = sys::execve(&self.program, &self.argv, &self.envp);
+        format!("exec {:?}: {err}", self.program)
+    }
 }
 
 /// The state JSON for a hook run in the container's namespaces: the given

@@ -89,6 +89,17 @@ pub enum FileError {
         #[source]
         source: io::Error,
     },
+    /// The owner or mode of a file could not be changed.
+    #[error("cannot change owner or mode of {file} in cgroup {dir}")]
+    Attr {
+        /// The cgroup directory.
+        dir: PathBuf,
+        /// The file name inside it ("." for the directory).
+        file: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// A file held something we could not parse.
     #[error("{file} in cgroup {dir}: cannot parse {content:?}")]
     Parse {
@@ -111,7 +122,8 @@ impl FileError {
             | Self::Open { source, .. }
             | Self::InvalidValue { source, .. }
             | Self::Write { source, .. }
-            | Self::Read { source, .. } => source.raw_os_error(),
+            | Self::Read { source, .. }
+            | Self::Attr { source, .. } => source.raw_os_error(),
             Self::Parse { .. } => None,
         }
     }
@@ -199,6 +211,64 @@ impl CgroupDir {
             }
         }
         Ok(out)
+    }
+
+    /// Names of the regular files, in the kernel's directory order.
+    pub fn files(&self) -> Result<Vec<String>, FileError> {
+        let read_err = |e: rustix::io::Errno| FileError::Read {
+            dir: self.path.clone(),
+            file: ".".to_owned(),
+            source: e.into(),
+        };
+        let mut dir = rustix::fs::Dir::read_from(&self.fd).map_err(read_err)?;
+        let mut out = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(read_err)?;
+            if entry.file_type() != rustix::fs::FileType::RegularFile {
+                continue;
+            }
+            if let Ok(name) = entry.file_name().to_str() {
+                out.push(name.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Changes the owner (`None` leaves one unchanged) and, with `mode`, the
+    /// permission bits of `file`, or of the directory itself for `"."`.
+    /// Symlinks are never followed.
+    pub fn set_attr(
+        &self,
+        file: &str,
+        owner: Option<(Option<u32>, Option<u32>)>,
+        mode: Option<u32>,
+    ) -> Result<(), FileError> {
+        let err = |e: rustix::io::Errno| FileError::Attr {
+            dir: self.path.clone(),
+            file: file.to_owned(),
+            source: e.into(),
+        };
+        let target = if file == "." {
+            None
+        } else {
+            let flags = OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+            Some(openat2(&self.fd, file, flags, FILE_RESOLVE).map_err(err)?)
+        };
+        let fd = target.as_ref().map_or(self.fd.as_fd(), |f| f.as_fd());
+        if let Some((uid, gid)) = owner {
+            let uid = uid.map(rustix::fs::Uid::from_raw);
+            let gid = gid.map(rustix::fs::Gid::from_raw);
+            // An O_PATH fd takes chown/chmod through the *at calls with an
+            // empty path (AT_EMPTY_PATH), not fchown/fchmod.
+            rustix::fs::chownat(fd, "", uid, gid, AtFlags::EMPTY_PATH).map_err(err)?;
+        }
+        if let Some(mode) = mode {
+            let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+            // fchmodat has no AT_EMPTY_PATH before Linux 6.6: chmod through
+            // the fd's magic link, which names exactly the file we opened.
+            rustix::fs::chmod(path.as_str(), Mode::from_raw_mode(mode)).map_err(err)?;
+        }
+        Ok(())
     }
 
     /// The directory's path.

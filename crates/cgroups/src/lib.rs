@@ -11,6 +11,10 @@
 //! - [`v1`], [`v2`]: one file per controller, each writing what a
 //!   `LinuxResources` asks of it.
 //! - [`stats`]: usage counters.
+//! - [`settings`]: setting names across versions (`memory.limit_in_bytes` ↔
+//!   `memory.max`), for the `corral cgroup` tool; `tool` adds the verbs
+//!   libcgroup's tools need (groups in some controllers only, set/get by
+//!   name, non-recursive delete, walking a hierarchy).
 //! - `sys`: the crate's only `unsafe` (the `bpf()` and `kill()` system calls).
 //!
 //! The runtime calls `new`, `create`, `apply`, `add_task` and `destroy` for
@@ -24,8 +28,10 @@ pub mod hierarchy;
 pub mod hybrid;
 mod lifecycle;
 pub mod path;
+pub mod settings;
 pub mod stats;
 mod sys;
+pub mod tool;
 pub mod v1;
 pub mod v2;
 
@@ -102,6 +108,47 @@ pub enum Error {
         /// The last `rmdir` error.
         #[source]
         source: std::io::Error,
+    },
+    /// A setting name or value cannot be used.
+    #[error(transparent)]
+    Setting(#[from] settings::SettingError),
+    /// A setting was written to a file of another name (translated across
+    /// cgroup versions), and the kernel refused it.
+    #[error("setting {name}")]
+    SettingWrite {
+        /// The name as given.
+        name: String,
+        /// The refused write, naming the file and value.
+        #[source]
+        source: dir::FileError,
+    },
+    /// The cgroup has no file for the setting.
+    #[error("cgroup {path} has no setting {name}")]
+    UnknownSetting {
+        /// The name as given.
+        name: String,
+        /// The directory looked in.
+        path: PathBuf,
+    },
+    /// A controller name the kernel does not have.
+    #[error("unknown controller {name:?}")]
+    UnknownController {
+        /// The name as given.
+        name: String,
+    },
+    /// A controller that no mounted hierarchy offers.
+    #[error("controller {name} is not mounted (no hierarchy offers it)")]
+    NotMounted {
+        /// The controller.
+        name: String,
+    },
+    /// A group still holds processes or child groups.
+    #[error("cgroup {path} is not empty: {what}")]
+    NotEmpty {
+        /// The directory.
+        path: PathBuf,
+        /// What is in it (pids, child groups) and what to do.
+        what: String,
     },
     /// Signalling a process of the cgroup failed.
     #[error("cannot send signal {signal} to pid {pid}")]

@@ -148,6 +148,24 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("delete container {}", a.id))?,
         Command::List(a) => list(&store, a)?,
         Command::Spec(a) => write_spec(a, cli.rootless.as_deref() == Some("true"))?,
+        Command::Exec(a) => {
+            // runc's exec reports its own failures with 255, keeping 1..=254
+            // for the process's exit status.
+            let r = crate::live_cmd::exec(&store, a)
+                .with_context(|| format!("exec in container {}", a.id));
+            return Ok(r.unwrap_or_else(|e| crate::fail_with(e, 255)));
+        }
+        Command::Ps(a) => {
+            crate::live_cmd::ps(&store, a).with_context(|| format!("ps of container {}", a.id))?
+        }
+        Command::Pause(a) => corral_runtime::live::pause(&store, &a.id)
+            .with_context(|| format!("pause container {}", a.id))?,
+        Command::Resume(a) => corral_runtime::live::resume(&store, &a.id)
+            .with_context(|| format!("resume container {}", a.id))?,
+        Command::Update(a) => crate::live_cmd::update(&store, a)?,
+        Command::Events(a) => crate::live_cmd::events(&store, a)
+            .with_context(|| format!("events of container {}", a.id))?,
+        Command::Features(_) => crate::live_cmd::features()?,
     }
     Ok(ExitCode::SUCCESS)
 }

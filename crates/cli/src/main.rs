@@ -6,6 +6,7 @@
 //! stderr and, with `--log`, as a runc-style log entry.
 
 mod commands;
+mod live_cmd;
 mod logging;
 
 use std::path::PathBuf;
@@ -63,6 +64,20 @@ enum Command {
     List(commands::ListArgs),
     /// Write a default config.json.
     Spec(commands::SpecArgs),
+    /// Run a new process in a running container.
+    Exec(live_cmd::ExecArgs),
+    /// List the processes of a container.
+    Ps(live_cmd::PsArgs),
+    /// Freeze every process of a container.
+    Pause(commands::IdArgs),
+    /// Thaw a paused container.
+    Resume(commands::IdArgs),
+    /// Change a container's resource limits.
+    Update(live_cmd::UpdateArgs),
+    /// Print a container's stats (and OOM events) as JSON lines.
+    Events(live_cmd::EventsArgs),
+    /// Print the OCI features document of this runtime.
+    Features(live_cmd::FeaturesArgs),
 }
 
 impl Cli {
@@ -104,8 +119,13 @@ fn main() -> ExitCode {
 }
 
 fn fail(err: anyhow::Error) -> ExitCode {
+    fail_with(err, 1)
+}
+
+/// Reports `err` (stderr, and the `--log` file) and returns `code`.
+pub fn fail_with(err: anyhow::Error, code: u8) -> ExitCode {
     let msg = format!("{err:#}");
     logging::error(&msg);
     eprintln!("corral: {msg}");
-    ExitCode::FAILURE
+    ExitCode::from(code)
 }

@@ -30,8 +30,8 @@ use std::{
 };
 
 use common::{
-    cgroup_dirs_named, is_runc, kill_tracked, process_alive, runtime_bin, spawn_tracked, unique_id,
-    wait_tracked, Bundle, Output, TIMEOUT,
+    cgroup_dir_of, cgroup_dirs_named, cgroup_path_of, is_runc, kill_tracked, process_alive,
+    runtime_bin, spawn_tracked, unique_id, wait_tracked, Bundle, Output, TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -82,30 +82,6 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "{what}: not within 10 s");
         thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// The cgroup path of `pid` for the v1 hierarchy holding `controller`.
-fn cgroup_path_of(pid: i32, controller: &str) -> String {
-    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    cgroup
-        .lines()
-        .find_map(|line| {
-            let mut fields = line.splitn(3, ':');
-            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-            controllers
-                .split(',')
-                .any(|c| c == controller)
-                .then(|| path.to_owned())
-        })
-        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{cgroup}"))
-}
-
-/// The host directory of `pid`'s cgroup in the v1 `controller` hierarchy.
-fn cgroup_dir_of(pid: i32, controller: &str) -> PathBuf {
-    let path = cgroup_path_of(pid, controller);
-    Path::new("/sys/fs/cgroup")
-        .join(controller)
-        .join(path.trim_start_matches('/'))
 }
 
 /// Collapses runs of whitespace to one space in each line.

@@ -42,6 +42,9 @@ pub enum Error {
     /// The container's init reported a failure during setup.
     #[error("container init: {0}")]
     Init(String),
+    /// An exec'd process failed before its program ran.
+    #[error("{0}")]
+    Exec(String),
     /// The operation does not fit the container's status.
     #[error("container {id:?} is {status}: {what}")]
     Status {
@@ -636,7 +639,7 @@ fn join_pid_namespace(spec: &Spec) -> Result<Option<OwnedFd>, Error> {
     Ok(Some(own))
 }
 
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     // Atomically, as runc: engines poll for this file.
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
@@ -756,7 +759,7 @@ pub fn run(
 
 /// Waits for `pid`, forwarding every signal we get to it (all signals are
 /// blocked, so they queue for `sigtimedwait`); returns its exit status.
-fn forward_until_exit(pid: i32, pidfd: &OwnedFd) -> i32 {
+pub(crate) fn forward_until_exit(pid: i32, pidfd: &OwnedFd) -> i32 {
     let all = SigSet::full();
     let child = rustix::process::Pid::from_raw(pid);
     loop {
@@ -846,6 +849,11 @@ fn wait_exit(pidfd: &OwnedFd, limit: Duration) {
             Err(_) => return,
         }
     }
+}
+
+/// The stored state of a container (its config included).
+pub fn state_file(store: &Store, id: &str) -> Result<StateFile, Error> {
+    Ok(store.open(id)?.load()?)
 }
 
 /// `corral state`.

@@ -272,7 +272,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         }
     };
     if let Some(console) = a.console {
-        setup_console(root_fd, console, process)?;
+        setup_console(root_fd, console, process, true)?;
     }
     // The working directory is created if missing, inside the rootfs.
     step(rootfs::ensure(root_fd, process.cwd(), Kind::Dir).map(drop))?;
@@ -497,11 +497,13 @@ fn enter_time_namespace(spec: &Spec) -> Result<(), String> {
 
 /// Opens a pty in the container's devpts, sends the master to the console
 /// socket (runc's protocol: the fd in SCM_RIGHTS, its name as payload), and
-/// makes the slave our controlling terminal, stdio and /dev/console.
-fn setup_console(
+/// makes the slave our controlling terminal, stdio and, for the init
+/// (`bind_console`), /dev/console.
+pub(crate) fn setup_console(
     root: BorrowedFd<'_>,
     socket: BorrowedFd<'_>,
     process: &oci_spec::runtime::Process,
+    bind_console: bool,
 ) -> Result<(), String> {
     let ptmx = rootfs::open_in_root(
         root,
@@ -527,6 +529,9 @@ fn setup_console(
     sys::set_controlling_terminal(slave.as_fd()).map_err(io_step("set controlling terminal"))?;
     for target in 0..3 {
         sys::dup_onto(&slave, target).map_err(io_step("make the pty stdio"))?;
+    }
+    if !bind_console {
+        return Ok(());
     }
     let console =
         rootfs::ensure(root, Path::new("/dev/console"), Kind::File).map_err(|e| chain(&e))?;

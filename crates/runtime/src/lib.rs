@@ -4,6 +4,8 @@
 //! - [`spec`]: load, validate and generate `config.json`.
 //! - [`state`]: the state store (one locked directory per container).
 //! - [`container`]: the lifecycle as the runtime's parent sees it.
+//! - [`exec`]: a new process in a live container.
+//! - [`live`]: pause, resume, update, ps and events on a live container.
 //! - [`init`]: the container's init between `clone3` and `execve`.
 //! - [`rootfs`]: mounts, /dev, masked and read-only paths, pivot_root — by fd.
 //! - [`process`]: rlimits, user, capabilities, program lookup.
@@ -12,9 +14,11 @@
 //! - `sys`: the crate's only `unsafe` code.
 
 pub mod container;
+pub mod exec;
 pub mod hooks;
 pub mod id;
 pub mod init;
+pub mod live;
 pub mod process;
 pub mod rootfs;
 pub mod signal;

@@ -916,3 +916,27 @@ pub fn is_rfc3339(s: &str) -> bool {
         _ => false,
     }
 }
+
+/// The cgroup path of `pid` for the v1 hierarchy holding `controller`.
+pub fn cgroup_path_of(pid: i32, controller: &str) -> String {
+    let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    cgroup
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup:\n{cgroup}"))
+}
+
+/// The host directory of `pid`'s cgroup in the v1 `controller` hierarchy.
+pub fn cgroup_dir_of(pid: i32, controller: &str) -> PathBuf {
+    let path = cgroup_path_of(pid, controller);
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+}

@@ -11,6 +11,7 @@
 //! - [`v1`], [`v2`]: one file per controller, each writing what a
 //!   `LinuxResources` asks of it.
 //! - [`stats`]: usage counters.
+//! - [`conf`]: libcgroup's cgconfig.conf syntax (groups, perm, settings).
 //! - [`settings`]: setting names across versions (`memory.limit_in_bytes` ↔
 //!   `memory.max`), for the `corral cgroup` tool; `tool` adds the verbs
 //!   libcgroup's tools need (groups in some controllers only, set/get by
@@ -23,6 +24,7 @@
 //! at 1 ms.
 
 pub mod cgroup;
+pub mod conf;
 pub mod dir;
 pub mod hierarchy;
 pub mod hybrid;
@@ -118,9 +120,10 @@ pub enum Error {
     SettingWrite {
         /// The name as given.
         name: String,
-        /// The refused write, naming the file and value.
+        /// The refused write, naming the file and value (boxed: it would
+        /// make every `Error` as large as itself plus the name).
         #[source]
-        source: dir::FileError,
+        source: Box<dir::FileError>,
     },
     /// The cgroup has no file for the setting.
     #[error("cgroup {path} has no setting {name}")]

@@ -137,6 +137,17 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// The same group in only the hierarchies where its directory exists
+    /// (a group created with some controllers, opened with all).
+    pub fn existing(&self) -> Cgroup {
+        let mut cg = self.clone();
+        cg.v1.retain(|d| d.path().is_dir());
+        if cg.unified.as_ref().is_some_and(|u| !u.path().is_dir()) {
+            cg.unified = None;
+        }
+        cg
+    }
+
     /// The group's directories with their version and controllers.
     pub fn dirs(&self) -> Vec<GroupDir> {
         let mut out: Vec<GroupDir> = self
@@ -162,16 +173,26 @@ impl Cgroup {
     /// controller (after translation to v1), else the unified one if it
     /// offers the controller (or the file is a core one).
     fn dir_for(&self, name: &str) -> Result<GroupDir, Error> {
-        settings::controller_of(name)?;
+        let own = settings::controller_of(name)?;
+        if own != "cgroup" && !KNOWN_CONTROLLERS.contains(&own) {
+            return Err(Error::UnknownController {
+                name: own.to_owned(),
+            });
+        }
         let dirs = self.dirs();
-        if let Ok(m) = settings::map(name, Version::V1) {
-            let ctrl = settings::controller_of(&m.file)?;
-            if let Some(d) = dirs
-                .iter()
+        let in_v1 = |ctrl: &str| {
+            dirs.iter()
                 .find(|d| d.version == Version::V1 && d.controllers.iter().any(|c| c == ctrl))
-            {
-                return Ok(d.clone());
+        };
+        match settings::map(name, Version::V1) {
+            Ok(m) => {
+                if let Some(d) = in_v1(settings::controller_of(&m.file)?) {
+                    return Ok(d.clone());
+                }
             }
+            // A v2-only name whose controller is v1-mounted here.
+            Err(e) if in_v1(own).is_some() => return Err(e.into()),
+            Err(_) => {}
         }
         let m = settings::map(name, Version::V2)?;
         let ctrl = v2_name(settings::controller_of(&m.file)?);
@@ -209,7 +230,7 @@ impl Cgroup {
                 } else {
                     Error::SettingWrite {
                         name: name.to_owned(),
-                        source: e,
+                        source: Box::new(e),
                     }
                 }
             })?;

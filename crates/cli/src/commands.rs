@@ -166,6 +166,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Events(a) => crate::live_cmd::events(&store, a)
             .with_context(|| format!("events of container {}", a.id))?,
         Command::Features(_) => crate::live_cmd::features()?,
+        Command::Cgroup(a) => return crate::cgroup_cmd::run(a),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 //! an exit code. Errors print as one line, `corral: <what failed>: <why>`, on
 //! stderr and, with `--log`, as a runc-style log entry.
 
+mod cgroup_cmd;
 mod commands;
 mod live_cmd;
 mod logging;
@@ -78,6 +79,8 @@ enum Command {
     Events(live_cmd::EventsArgs),
     /// Print the OCI features document of this runtime.
     Features(live_cmd::FeaturesArgs),
+    /// Manage control groups (libcgroup's cgcreate, cgset, cgget, cgexec, …).
+    Cgroup(cgroup_cmd::CgroupArgs),
 }
 
 impl Cli {

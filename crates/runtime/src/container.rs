@@ -487,7 +487,9 @@ pub fn create_container(
         }
     };
     let forked = sys::clone3(clone_flags(&spec), into_cgroup.as_ref().map(|f| f.as_fd()));
-    if let Some(own) = joined_pidns {
+    // Back to our own pid namespace for children — in the parent only: the
+    // init's own children (its hooks) belong in the container's.
+    if let (Some(own), Ok(Forked::Parent { .. })) = (&joined_pidns, &forked) {
         let _ = rustix::thread::move_into_link_name_space(own.as_fd(), None);
     }
     let (pid, pidfd) = match forked {

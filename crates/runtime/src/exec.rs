@@ -268,7 +268,8 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
     };
     let old_mask = SigSet::full().block().map_err(io("block signals"))?;
     let forked = sys::clone3(0, into_cgroup.as_ref().map(|f| f.as_fd()));
-    if let Some(own) = &own_pidns {
+    // Back to our own pid namespace for children, in the parent only.
+    if let (Some(own), Ok(Forked::Parent { .. })) = (&own_pidns, &forked) {
         let _ = rustix::thread::move_into_link_name_space(own.as_fd(), None);
     }
     let pid = match forked {

@@ -18,7 +18,7 @@ pub struct ExecArgs {
     /// A process.json to run instead of COMMAND and the flags.
     #[arg(short, long, value_name = "FILE")]
     process: Option<PathBuf>,
-    /// Allocate a pseudo-terminal (needs --console-socket for now).
+    /// Allocate a pseudo-terminal (corral proxies it unless --console-socket).
     #[arg(short, long)]
     tty: bool,
     /// Unix socket to send the pty master to.

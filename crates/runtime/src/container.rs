@@ -217,6 +217,7 @@ pub struct Created {
     pidfd: OwnedFd,
     sync: OwnedFd,
     old_mask: SigSet,
+    console: Option<UnixStream>,
 }
 
 fn cgroups_path(spec: &Spec, id: &str) -> String {
@@ -391,10 +392,14 @@ fn with_default_devices(
 
 /// Creates a container and leaves its init waiting for start. With
 /// `use_fifo` false (run), the init waits for a message instead.
+/// With `own_console`, a process that wants a terminal and has no
+/// `--console-socket` sends its pty master to corral itself (foreground
+/// `run`), which then proxies it ([`crate::tty`]).
 pub fn create_container(
     store: &Store,
     opts: &CreateOptions,
     use_fifo: bool,
+    own_console: bool,
 ) -> Result<Created, Error> {
     crate::id::validate_id(&opts.id).map_err(StateError::from)?;
     let bundle = std::path::absolute(&opts.bundle)
@@ -402,17 +407,25 @@ pub fn create_container(
     let spec = spec::load(&bundle)?;
     let rootfs = spec::validate(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
-    if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
-        return Err(Error::Unsupported(
-            "process.terminal is true but no --console-socket was given (set terminal to false, or pass a socket)".into(),
-        ));
-    }
-    let console = match &opts.console_socket {
-        Some(path) => Some(
-            UnixStream::connect(path)
-                .map_err(io(format!("connect to console socket {}", path.display())))?,
+    let wants_tty = process.terminal().unwrap_or(false);
+    let (console, own_end) = match &opts.console_socket {
+        Some(path) => (
+            Some(
+                UnixStream::connect(path)
+                    .map_err(io(format!("connect to console socket {}", path.display())))?,
+            ),
+            None,
         ),
-        None => None,
+        None if wants_tty && own_console => {
+            let pair = crate::tty::ConsolePair::new().map_err(io("create console socketpair"))?;
+            (Some(pair.child), Some(pair.ours))
+        }
+        None if wants_tty => {
+            return Err(Error::Unsupported(
+                "process.terminal is true, but a detached container needs --console-socket for its terminal".into(),
+            ))
+        }
+        None => (None, None),
     };
     let hierarchy = Hierarchy::detect()?;
     let cgroup = Cgroup::new(&hierarchy, &cgroups_path(&spec, &opts.id))?;
@@ -587,6 +600,7 @@ pub fn create_container(
                 pidfd,
                 sync: parent_end,
                 old_mask,
+                console: own_end,
             })
         }
         Err(e) => {
@@ -656,7 +670,7 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
 
 /// `corral create`.
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<(), Error> {
-    let created = create_container(store, opts, true)?;
+    let created = create_container(store, opts, true, false)?;
     let _ = created.old_mask.set_mask();
     Ok(())
 }
@@ -715,7 +729,7 @@ pub fn run(
     detach: bool,
     keep: bool,
 ) -> Result<RunOutcome, Error> {
-    let c = create_container(store, opts, false)?;
+    let c = create_container(store, opts, false, !detach)?;
     let Created {
         dir,
         state: st,
@@ -723,6 +737,7 @@ pub fn run(
         pidfd,
         sync,
         old_mask,
+        console,
     } = c;
     let started = (|| {
         init::send(sync.as_fd(), tag::START, b"").map_err(io("start the container"))?;
@@ -749,7 +764,15 @@ pub fn run(
         return Ok(RunOutcome::Detached);
     }
     drop(dir);
-    let code = forward_until_exit(pid, &pidfd);
+    let master = console.map(|c| crate::tty::recv_master(c.as_fd()));
+    let code = match master {
+        Some(Ok(master)) => crate::tty::proxy_until_exit(pid, &pidfd, master),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "no terminal from the container");
+            forward_until_exit(pid, &pidfd)
+        }
+        None => forward_until_exit(pid, &pidfd),
+    };
     tracing::info!(container_id = %st.id, code, "exited");
     let _ = old_mask.set_mask();
     if !keep {

@@ -212,21 +212,29 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
             })
         }
     }
-    if opts.process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+    let wants_tty = opts.process.terminal().unwrap_or(false);
+    if wants_tty && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Unsupported(
-            "exec --tty without --console-socket is not supported yet: pass a console socket"
-                .into(),
+            "exec --tty --detach needs --console-socket for the terminal".into(),
         ));
     }
     if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Unsupported("exec: the process has no args".into()));
     }
-    let console = match &opts.console_socket {
-        Some(path) => Some(
-            std::os::unix::net::UnixStream::connect(path)
-                .map_err(io(format!("connect to console socket {}", path.display())))?,
+    // With a terminal and no socket, corral is the console itself.
+    let (console, own_end) = match &opts.console_socket {
+        Some(path) => (
+            Some(
+                std::os::unix::net::UnixStream::connect(path)
+                    .map_err(io(format!("connect to console socket {}", path.display())))?,
+            ),
+            None,
         ),
-        None => None,
+        None if wants_tty => {
+            let pair = crate::tty::ConsolePair::new().map_err(io("create console socketpair"))?;
+            (Some(pair.child), Some(pair.ours))
+        }
+        None => (None, None),
     };
     let init_pid = rustix::process::Pid::from_raw(st.pid)
         .ok_or_else(|| Error::Unsupported("no pid recorded".into()))?;
@@ -324,7 +332,14 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
         rustix::process::PidfdFlags::empty(),
     )
     .map_err(errno("open the exec process"))?;
-    let code = forward_until_exit(pid, &pidfd_child);
+    let code = match own_end.map(|c| crate::tty::recv_master(c.as_fd())) {
+        Some(Ok(master)) => crate::tty::proxy_until_exit(pid, &pidfd_child, master),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "no terminal from the exec process");
+            forward_until_exit(pid, &pidfd_child)
+        }
+        None => forward_until_exit(pid, &pidfd_child),
+    };
     let _ = old_mask.set_mask();
     Ok(RunOutcome::Exited(code))
 }

@@ -11,6 +11,7 @@
 //! - [`process`]: rlimits, user, capabilities, program lookup.
 //! - [`hooks`]: OCI hooks.
 //! - [`id`], [`signal`]: parsing what the command line names.
+//! - [`tty`]: corral's own console for a foreground process with a terminal.
 //! - `sys`: the crate's only `unsafe` code.
 
 pub mod container;
@@ -25,6 +26,7 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 mod sys;
+pub mod tty;
 
 pub use container::{CreateOptions, Error, OciState, RunOutcome};
 pub use state::{Status, Store};

@@ -501,3 +501,36 @@ pub fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// A `signalfd` (close-on-exec) reading the signals of `set`, which the
+/// caller keeps blocked.
+pub fn signalfd(set: &SigSet) -> io::Result<OwnedFd> {
+    // SAFETY: the set is a valid sigset_t for the call; -1 asks for a new fd.
+    let fd = unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads one signal number from a signalfd; `None` when none is pending.
+pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    let mut info = MaybeUninit::<libc::signalfd_siginfo>::uninit();
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: the buffer is exactly one signalfd_siginfo, valid for writes
+    // for the call; the kernel writes whole records only.
+    let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    if n as usize != size {
+        return Ok(None);
+    }
+    // SAFETY: the kernel filled the whole record (checked above).
+    Ok(Some(unsafe { info.assume_init() }.ssi_signo as i32))
+}

@@ -28,7 +28,7 @@ use rustix::net::{RecvFlags, SendFlags};
 
 use crate::rootfs::{self, Context, Kind};
 use crate::sys::{self, SigSet};
-use crate::{hooks, process};
+use crate::{hooks, process, seccomp};
 
 /// Sync tags (see the module doc).
 pub mod tag {
@@ -289,6 +289,9 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         let state = container_view(&state, "creating");
         step(hooks::run_hooks("createContainer", &h, &state))?;
     }
+    // Built, and the agent's socket connected, while host paths are visible.
+    let mut filter = seccomp::prepare(linux.seccomp().as_ref(), process, &state)
+        .map_err(|e| chain(&e))?;
     step(rootfs::switch_root(root_fd, a.rootfs, a.no_pivot))?;
     step(rootfs::write_sysctls(root_fd, spec))?;
     step(rootfs::mask_paths(root_fd, spec))?;
@@ -308,6 +311,11 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
             oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
         };
         sys::personality(persona).map_err(io_step("set personality"))?;
+    }
+    // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter:
+    // a process that will lack it loads it before its user is switched.
+    if let Some(f) = filter.take_if(|f| f.load_early()) {
+        f.load().map_err(|e| chain(&e))?;
     }
     let prepared = prepare_process(root_fd, process, userns)?;
     drop(root);
@@ -329,7 +337,9 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         let state = container_view(&state, "created");
         step(hooks::run_hooks("startContainer", &h, &state))?;
     }
-    Err(prepared.exec(a.preserve_fds, a.old_mask))
+    // The filter goes on last, so that the runtime's own calls are not filtered.
+    let load = || filter.map_or(Ok(()), |f| f.load().map_err(|e| chain(&e)));
+    Err(prepared.exec_with(a.preserve_fds, a.old_mask, load))
 }
 
 /// The user's program, ready to execute: everything about the process is
@@ -380,6 +390,17 @@ impl Prepared {
     /// close-on-exec (CVE-2024-21626), restores the signal mask and
     /// executes the program; returns only the error.
     pub fn exec(&self, preserve_fds: u32, mask: &SigSet) -> String {
+        self.exec_with(preserve_fds, mask, || Ok(()))
+    }
+
+    /// As [`Prepared::exec`], calling `last` (the seccomp filter's load)
+    /// right before `execve`.
+    pub fn exec_with(
+        &self,
+        preserve_fds: u32,
+        mask: &SigSet,
+        last: impl FnOnce() -> Result<(), String>,
+    ) -> String {
         if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
             return format!("mark fds close-on-exec: {e}");
         }
@@ -388,6 +409,9 @@ impl Prepared {
         }
         if let Err(e) = mask.set_mask() {
             return format!("restore signal mask: {e}");
+        }
+        if let Err(e) = last() {
+            return e;
         }
         let err = sys::execve(&self.program, &self.argv, &self.envp);
         format!("exec {:?}: {err}", self.program)

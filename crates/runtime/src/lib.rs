@@ -22,6 +22,7 @@ pub mod init;
 pub mod live;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod spec;
 pub mod state;

@@ -96,6 +96,8 @@ fn friendly(path: &str, msg: &str) -> String {
         "rlimit"
     } else if path.contains("devices[") {
         "device type"
+    } else if path.contains("seccomp") {
+        seccomp_kind(path)
     } else {
         "value"
     };
@@ -263,7 +265,23 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf, SpecError> {
             ));
         }
     }
+    if let Some(profile) = linux.seccomp() {
+        crate::seccomp::check(profile).map_err(|e| invalid(e.field, e.problem))?;
+    }
     Ok(rootfs)
+}
+
+/// What an unknown value under `linux.seccomp` is, from its JSON path.
+fn seccomp_kind(path: &str) -> &'static str {
+    if path.contains("architectures") {
+        "seccomp architecture"
+    } else if path.contains("flags") {
+        "seccomp flag"
+    } else if path.ends_with(".op") {
+        "seccomp operator"
+    } else {
+        "seccomp action"
+    }
 }
 
 /// Whether AppArmor is enabled on this host.

@@ -74,9 +74,9 @@ pub enum SeccompError {
     /// The profile does not translate or build (validation catches it first).
     #[error(transparent)]
     Profile(#[from] ProfileError),
-    /// libseccomp refused to load the filter.
+    /// The kernel (or libseccomp) refused to load the filter.
     #[error("load seccomp filter")]
-    Load(#[source] libseccomp::error::SeccompError),
+    Load(#[source] io::Error),
     /// The agent's socket could not be reached.
     #[error("connect to seccomp listener {path}")]
     Connect {
@@ -332,6 +332,10 @@ impl Plan {
         // The spec's noNewPrivileges decides, not libseccomp's default.
         ctx.set_ctl_nnp(false)
             .map_err(lib(base.into(), "clear libseccomp's no_new_privs".into()))?;
+        // The kernel's errno on a failed load ("permission denied"), not
+        // libseccomp's ECANCELED ("a system failure beyond the control of
+        // libseccomp"); best effort, older libseccomp lacks the attribute.
+        let _ = ctx.set_api_sysrawrc(true);
         for &a in &self.arches {
             let field = format!("{base}.architectures");
             let present = ctx
@@ -481,11 +485,11 @@ impl Filter {
     /// notify fd and the container process state to the agent. Every
     /// system call after this one is filtered.
     pub fn load(self) -> Result<(), SeccompError> {
-        self.ctx.load().map_err(SeccompError::Load)?;
+        self.ctx.load().map_err(load_err)?;
         let Some(listener) = self.listener else {
             return Ok(());
         };
-        let fd = self.ctx.get_notify_fd().map_err(SeccompError::Load)?;
+        let fd = self.ctx.get_notify_fd().map_err(load_err)?;
         let status = if self.early { "creating" } else { "created" };
         let payload = process_state(&listener.state, listener.metadata.as_deref(), status);
         let send_err = |source| SeccompError::Send {
@@ -495,6 +499,16 @@ impl Filter {
         let payload = serde_json::to_vec(&payload).map_err(|e| send_err(e.into()))?;
         send_listener(listener.socket.as_fd(), fd, &payload).map_err(send_err)
     }
+}
+
+/// The kernel's errno when libseccomp passed it on (`set_api_sysrawrc`),
+/// else libseccomp's own error.
+fn load_err(e: libseccomp::error::SeccompError) -> SeccompError {
+    let source = match e.sysrawrc() {
+        Some(rc) if rc != 0 => io::Error::from_raw_os_error(rc.saturating_abs()),
+        _ => io::Error::other(e),
+    };
+    SeccompError::Load(source)
 }
 
 /// The OCI `ContainerProcessState` sent with the listener: the container's

@@ -423,6 +423,17 @@ fn remove_tree(target: &CgroupDir, parent: &CgroupDir, name: &str) -> Result<(),
             Ok(()) => {}
             // Gone meanwhile.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            // cgroup v2's no-internal-process rule: a parent that enables
+            // controllers for its children cannot hold processes.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && target.has("cgroup.subtree_control") => {
+                return Err(Error::NotEmpty {
+                    path: dir.path().to_owned(),
+                    what: format!(
+                        "process {pid} cannot move to {}, which enables controllers for its children (cgroup v2 allows no process there); move or stop it first",
+                        target.path().display()
+                    ),
+                })
+            }
             Err(e) => return Err(e.into()),
         }
     }

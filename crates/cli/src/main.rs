@@ -7,6 +7,7 @@
 
 mod cgroup_cmd;
 mod commands;
+mod cr_cmd;
 mod live_cmd;
 mod logging;
 
@@ -65,6 +66,8 @@ enum Command {
     List(commands::ListArgs),
     /// Write a default config.json.
     Spec(commands::SpecArgs),
+    /// Checkpoint/restore of process trees (dump, restore, show, check).
+    Cr(cr_cmd::CrArgs),
     /// Run a new process in a running container.
     Exec(live_cmd::ExecArgs),
     /// List the processes of a container.

@@ -1,0 +1,683 @@
+//! Dump: freeze a process with ptrace, read its state, write an image.
+//!
+//! Order: seize and interrupt (the task stops where it is, no code of ours
+//! runs in it); refuse what we cannot restore yet, by name; read registers,
+//! xstate, signal mask and rseq; read smaps; run `rt_sigaction` and `brk(0)`
+//! inside the task (see [`crate::inject`]) for what /proc does not show;
+//! read the pages pagemap says exist with large `process_vm_readv` vectors
+//! into one buffer and write them once (trap 4: never a round trip per
+//! page); write the task file, then the inventory last, so a dump that
+//! fails half way leaves no image that opens. Then kill the task, or let it
+//! go on with `leave_running`.
+//!
+//! Supported so far: one single-threaded process, private and file-backed
+//! memory, signal handlers and mask, rseq, cwd, and fds on regular files,
+//! directories and memory devices (/dev/null…). Everything else is refused
+//! with an error naming the pid and the resource.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::image::{self, *};
+use crate::inject::{self, InjectError, Injector};
+use crate::proc::{self as procfs, MapEntry};
+use crate::sys::{self, WaitStatus};
+
+/// What to dump and how.
+#[derive(Clone, Debug)]
+pub struct DumpOptions {
+    /// The process.
+    pub pid: i32,
+    /// Where the image goes (created if missing; must hold no image).
+    pub images_dir: PathBuf,
+    /// Let the process run on after the dump instead of killing it.
+    pub leave_running: bool,
+}
+
+/// What a dump did.
+#[derive(Clone, Debug)]
+pub struct DumpStats {
+    /// Mappings dumped.
+    pub vmas: usize,
+    /// Bytes of page data written.
+    pub page_bytes: u64,
+    /// Time from seize to the inventory written.
+    pub elapsed: Duration,
+    /// Time spent reading and writing pages.
+    pub pages_elapsed: Duration,
+}
+
+/// A dump failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    /// The process has something this version cannot dump.
+    #[error("pid {pid}{}: {what}; not supported yet", fd.map(|f| format!(" fd {f}")).unwrap_or_default())]
+    Unsupported {
+        /// The task.
+        pid: i32,
+        /// The fd concerned, if any.
+        fd: Option<i32>,
+        /// What it is.
+        what: String,
+    },
+    /// A /proc file of the task could not be read or parsed.
+    #[error("pid {pid}: read {}", path.display())]
+    Proc {
+        /// The task.
+        pid: i32,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A ptrace or memory-reading call on the task failed.
+    #[error("pid {pid}: {op}")]
+    Trace {
+        /// The task.
+        pid: i32,
+        /// What was attempted.
+        op: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A syscall run inside the task failed.
+    #[error(transparent)]
+    Inject(#[from] InjectError),
+    /// Writing the image failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
+
+/// Dumps `opts.pid` to `opts.images_dir`.
+pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
+    let started = Instant::now();
+    let pid = opts.pid;
+    let dir = &opts.images_dir;
+    fs::create_dir_all(dir).map_err(|source| ImageError::Io {
+        op: "create",
+        path: dir.clone(),
+        source,
+    })?;
+    let mut seized = Seized::new(pid)?;
+    let (task, page_bytes, pages_elapsed) = collect_task(&mut seized, dir)?;
+    image::write_file(dir, &TaskImage::file_name(pid), &encode(Kind::Task, &task))?;
+    let inventory = Inventory {
+        kernel_release: kernel_release(),
+        corral_version: env!("CARGO_PKG_VERSION").to_owned(),
+        root_pid: pid,
+        tasks: vec![pid],
+    };
+    image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
+    if opts.leave_running {
+        seized.release()?;
+    } else {
+        seized.kill();
+    }
+    tracing::info!(pid, page_bytes, "dumped");
+    Ok(DumpStats {
+        vmas: task.vmas.len(),
+        page_bytes,
+        elapsed: started.elapsed(),
+        pages_elapsed,
+    })
+}
+
+/// `uname -r`.
+pub fn kernel_release() -> String {
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A task stopped under our ptrace. Dropping it without [`Seized::kill`] or
+/// [`Seized::release`] puts the registers back and detaches, so a failed
+/// dump leaves the process running as it was.
+struct Seized {
+    pid: i32,
+    regs: libc::user_regs_struct,
+    sigmask: u64,
+    done: bool,
+}
+
+impl Seized {
+    fn new(pid: i32) -> Result<Self, DumpError> {
+        let trace = |op: &str| {
+            let op = op.to_owned();
+            move |source| DumpError::Trace { pid, op, source }
+        };
+        sys::ptrace_seize(pid, libc::PTRACE_O_TRACESYSGOOD as u32)
+            .map_err(trace("PTRACE_SEIZE"))?;
+        let mut s = Seized {
+            pid,
+            regs: Regs::default().into(),
+            sigmask: 0,
+            done: true, // nothing to put back until the registers are read
+        };
+        sys::ptrace_interrupt(pid).map_err(trace("PTRACE_INTERRUPT"))?;
+        loop {
+            match sys::waitpid(pid).map_err(trace("waitpid"))? {
+                WaitStatus::Stopped { event, .. } if event == sys::PTRACE_EVENT_STOP => break,
+                // A signal arrived first: let the task have it; our
+                // interrupt stays pending and stops it right after.
+                WaitStatus::Stopped { sig, .. } => {
+                    sys::ptrace_cont(pid, sig).map_err(trace("PTRACE_CONT"))?
+                }
+                status => {
+                    return Err(DumpError::Trace {
+                        pid,
+                        op: format!("task ended while seized ({status:?})"),
+                        source: io::Error::from_raw_os_error(libc::ESRCH),
+                    })
+                }
+            }
+        }
+        s.regs = sys::ptrace_getregs(pid).map_err(trace("PTRACE_GETREGS"))?;
+        s.sigmask = sys::ptrace_get_sigmask(pid).map_err(trace("PTRACE_GETSIGMASK"))?;
+        s.done = false;
+        Ok(s)
+    }
+
+    fn release(mut self) -> Result<(), DumpError> {
+        self.done = true;
+        let pid = self.pid;
+        let trace = |op: &'static str| {
+            move |source| DumpError::Trace {
+                pid,
+                op: op.to_owned(),
+                source,
+            }
+        };
+        sys::ptrace_set_sigmask(pid, self.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
+        sys::ptrace_setregs(pid, &inject::restart_regs(self.regs))
+            .map_err(trace("PTRACE_SETREGS"))?;
+        sys::ptrace_detach(pid, 0).map_err(trace("PTRACE_DETACH"))
+    }
+
+    fn kill(mut self) {
+        self.done = true;
+        let _ = sys::kill(self.pid, libc::SIGKILL);
+        // As its tracer we see it die; reaping is its parent's business.
+        while let Ok(WaitStatus::Stopped { .. }) = sys::waitpid(self.pid) {
+            let _ = sys::ptrace_cont(self.pid, 0);
+        }
+    }
+}
+
+impl Drop for Seized {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = sys::ptrace_set_sigmask(self.pid, self.sigmask);
+            let _ = sys::ptrace_setregs(self.pid, &inject::restart_regs(self.regs));
+            let _ = sys::ptrace_detach(self.pid, 0);
+        }
+    }
+}
+
+fn read_proc(pid: i32, name: &str) -> Result<String, DumpError> {
+    let path = PathBuf::from(format!("/proc/{pid}/{name}"));
+    fs::read_to_string(&path).map_err(|source| DumpError::Proc { pid, path, source })
+}
+
+fn read_link(pid: i32, name: &str) -> Result<String, DumpError> {
+    let path = PathBuf::from(format!("/proc/{pid}/{name}"));
+    fs::read_link(&path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|source| DumpError::Proc { pid, path, source })
+}
+
+fn file_id(pid: i32, link: &str) -> Result<FileId, DumpError> {
+    let path = PathBuf::from(format!("/proc/{pid}/{link}"));
+    let md = fs::metadata(&path).map_err(|source| DumpError::Proc {
+        pid,
+        path: path.clone(),
+        source,
+    })?;
+    Ok(FileId {
+        path: read_link(pid, link)?,
+        dev: md.dev(),
+        ino: md.ino(),
+    })
+}
+
+fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError {
+    DumpError::Unsupported {
+        pid,
+        fd,
+        what: what.into(),
+    }
+}
+
+fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration), DumpError> {
+    let pid = s.pid;
+    let trace = |op: &'static str| {
+        move |source| DumpError::Trace {
+            pid,
+            op: op.to_owned(),
+            source,
+        }
+    };
+    let status = read_proc(pid, "status")?;
+    let threads = procfs::status_field(&status, "Threads").unwrap_or("1");
+    if threads != "1" {
+        return Err(unsupported(pid, None, format!("{threads} threads")));
+    }
+    let children = read_proc(pid, &format!("task/{pid}/children"))?;
+    if !children.trim().is_empty() {
+        return Err(unsupported(
+            pid,
+            None,
+            format!("child processes ({})", children.trim()),
+        ));
+    }
+    let fds = collect_fds(pid)?;
+    let xstate = sys::ptrace_get_xstate(pid).map_err(trace("PTRACE_GETREGSET NT_X86_XSTATE"))?;
+    let rseq = sys::ptrace_get_rseq(pid)
+        .map_err(trace("PTRACE_GET_RSEQ_CONFIGURATION"))?
+        .map(|(addr, len, signature)| Rseq {
+            addr,
+            len,
+            signature,
+        });
+    let maps = procfs::parse_smaps(&read_proc(pid, "smaps")?).map_err(|e| DumpError::Proc {
+        pid,
+        path: format!("/proc/{pid}/smaps").into(),
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
+    })?;
+    let mut vmas = maps
+        .iter()
+        .filter(|m| m.path.as_deref() != Some("[vsyscall]"))
+        .map(|m| vma_of(pid, m))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let caught = parse_mask(procfs::status_field(&status, "SigCgt"));
+    let ignored = parse_mask(procfs::status_field(&status, "SigIgn"));
+    let (sigactions, brk) = inject_queries(s, &maps, caught)?;
+    let sigactions = merge_ignored(sigactions, ignored);
+
+    let stat = procfs::parse_stat_mm(&read_proc(pid, "stat")?).ok_or_else(|| DumpError::Proc {
+        pid,
+        path: format!("/proc/{pid}/stat").into(),
+        source: io::ErrorKind::InvalidData.into(),
+    })?;
+    let auxv_path = PathBuf::from(format!("/proc/{pid}/auxv"));
+    let auxv = fs::read(&auxv_path).map_err(|source| DumpError::Proc {
+        pid,
+        path: auxv_path,
+        source,
+    })?;
+    let mm = MmFields {
+        start_code: stat.start_code,
+        end_code: stat.end_code,
+        start_data: stat.start_data,
+        end_data: stat.end_data,
+        start_brk: stat.start_brk,
+        brk,
+        start_stack: stat.start_stack,
+        arg_start: stat.arg_start,
+        arg_end: stat.arg_end,
+        env_start: stat.env_start,
+        env_end: stat.env_end,
+        auxv: auxv
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+            .collect(),
+    };
+
+    let pages_started = Instant::now();
+    let pages_file = format!("pages-{pid}.img");
+    let pages_size = dump_pages(pid, &mut vmas, &dir.join(&pages_file))?;
+    let pages_elapsed = pages_started.elapsed();
+
+    let task = TaskImage {
+        pid,
+        comm: read_proc(pid, "comm")?.trim_end_matches('\n').to_owned(),
+        exe: file_id(pid, "exe")?,
+        cwd: read_link(pid, "cwd")?,
+        threads: vec![ThreadImage {
+            tid: pid,
+            regs: Regs::from(&s.regs),
+            xstate: hex_encode(&xstate),
+            sigmask: s.sigmask,
+            rseq,
+        }],
+        mm,
+        vmas,
+        sigactions,
+        fds,
+        pages_file,
+        pages_size,
+    };
+    Ok((task, pages_size, pages_elapsed))
+}
+
+fn parse_mask(field: Option<&str>) -> u64 {
+    field
+        .and_then(|f| u64::from_str_radix(f, 16).ok())
+        .unwrap_or(0)
+}
+
+fn merge_ignored(mut acts: Vec<SigAction>, ignored: u64) -> Vec<SigAction> {
+    for signo in 1..=64u32 {
+        if ignored & (1 << (signo - 1)) != 0 && !acts.iter().any(|a| a.signo == signo) {
+            acts.push(SigAction {
+                signo,
+                handler: libc::SIG_IGN as u64,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            });
+        }
+    }
+    acts.sort_by_key(|a| a.signo);
+    acts
+}
+
+fn vma_of(pid: i32, m: &MapEntry) -> Result<Vma, DumpError> {
+    let range = format!("mapping {:#x}-{:#x}", m.start, m.end);
+    let backing = match m.path.as_deref() {
+        Some(p @ ("[vdso]" | "[vvar]" | "[vvar_vclock]")) => Backing::Vdso { name: p.to_owned() },
+        None | Some("[heap]" | "[stack]") => Backing::Anon {
+            name: m.path.clone(),
+        },
+        Some(p) if p.starts_with("[anon:") => Backing::Anon {
+            name: m.path.clone(),
+        },
+        Some(p) if p.starts_with('/') && !p.ends_with(" (deleted)") && m.ino != 0 => {
+            let link = format!("map_files/{:x}-{:x}", m.start, m.end);
+            let file = file_id(pid, &link)?;
+            if (file.dev, file.ino) != (m.dev, m.ino) {
+                return Err(unsupported(
+                    pid,
+                    None,
+                    format!("{range} of {p}: file replaced"),
+                ));
+            }
+            Backing::File {
+                file,
+                offset: m.offset,
+            }
+        }
+        Some(p) => return Err(unsupported(pid, None, format!("{range} of {p}"))),
+    };
+    if m.shared && matches!(backing, Backing::Anon { .. }) {
+        return Err(unsupported(
+            pid,
+            None,
+            format!("{range}: shared anonymous memory"),
+        ));
+    }
+    Ok(Vma {
+        start: m.start,
+        end: m.end,
+        prot: m.prot,
+        shared: m.shared,
+        backing,
+        vm_flags: m.vm_flags.clone(),
+        pages: Vec::new(),
+    })
+}
+
+/// Reads the signal handlers of `caught` signals and the program break by
+/// running `rt_sigaction` and `brk` in the task: /proc shows neither. All
+/// signals are blocked meanwhile so none is delivered between our syscalls.
+fn inject_queries(
+    s: &mut Seized,
+    maps: &[MapEntry],
+    caught: u64,
+) -> Result<(Vec<SigAction>, u64), DumpError> {
+    let pid = s.pid;
+    let trace = |op: &'static str| {
+        move |source| DumpError::Trace {
+            pid,
+            op: op.to_owned(),
+            source,
+        }
+    };
+    let vdso = maps
+        .iter()
+        .find(|m| m.path.as_deref() == Some("[vdso]"))
+        .ok_or_else(|| unsupported(pid, None, "no [vdso] mapping"))?;
+    let mut text = vec![0u8; (vdso.end - vdso.start) as usize];
+    sys::process_vm_readv(pid, &mut text, &[(vdso.start, vdso.end - vdso.start)])
+        .map_err(trace("read the vdso"))?;
+    let off = inject::find_syscall_insn(&text)
+        .ok_or_else(|| unsupported(pid, None, "vdso without a syscall instruction"))?;
+    sys::ptrace_set_sigmask(pid, !0).map_err(trace("PTRACE_SETSIGMASK"))?;
+    let inj = Injector::new(pid, vdso.start + off, s.regs);
+    let brk = inj.syscall(libc::SYS_brk, [0; 6])?;
+    let mut acts = Vec::new();
+    if caught != 0 {
+        let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+        let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+        let scratch = inj.syscall(libc::SYS_mmap, [0, 4096, prot, flags, u64::MAX, 0])?;
+        let result = (|| {
+            for signo in 1..=64u32 {
+                if caught & (1 << (signo - 1)) == 0 {
+                    continue;
+                }
+                inj.syscall(libc::SYS_rt_sigaction, [signo.into(), 0, scratch, 8, 0, 0])?;
+                let mut raw = [0u8; 32];
+                sys::process_vm_readv(pid, &mut raw, &[(scratch, 32)])
+                    .map_err(trace("read a sigaction"))?;
+                let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8"));
+                acts.push(SigAction {
+                    signo,
+                    handler: w(0),
+                    flags: w(1),
+                    restorer: w(2),
+                    mask: w(3),
+                });
+            }
+            Ok::<_, DumpError>(())
+        })();
+        inj.syscall(libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0])?;
+        result?;
+    }
+    sys::ptrace_set_sigmask(pid, s.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
+    Ok((acts, brk))
+}
+
+fn collect_fds(pid: i32) -> Result<Vec<FdImage>, DumpError> {
+    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    let entries = fs::read_dir(&dir).map_err(|source| DumpError::Proc {
+        pid,
+        path: dir.clone(),
+        source,
+    })?;
+    let mut fds = Vec::new();
+    for e in entries {
+        let e = e.map_err(|source| DumpError::Proc {
+            pid,
+            path: dir.clone(),
+            source,
+        })?;
+        let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let link = read_link(pid, &format!("fd/{fd}"))?;
+        let (pos, flags) = procfs::parse_fdinfo(&read_proc(pid, &format!("fdinfo/{fd}"))?)
+            .ok_or_else(|| unsupported(pid, Some(fd), "unreadable fdinfo"))?;
+        if !link.starts_with('/') {
+            // pipe:[…], socket:[…], anon_inode:[eventfd], …
+            return Err(unsupported(pid, Some(fd), link));
+        }
+        if link.ends_with(" (deleted)") {
+            return Err(unsupported(pid, Some(fd), format!("unlinked file {link}")));
+        }
+        let file = file_id(pid, &format!("fd/{fd}"))?;
+        let md =
+            fs::metadata(format!("/proc/{pid}/fd/{fd}")).map_err(|source| DumpError::Proc {
+                pid,
+                path: format!("/proc/{pid}/fd/{fd}").into(),
+                source,
+            })?;
+        let ft = md.file_type();
+        use std::os::unix::fs::FileTypeExt as _;
+        if ft.is_char_device() {
+            // Memory devices (null, zero, full, random, urandom) only; a
+            // terminal needs --shell-job, which is not implemented yet.
+            if libc::major(md.rdev()) != 1 {
+                return Err(unsupported(
+                    pid,
+                    Some(fd),
+                    format!("character device {link}"),
+                ));
+            }
+        } else if !ft.is_file() && !ft.is_dir() {
+            return Err(unsupported(pid, Some(fd), format!("{link} ({ft:?})")));
+        }
+        fds.push(FdImage {
+            fd,
+            flags: flags & !(libc::O_CLOEXEC as u32),
+            cloexec: flags & libc::O_CLOEXEC as u32 != 0,
+            kind: FdKind::Path { file, pos },
+        });
+    }
+    fds.sort_by_key(|f| f.fd);
+    Ok(fds)
+}
+
+/// Pagemap bits (Documentation/admin-guide/mm/pagemap.rst).
+const PM_PRESENT: u64 = 1 << 63;
+const PM_SWAPPED: u64 = 1 << 62;
+const PM_FILE_OR_SHARED: u64 = 1 << 61;
+/// Bytes read per `process_vm_readv` batch; a batch is written at once.
+const BATCH: usize = 16 << 20;
+/// The kernel's `UIO_MAXIOV`.
+const IOV_MAX: usize = 1024;
+
+/// Which pages of `v` hold data of the process's own: in an anonymous
+/// private mapping every present or swapped page; in a private file
+/// mapping only the pages copied on write (a page-cache page still shared
+/// with the file is read back from the file). Shared mappings keep their
+/// contents in the file; the vdso is the kernel's.
+fn wants_pages(v: &Vma) -> Option<bool> {
+    match (&v.backing, v.shared) {
+        (Backing::Vdso { .. }, _) | (_, true) => None,
+        (Backing::Anon { .. }, false) => Some(false),
+        (Backing::File { .. }, false) => Some(true),
+    }
+}
+
+/// Finds the pages to dump of each mapping, reads them in big batches and
+/// writes them to `path`; fills each mapping's `pages`. Returns the size.
+fn dump_pages(pid: i32, vmas: &mut [Vma], path: &Path) -> Result<u64, DumpError> {
+    let pm_path = PathBuf::from(format!("/proc/{pid}/pagemap"));
+    let proc_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DumpError::Proc { pid, path, source }
+    };
+    let pagemap = fs::File::open(&pm_path).map_err(proc_err(&pm_path))?;
+    let mem_path = PathBuf::from(format!("/proc/{pid}/mem"));
+    let mem = fs::File::open(&mem_path).map_err(proc_err(&mem_path))?;
+    let io_err = |source| ImageError::Io {
+        op: "write",
+        path: path.to_owned(),
+        source,
+    };
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io_err)?;
+    let mut buf = vec![0u8; BATCH];
+    let mut batch = Batch::default();
+    let mut offset = 0u64;
+    let mut entries = Vec::new();
+    for v in vmas.iter_mut() {
+        let Some(cow_only) = wants_pages(v) else {
+            continue;
+        };
+        let npages = (v.len() / PAGE_SIZE) as usize;
+        entries.resize(npages * 8, 0u8);
+        pagemap
+            .read_exact_at(&mut entries, v.start / PAGE_SIZE * 8)
+            .map_err(proc_err(&pm_path))?;
+        let mut i = 0;
+        while i < npages {
+            let want = |i: usize| {
+                let e = u64::from_le_bytes(entries[i * 8..i * 8 + 8].try_into().expect("8"));
+                e & PM_SWAPPED != 0
+                    || (e & PM_PRESENT != 0 && !(cow_only && e & PM_FILE_OR_SHARED != 0))
+            };
+            if !want(i) {
+                i += 1;
+                continue;
+            }
+            let first = i;
+            while i < npages && want(i) && (i - first + 1) * PAGE_SIZE as usize <= BATCH {
+                i += 1;
+            }
+            let run = PageRun {
+                addr: v.start + first as u64 * PAGE_SIZE,
+                npages: (i - first) as u64,
+                offset,
+            };
+            offset += run.npages * PAGE_SIZE;
+            v.pages.push(run);
+            let len = run.npages * PAGE_SIZE;
+            if batch.len + len as usize > BATCH || batch.runs.len() == IOV_MAX {
+                batch.flush(pid, &mut buf, &mem, &mut out).map_err(io_err)?;
+            }
+            batch.push(run.addr, len, v.prot & libc::PROT_READ as u32 != 0);
+        }
+    }
+    batch.flush(pid, &mut buf, &mem, &mut out).map_err(io_err)?;
+    out.flush().map_err(io_err)?;
+    Ok(offset)
+}
+
+#[derive(Default)]
+struct Batch {
+    runs: Vec<(u64, u64)>,
+    /// Some run lies in a mapping without read permission.
+    unreadable: bool,
+    len: usize,
+}
+
+impl Batch {
+    fn push(&mut self, addr: u64, len: u64, readable: bool) {
+        self.runs.push((addr, len));
+        self.unreadable |= !readable;
+        self.len += len as usize;
+    }
+
+    fn flush(
+        &mut self,
+        pid: i32,
+        buf: &mut [u8],
+        mem: &fs::File,
+        out: &mut fs::File,
+    ) -> io::Result<()> {
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        let data = &mut buf[..self.len];
+        if self.unreadable {
+            // process_vm_readv honours PROT_NONE; /proc/PID/mem reads it
+            // (FOLL_FORCE). Rare: guard pages are normally never present.
+            let mut at = 0;
+            for &(addr, len) in &self.runs {
+                mem.read_exact_at(&mut data[at..at + len as usize], addr)?;
+                at += len as usize;
+            }
+        } else {
+            let n = sys::process_vm_readv(pid, data, &self.runs)?;
+            if n != self.len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("process_vm_readv read {n} of {} bytes", self.len),
+                ));
+            }
+        }
+        out.write_all(data)?;
+        *self = Batch::default();
+        Ok(())
+    }
+}

@@ -1,0 +1,811 @@
+//! The image format: what a dump writes and a restore reads.
+//!
+//! An image is a directory (docs/image-format.md is the full description):
+//!
+//! ```text
+//! DIR/
+//!   inventory.json     header line + JSON: format version, kernel release, root pid, task list
+//!   task-<pid>.json    header line + JSON: one task (threads, memory map, signals, fds, …)
+//!   pages-<pid>.img    that task's page contents, runs of whole 4 KiB pages, page aligned
+//! ```
+//!
+//! Every metadata file starts with one ASCII header line,
+//!
+//! ```text
+//! corral-image <kind> v<version> crc32=<8 hex digits> len=<bytes>\n
+//! ```
+//!
+//! followed by exactly `len` bytes of JSON whose CRC-32 (IEEE) is `crc32`.
+//! `kind` is `inventory` or `task`. A reader accepts only [`FORMAT_VERSION`];
+//! any other version is refused with an error naming it (there is no older
+//! version yet; when one exists, it is converted or refused by name here).
+//! The page file has no header: the task file says which runs of pages it
+//! holds and where, and its total size, so a restore can `mmap` it whole.
+//!
+//! The reader is exposed to images from anywhere (a copied directory, a
+//! migration peer), so it never panics and checks every offset against the
+//! page file size ([`TaskImage::validate`]); [`fuzz_image`] is its fuzz entry.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The one image format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Page size of every page run; x86_64 only for now.
+pub const PAGE_SIZE: u64 = 4096;
+/// Name of the inventory file in an image directory.
+pub const INVENTORY_FILE: &str = "inventory.json";
+const MAGIC: &str = "corral-image";
+/// Longest header line accepted; real ones are under 80 bytes.
+const MAX_HEADER: usize = 128;
+/// Largest metadata body accepted (64 MiB): bounds what a hostile image can
+/// make us allocate before the checksum is even checked.
+const MAX_BODY: usize = 64 << 20;
+
+/// Reading or writing an image failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A file of the image could not be read or written.
+    #[error("{op} {}", path.display())]
+    Io {
+        /// What was done: "read", "write", "create".
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The header line is missing or malformed.
+    #[error("bad header in {what}: {reason}")]
+    Header {
+        /// Which file (or "input").
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The image was written in a format version this build does not read.
+    #[error("{what}: image format version {found} is not supported (this corral reads version {FORMAT_VERSION})")]
+    Version {
+        /// Which file.
+        what: String,
+        /// The version it declares.
+        found: u32,
+    },
+    /// The body does not match its checksum or length.
+    #[error("{what}: checksum mismatch (header says {expected:08x}, body has {actual:08x})")]
+    Checksum {
+        /// Which file.
+        what: String,
+        /// From the header.
+        expected: u32,
+        /// Computed.
+        actual: u32,
+    },
+    /// The body is not the JSON the kind requires.
+    #[error("{what}: cannot decode")]
+    Decode {
+        /// Which file.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The metadata decodes but contradicts itself or the page file.
+    #[error("{what}: {reason}")]
+    Invalid {
+        /// Which file.
+        what: String,
+        /// What is inconsistent.
+        reason: String,
+    },
+}
+
+/// Which metadata file a header belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `inventory.json`.
+    Inventory,
+    /// `task-<pid>.json`.
+    Task,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Inventory => "inventory",
+            Kind::Task => "task",
+        }
+    }
+}
+
+/// The image as a whole: what was dumped, from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Kernel release (`uname -r`) of the dumping machine.
+    pub kernel_release: String,
+    /// Version of the corral that wrote the image.
+    pub corral_version: String,
+    /// Pid of the root of the dumped tree.
+    pub root_pid: i32,
+    /// Every task of the image (its `task-<pid>.json`).
+    pub tasks: Vec<i32>,
+}
+
+/// One process (thread group).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskImage {
+    /// Its pid (and thread group id).
+    pub pid: i32,
+    /// `comm`, at most 15 bytes.
+    pub comm: String,
+    /// The executable (`/proc/PID/exe`).
+    pub exe: FileId,
+    /// Working directory.
+    pub cwd: String,
+    /// Threads; the first is the thread group leader.
+    pub threads: Vec<ThreadImage>,
+    /// Address-space fields restored with `PR_SET_MM_MAP`.
+    pub mm: MmFields,
+    /// Memory map in address order.
+    pub vmas: Vec<Vma>,
+    /// Signal dispositions other than the default (signal numbers 1..=64).
+    pub sigactions: Vec<SigAction>,
+    /// Open file descriptors.
+    pub fds: Vec<FdImage>,
+    /// Name of the page data file inside the image directory.
+    pub pages_file: String,
+    /// Its size in bytes (a multiple of [`PAGE_SIZE`]).
+    pub pages_size: u64,
+}
+
+/// A file named by path and identified by device and inode, so a restore can
+/// tell that the path still names the file that was dumped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    /// Absolute path.
+    pub path: String,
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+/// One thread's CPU and signal state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadImage {
+    /// Thread id.
+    pub tid: i32,
+    /// General registers, FS/GS base included (TLS, trap 5).
+    pub regs: Regs,
+    /// `NT_X86_XSTATE` as read, hex encoded (FPU, SSE, AVX…).
+    pub xstate: String,
+    /// Blocked signals.
+    pub sigmask: u64,
+    /// Registered rseq area, if any (trap 2).
+    pub rseq: Option<Rseq>,
+}
+
+/// x86_64 `user_regs_struct`, field for field.
+#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub orig_rax: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub eflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub ds: u64,
+    pub es: u64,
+    pub fs: u64,
+    pub gs: u64,
+}
+
+/// `PTRACE_GET_RSEQ_CONFIGURATION` of a thread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rseq {
+    /// Address of the `struct rseq` area.
+    pub addr: u64,
+    /// Its registered length.
+    pub len: u32,
+    /// Abort signature.
+    pub signature: u32,
+}
+
+/// The `mm_struct` fields `PR_SET_MM_MAP` sets, and the auxiliary vector.
+#[allow(missing_docs)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MmFields {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    /// `/proc/PID/auxv` as 64-bit words.
+    pub auxv: Vec<u64>,
+}
+
+/// One mapping of the address space.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vma {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// `PROT_*` bits.
+    pub prot: u32,
+    /// `MAP_SHARED` rather than private.
+    pub shared: bool,
+    /// What backs it.
+    pub backing: Backing,
+    /// The `VmFlags` of smaps (`gd`, `dd`, `hg`, …).
+    pub vm_flags: Vec<String>,
+    /// Page runs whose contents are in the page file.
+    pub pages: Vec<PageRun>,
+}
+
+/// What a mapping maps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum Backing {
+    /// Anonymous memory; `name` is `[heap]`, `[stack]`, `[anon:…]` or none.
+    Anon {
+        /// The name /proc/PID/maps shows.
+        name: Option<String>,
+    },
+    /// A file, from `offset`.
+    File {
+        /// Which file.
+        file: FileId,
+        /// Offset in the file of `start`.
+        offset: u64,
+    },
+    /// Kernel-provided `[vdso]`, `[vvar]`, `[vvar_vclock]`: never copied; the
+    /// restorer moves its own to the same place (trap 1).
+    Vdso {
+        /// The name /proc/PID/maps shows.
+        name: String,
+    },
+}
+
+/// `npages` pages at `addr` whose contents sit at `offset` in the page file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRun {
+    /// Page-aligned address.
+    pub addr: u64,
+    /// Number of pages.
+    pub npages: u64,
+    /// Page-aligned offset in the page file.
+    pub offset: u64,
+}
+
+/// A signal disposition, as the kernel's `struct sigaction` holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigAction {
+    /// Signal number.
+    pub signo: u32,
+    /// Handler address (1 = `SIG_IGN`).
+    pub handler: u64,
+    /// `SA_*` flags.
+    pub flags: u64,
+    /// `sa_restorer`.
+    pub restorer: u64,
+    /// Signals blocked while the handler runs.
+    pub mask: u64,
+}
+
+/// One open file descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdImage {
+    /// Its number.
+    pub fd: i32,
+    /// `O_*` flags from fdinfo (access mode, `O_APPEND`, …).
+    pub flags: u32,
+    /// Close-on-exec.
+    pub cloexec: bool,
+    /// What it refers to.
+    pub kind: FdKind,
+}
+
+/// What a file descriptor refers to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum FdKind {
+    /// A regular file, directory or device node reopened by path.
+    Path {
+        /// Which file.
+        file: FileId,
+        /// File position.
+        pos: u64,
+    },
+}
+
+macro_rules! regs_conversions {
+    ($($f:ident),*) => {
+        impl From<&libc::user_regs_struct> for Regs {
+            fn from(r: &libc::user_regs_struct) -> Self {
+                Regs { $($f: r.$f),* }
+            }
+        }
+        impl From<Regs> for libc::user_regs_struct {
+            fn from(r: Regs) -> Self {
+                libc::user_regs_struct { $($f: r.$f),* }
+            }
+        }
+    };
+}
+regs_conversions!(
+    r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs,
+    eflags, rsp, ss, fs_base, gs_base, ds, es, fs, gs
+);
+
+impl ThreadImage {
+    /// The xstate bytes.
+    pub fn xstate_bytes(&self) -> Result<Vec<u8>, String> {
+        hex_decode(&self.xstate)
+    }
+}
+
+impl Vma {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the mapping is empty (never, in a valid image).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of pages with contents in the image.
+    pub fn dumped_pages(&self) -> u64 {
+        self.pages.iter().map(|r| r.npages).sum()
+    }
+}
+
+impl TaskImage {
+    /// Name of the metadata file of task `pid`.
+    pub fn file_name(pid: i32) -> String {
+        format!("task-{pid}.json")
+    }
+
+    /// Checks what serde cannot: mappings ordered, aligned and disjoint; page
+    /// runs inside their mapping and inside the page file; at least one
+    /// thread; xstate hex. A restore trusts nothing it has not checked here.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.threads.is_empty() {
+            return Err("task has no thread".into());
+        }
+        for t in &self.threads {
+            let x = t
+                .xstate_bytes()
+                .map_err(|e| format!("thread {}: xstate: {e}", t.tid))?;
+            if x.len() > 1 << 16 {
+                return Err(format!("thread {}: xstate of {} bytes", t.tid, x.len()));
+            }
+        }
+        if !self.pages_size.is_multiple_of(PAGE_SIZE) {
+            return Err(format!(
+                "page file size {} not page aligned",
+                self.pages_size
+            ));
+        }
+        let mut prev_end = 0u64;
+        let mut file_end = 0u64;
+        for v in &self.vmas {
+            if v.start % PAGE_SIZE != 0 || v.end % PAGE_SIZE != 0 || v.start >= v.end {
+                return Err(format!("mapping {:#x}-{:#x} malformed", v.start, v.end));
+            }
+            if v.start < prev_end {
+                return Err(format!("mapping {:#x}-{:#x} overlaps", v.start, v.end));
+            }
+            prev_end = v.end;
+            for r in &v.pages {
+                let bytes = r.npages.checked_mul(PAGE_SIZE);
+                let end = bytes.and_then(|b| r.addr.checked_add(b));
+                let fend = bytes.and_then(|b| r.offset.checked_add(b));
+                let (Some(end), Some(fend)) = (end, fend) else {
+                    return Err(format!("page run at {:#x} overflows", r.addr));
+                };
+                if r.npages == 0 || r.addr % PAGE_SIZE != 0 || r.offset % PAGE_SIZE != 0 {
+                    return Err(format!("page run at {:#x} malformed", r.addr));
+                }
+                if r.addr < v.start || end > v.end {
+                    return Err(format!("page run at {:#x} outside its mapping", r.addr));
+                }
+                if fend > self.pages_size {
+                    return Err(format!("page run at {:#x} beyond the page file", r.addr));
+                }
+                file_end = file_end.max(fend);
+            }
+        }
+        if file_end != self.pages_size {
+            return Err(format!(
+                "page file size {} but runs end at {file_end}",
+                self.pages_size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Encodes `body` with its header line.
+pub fn encode<T: Serialize>(kind: Kind, body: &T) -> Vec<u8> {
+    let json = serde_json::to_vec_pretty(body).expect("image types serialize infallibly");
+    let crc = crc32fast::hash(&json);
+    let mut out = format!(
+        "{MAGIC} {} v{FORMAT_VERSION} crc32={crc:08x} len={}\n",
+        kind.name(),
+        json.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&json);
+    out
+}
+
+/// Decodes a metadata file of `kind`; `what` names it in errors.
+pub fn decode<T: for<'de> Deserialize<'de>>(
+    kind: Kind,
+    data: &[u8],
+    what: &str,
+) -> Result<T, ImageError> {
+    let header_err = |reason: &str| ImageError::Header {
+        what: what.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let nl = data
+        .iter()
+        .take(MAX_HEADER)
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| header_err("no header line"))?;
+    let header = std::str::from_utf8(&data[..nl]).map_err(|_| header_err("not ASCII"))?;
+    let body = &data[nl + 1..];
+    let mut words = header.split(' ');
+    if words.next() != Some(MAGIC) {
+        return Err(header_err("not a corral image file"));
+    }
+    if words.next() != Some(kind.name()) {
+        return Err(header_err(&format!("not a {} file", kind.name())));
+    }
+    let version = words
+        .next()
+        .and_then(|w| w.strip_prefix('v'))
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or_else(|| header_err("no version"))?;
+    if version != FORMAT_VERSION {
+        return Err(ImageError::Version {
+            what: what.to_owned(),
+            found: version,
+        });
+    }
+    let expected = words
+        .next()
+        .and_then(|w| w.strip_prefix("crc32="))
+        .and_then(|v| u32::from_str_radix(v, 16).ok())
+        .ok_or_else(|| header_err("no crc32"))?;
+    let len = words
+        .next()
+        .and_then(|w| w.strip_prefix("len="))
+        .and_then(|v| v.parse::<usize>().ok())
+        .ok_or_else(|| header_err("no len"))?;
+    if words.next().is_some() {
+        return Err(header_err("trailing words"));
+    }
+    if len > MAX_BODY || len != body.len() {
+        return Err(header_err(&format!(
+            "len={len} but the body has {} bytes",
+            body.len()
+        )));
+    }
+    let actual = crc32fast::hash(body);
+    if actual != expected {
+        return Err(ImageError::Checksum {
+            what: what.to_owned(),
+            expected,
+            actual,
+        });
+    }
+    serde_json::from_slice(body).map_err(|source| ImageError::Decode {
+        what: what.to_owned(),
+        source,
+    })
+}
+
+/// An image directory opened for reading.
+#[derive(Debug)]
+pub struct ImageDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its inventory.
+    pub inventory: Inventory,
+    /// Its tasks, in inventory order, each validated.
+    pub tasks: Vec<TaskImage>,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ImageError> {
+    fs::read(path).map_err(|source| ImageError::Io {
+        op: "read",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes `data` to `dir/name` (created, must not exist).
+pub fn write_file(dir: &Path, name: &str, data: &[u8]) -> Result<(), ImageError> {
+    let path = dir.join(name);
+    let io_err = |source| ImageError::Io {
+        op: "write",
+        path: path.clone(),
+        source,
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io_err)?;
+    f.write_all(data).map_err(io_err)
+}
+
+impl ImageDir {
+    /// Reads and checks the inventory and every task file of `dir`.
+    pub fn open(dir: &Path) -> Result<Self, ImageError> {
+        let inv_path = dir.join(INVENTORY_FILE);
+        let inventory: Inventory = decode(
+            Kind::Inventory,
+            &read_file(&inv_path)?,
+            &inv_path.display().to_string(),
+        )?;
+        let mut tasks = Vec::new();
+        for &pid in &inventory.tasks {
+            let path = dir.join(TaskImage::file_name(pid));
+            let what = path.display().to_string();
+            let task: TaskImage = decode(Kind::Task, &read_file(&path)?, &what)?;
+            check_task(&task, pid, &what)?;
+            tasks.push(task);
+        }
+        Ok(ImageDir {
+            dir: dir.to_owned(),
+            inventory,
+            tasks,
+        })
+    }
+
+    /// Path of a task's page file.
+    pub fn pages_path(&self, task: &TaskImage) -> PathBuf {
+        self.dir.join(&task.pages_file)
+    }
+}
+
+fn check_task(task: &TaskImage, pid: i32, what: &str) -> Result<(), ImageError> {
+    let invalid = |reason: String| ImageError::Invalid {
+        what: what.to_owned(),
+        reason,
+    };
+    if task.pid != pid {
+        return Err(invalid(format!("holds pid {}, expected {pid}", task.pid)));
+    }
+    if task.pages_file != format!("pages-{pid}.img") {
+        return Err(invalid(format!(
+            "page file {:?} not pages-{pid}.img",
+            task.pages_file
+        )));
+    }
+    task.validate().map_err(invalid)
+}
+
+/// Fuzz entry: decodes `data` as an inventory and as a task file and
+/// validates what decodes. Must never panic, whatever the bytes; proptest
+/// drives it in the unit tests and a `cargo fuzz` target can wrap it.
+pub fn fuzz_image(data: &[u8]) {
+    let _ = decode::<Inventory>(Kind::Inventory, data, "input");
+    if let Ok(task) = decode::<TaskImage>(Kind::Task, data, "input") {
+        let _ = check_task(&task, task.pid, "input");
+    }
+    // The same bytes as a bare body, so the fuzzer reaches serde and
+    // `validate` without having to find a matching CRC.
+    if let Ok(task) = serde_json::from_slice::<TaskImage>(data) {
+        let _ = check_task(&task, task.pid, "input");
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex_encode(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Inverse of [`hex_encode`].
+pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err("odd number of hex digits".into());
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+                .ok_or_else(|| "not hex".to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn sample() -> TaskImage {
+        TaskImage {
+            pid: 42,
+            comm: "probe".into(),
+            exe: FileId {
+                path: "/bin/probe".into(),
+                dev: 1,
+                ino: 2,
+            },
+            cwd: "/".into(),
+            threads: vec![ThreadImage {
+                tid: 42,
+                regs: Regs::default(),
+                xstate: hex_encode(&[1, 2, 0xff]),
+                sigmask: 0,
+                rseq: Some(Rseq {
+                    addr: 0x1000,
+                    len: 32,
+                    signature: 0x53053053,
+                }),
+            }],
+            mm: MmFields::default(),
+            vmas: vec![Vma {
+                start: 0x10000,
+                end: 0x14000,
+                prot: 3,
+                shared: false,
+                backing: Backing::Anon { name: None },
+                vm_flags: vec!["rd".into(), "wr".into()],
+                pages: vec![PageRun {
+                    addr: 0x11000,
+                    npages: 2,
+                    offset: 0,
+                }],
+            }],
+            sigactions: vec![],
+            fds: vec![],
+            pages_file: "pages-42.img".into(),
+            pages_size: 2 * PAGE_SIZE,
+        }
+    }
+
+    #[test]
+    fn a_task_round_trips() {
+        let t = sample();
+        let bytes = encode(Kind::Task, &t);
+        let back: TaskImage = decode(Kind::Task, &bytes, "t").unwrap();
+        assert_eq!(back, t);
+        check_task(&back, 42, "t").unwrap();
+    }
+
+    #[test]
+    fn a_flipped_byte_fails_the_checksum() {
+        let mut bytes = encode(Kind::Task, &sample());
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0x20;
+        let err = decode::<TaskImage>(Kind::Task, &bytes, "t").unwrap_err();
+        assert!(matches!(err, ImageError::Checksum { .. }), "{err}");
+    }
+
+    #[test]
+    fn another_version_is_refused_by_number() {
+        let bytes = encode(Kind::Task, &sample());
+        let text = String::from_utf8(bytes)
+            .unwrap()
+            .replacen(" v1 ", " v0 ", 1);
+        let err = decode::<TaskImage>(Kind::Task, text.as_bytes(), "task-42.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "task-42.json: image format version 0 is not supported (this corral reads version 1)"
+        );
+    }
+
+    #[test]
+    fn an_inventory_is_not_a_task() {
+        let inv = Inventory {
+            kernel_release: "6.18".into(),
+            corral_version: "0.1.0".into(),
+            root_pid: 1,
+            tasks: vec![1],
+        };
+        let bytes = encode(Kind::Inventory, &inv);
+        assert!(decode::<TaskImage>(Kind::Task, &bytes, "x").is_err());
+        assert_eq!(
+            decode::<Inventory>(Kind::Inventory, &bytes, "x").unwrap(),
+            inv
+        );
+    }
+
+    #[test]
+    fn runs_outside_the_page_file_or_mapping_are_refused() {
+        let mut t = sample();
+        t.pages_size = PAGE_SIZE;
+        assert!(t.validate().is_err());
+        let mut t = sample();
+        t.vmas[0].pages[0].addr = 0x13000;
+        assert!(t.validate().unwrap_err().contains("outside"));
+        let mut t = sample();
+        t.vmas[0].pages[0].npages = u64::MAX;
+        assert!(t.validate().unwrap_err().contains("overflows"));
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        assert_eq!(
+            hex_decode(&hex_encode(&[0, 0xab, 0x10])).unwrap(),
+            vec![0, 0xab, 0x10]
+        );
+        assert!(hex_decode("abc").is_err());
+        assert!(hex_decode("zz").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_entry_never_panics(data in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            fuzz_image(&data);
+        }
+
+        #[test]
+        fn fuzz_entry_survives_mutated_images(pos in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+            let mut bytes = encode(Kind::Task, &sample());
+            let i = pos % bytes.len();
+            bytes[i] = byte;
+            fuzz_image(&bytes);
+            bytes.truncate(cut % (bytes.len() + 1));
+            fuzz_image(&bytes);
+        }
+
+        #[test]
+        fn valid_bodies_with_any_numbers_never_panic(start in any::<u64>(), end in any::<u64>(),
+                addr in any::<u64>(), npages in any::<u64>(), offset in any::<u64>(), size in any::<u64>()) {
+            let mut t = sample();
+            t.vmas[0].start = start;
+            t.vmas[0].end = end;
+            t.vmas[0].pages[0] = PageRun { addr, npages, offset };
+            t.pages_size = size;
+            let body = serde_json::to_vec(&t).unwrap();
+            fuzz_image(&body);
+            fuzz_image(&encode(Kind::Task, &t));
+        }
+    }
+}

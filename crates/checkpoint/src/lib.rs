@@ -1,0 +1,19 @@
+//! Native checkpoint/restore of Linux processes, without CRIU.
+//!
+//! - [`check`]: which kernel features checkpoint/restore needs and whether
+//!   this kernel has them (`corral cr check`).
+//! - [`collect`]: dump a running process to an image directory.
+//! - [`image`]: the image format (docs/image-format.md), reader and writer.
+//! - [`restore`]: bring an image back as a running process.
+//! - `sys`: the raw system calls; every `unsafe` block of the crate.
+//!
+//! Kernel facts and the traps this code avoids are in CHECKPOINT-NOTES.md
+//! (shared with the project); comments cite them as "trap N".
+
+pub mod check;
+pub mod collect;
+pub mod image;
+pub mod inject;
+pub mod proc;
+pub mod restore;
+mod sys;

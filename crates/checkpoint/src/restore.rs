@@ -1,0 +1,622 @@
+//! Restore: bring a dumped process back under its original pid.
+//!
+//! We fork a child with `clone3` and `set_tid` (the dumped pid); it asks to
+//! be traced and stops. Everything after that runs as syscalls injected into
+//! it through ptrace ([`crate::inject`]), so no code of ours has to survive
+//! in its address space while that space is replaced:
+//!
+//! 1. unregister the rseq area the child inherited from us (trap 2);
+//! 2. close the fds it inherited, except the files we opened for it before
+//!    the fork (checked by device and inode against the image), which sit
+//!    at numbers above every fd of the image;
+//! 3. unmap everything but its vdso, then move `[vvar]`, `[vvar_vclock]`,
+//!    `[vdso]` to the dumped addresses, keeping their layout (trap 1);
+//! 4. map every mapping of the image (writable while we fill it), write the
+//!    page data with `process_vm_writev` straight from the page file mapped
+//!    into our memory, in vectors of up to 1024 runs (trap 4), then set the
+//!    final protections (trap 3);
+//! 5. `PR_SET_MM_MAP` (brk, stack, args, env, auxv, exe link), signal
+//!    handlers, comm, fds, cwd; close our extra fds; register the dumped
+//!    rseq area; clear the parent-death signal;
+//! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
+//!    and detach.
+//!
+//! Not restored yet: credentials, session and process group, rlimits,
+//! timers, pending signals, madvise flags; threads and trees are refused at
+//! dump time.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::image::*;
+use crate::inject::{self, InjectError, Injector};
+use crate::proc as procfs;
+use crate::sys::{self, WaitStatus};
+
+/// A restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The image could not be read or is inconsistent.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The image holds something this version cannot restore.
+    #[error("{0}; not supported yet")]
+    Unsupported(String),
+    /// A file the image refers to could not be opened.
+    #[error("open {}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A path no longer names the file that was dumped.
+    #[error("{path} was replaced since the dump (device/inode differ)")]
+    Replaced {
+        /// The path.
+        path: String,
+    },
+    /// The dumped pid is taken by another process.
+    #[error("pid {0} is in use")]
+    PidInUse(i32),
+    /// A ptrace or memory call on the new task failed.
+    #[error("pid {pid}: {op}")]
+    Trace {
+        /// The task.
+        pid: i32,
+        /// What was attempted.
+        op: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A syscall run inside the new task failed.
+    #[error(transparent)]
+    Inject(#[from] InjectError),
+}
+
+/// A restored, running process.
+#[derive(Clone, Copy, Debug)]
+pub struct Restored {
+    /// Its pid (the dumped one).
+    pub pid: i32,
+    /// Bytes of page data written.
+    pub page_bytes: u64,
+    /// From reading the image to the detach.
+    pub elapsed: Duration,
+    /// Spent writing pages.
+    pub pages_elapsed: Duration,
+}
+
+/// Restores the image in `dir`. The process is our child and runs when this
+/// returns; [`wait`] waits for it.
+pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
+    let started = Instant::now();
+    let image = ImageDir::open(dir)?;
+    let [task] = image.tasks.as_slice() else {
+        return Err(RestoreError::Unsupported(format!(
+            "image of {} tasks",
+            image.tasks.len()
+        )));
+    };
+    let thread = match task.threads.as_slice() {
+        [t] => t,
+        ts => return Err(RestoreError::Unsupported(format!("{} threads", ts.len()))),
+    };
+    let xstate = thread
+        .xstate_bytes()
+        .map_err(|e| RestoreError::Unsupported(format!("xstate: {e}")))?;
+    let pages_path = image.pages_path(task);
+    let pages_file = fs::File::open(&pages_path).map_err(|source| RestoreError::Open {
+        path: pages_path.clone(),
+        source,
+    })?;
+    let pages_len = pages_file.metadata().map(|m| m.len()).unwrap_or(0);
+    if pages_len != task.pages_size {
+        return Err(ImageError::Invalid {
+            what: pages_path.display().to_string(),
+            reason: format!("{pages_len} bytes, the task file says {}", task.pages_size),
+        }
+        .into());
+    }
+    let pages = sys::MappedFile::map(pages_file.as_fd(), pages_len as usize).map_err(|source| {
+        RestoreError::Open {
+            path: pages_path,
+            source,
+        }
+    })?;
+    let files = Files::open(task)?;
+
+    let child = sys::fork_traced_child(Some(task.pid)).map_err(|e| match e.raw_os_error() {
+        Some(libc::EEXIST) => RestoreError::PidInUse(task.pid),
+        _ => RestoreError::Trace {
+            pid: task.pid,
+            op: "clone3 with set_tid".into(),
+            source: e,
+        },
+    })?;
+    let mut guard = KillOnDrop(Some(child.pid));
+    let pid = child.pid;
+    let trace = |op: &'static str| {
+        move |source| RestoreError::Trace {
+            pid,
+            op: op.to_owned(),
+            source,
+        }
+    };
+    match sys::waitpid(pid).map_err(trace("waitpid"))? {
+        WaitStatus::Stopped { sig, .. } if sig == libc::SIGSTOP => {}
+        status => {
+            return Err(RestoreError::Trace {
+                pid,
+                op: format!("child did not stop ({status:?})"),
+                source: io::ErrorKind::Other.into(),
+            })
+        }
+    }
+    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
+    sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))?;
+
+    let pages_elapsed = rebuild(pid, task, &files, &pages)?;
+    drop(files);
+
+    sys::ptrace_set_xstate(pid, &xstate).map_err(trace("PTRACE_SETREGSET NT_X86_XSTATE"))?;
+    let regs: libc::user_regs_struct = thread.regs.clone().into();
+    sys::ptrace_setregs(pid, &inject::restart_regs(regs)).map_err(trace("PTRACE_SETREGS"))?;
+    sys::ptrace_set_sigmask(pid, thread.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
+    sys::ptrace_detach(pid, 0).map_err(trace("PTRACE_DETACH"))?;
+    guard.0 = None;
+    tracing::info!(pid, "restored");
+    Ok(Restored {
+        pid,
+        page_bytes: task.pages_size,
+        elapsed: started.elapsed(),
+        pages_elapsed,
+    })
+}
+
+/// Waits for a restored child; returns its exit status, 128 + N when
+/// killed by signal N.
+pub fn wait(pid: i32) -> io::Result<i32> {
+    loop {
+        match sys::waitpid(pid)? {
+            WaitStatus::Exited(c) => return Ok(c),
+            WaitStatus::Signaled(s) => return Ok(128 + s),
+            WaitStatus::Stopped { .. } => {}
+        }
+    }
+}
+
+struct KillOnDrop(Option<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = wait(pid);
+        }
+    }
+}
+
+/// Files the new task needs, opened by us before the fork and moved to fd
+/// numbers above every fd of the image, so the child inherits them there.
+struct Files {
+    /// First number of ours; every image fd is below.
+    base: i32,
+    /// Kept open until the child has its copies.
+    held: Vec<OwnedFd>,
+    /// Source fd of each file mapping, by (dev, ino, writable).
+    maps: HashMap<(u64, u64, bool), i32>,
+    /// Source fd of each image fd, in image order.
+    fds: Vec<i32>,
+    exe: i32,
+    cwd: i32,
+}
+
+fn open_checked(id: &FileId, opts: &mut fs::OpenOptions) -> Result<fs::File, RestoreError> {
+    let f = opts
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(&id.path)
+        .map_err(|source| RestoreError::Open {
+            path: id.path.clone().into(),
+            source,
+        })?;
+    let md = f.metadata().map_err(|source| RestoreError::Open {
+        path: id.path.clone().into(),
+        source,
+    })?;
+    if (md.dev(), md.ino()) != (id.dev, id.ino) {
+        return Err(RestoreError::Replaced {
+            path: id.path.clone(),
+        });
+    }
+    Ok(f)
+}
+
+impl Files {
+    fn open(task: &TaskImage) -> Result<Self, RestoreError> {
+        let base = task.fds.iter().map(|f| f.fd + 1).max().unwrap_or(0).max(3);
+        let mut files = Files {
+            base,
+            held: Vec::new(),
+            maps: HashMap::new(),
+            fds: Vec::new(),
+            exe: -1,
+            cwd: -1,
+        };
+        for v in &task.vmas {
+            if let Backing::File { file, .. } = &v.backing {
+                let writable = v.shared && v.prot & libc::PROT_WRITE as u32 != 0;
+                let key = (file.dev, file.ino, writable);
+                if !files.maps.contains_key(&key) {
+                    let f = open_checked(file, fs::OpenOptions::new().read(true).write(writable))?;
+                    let n = files.keep(f.into())?;
+                    files.maps.insert(key, n);
+                }
+            }
+        }
+        let exe = open_checked(&task.exe, fs::OpenOptions::new().read(true))?;
+        files.exe = files.keep(exe.into())?;
+        let cwd = FileId {
+            path: task.cwd.clone(),
+            dev: 0,
+            ino: 0,
+        };
+        let cwd_dir = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&cwd.path)
+            .map_err(|source| RestoreError::Open {
+                path: cwd.path.into(),
+                source,
+            })?;
+        files.cwd = files.keep(cwd_dir.into())?;
+        for fd in &task.fds {
+            let FdKind::Path { file, pos } = &fd.kind;
+            let acc = fd.flags & libc::O_ACCMODE as u32;
+            let keep_flags = libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECT | libc::O_NOATIME;
+            let mut opts = fs::OpenOptions::new();
+            opts.read(acc != libc::O_WRONLY as u32)
+                .write(acc != libc::O_RDONLY as u32)
+                .custom_flags(fd.flags as i32 & keep_flags);
+            let f = open_checked(file, &mut opts)?;
+            if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+                rustix::fs::seek(&f, rustix::fs::SeekFrom::Start(*pos)).map_err(|e| {
+                    RestoreError::Open {
+                        path: file.path.clone().into(),
+                        source: e.into(),
+                    }
+                })?;
+            }
+            let n = files.keep(f.into())?;
+            files.fds.push(n);
+        }
+        Ok(files)
+    }
+
+    fn keep(&mut self, fd: OwnedFd) -> Result<i32, RestoreError> {
+        let high =
+            rustix::io::fcntl_dupfd_cloexec(&fd, self.base).map_err(|e| RestoreError::Open {
+                path: "fcntl(F_DUPFD_CLOEXEC)".into(),
+                source: e.into(),
+            })?;
+        let n = high.as_raw_fd();
+        self.held.push(high);
+        Ok(n)
+    }
+}
+
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
+/// Injects into `pid` everything between the first stop and the final
+/// registers. Returns the time spent writing pages.
+fn rebuild(
+    pid: i32,
+    task: &TaskImage,
+    files: &Files,
+    pages: &sys::MappedFile,
+) -> Result<Duration, RestoreError> {
+    let trace = |op: &'static str| {
+        move |source| RestoreError::Trace {
+            pid,
+            op: op.to_owned(),
+            source,
+        }
+    };
+    let base_regs = sys::ptrace_getregs(pid).map_err(trace("PTRACE_GETREGS"))?;
+    let maps_text = fs::read_to_string(format!("/proc/{pid}/maps")).map_err(trace("read maps"))?;
+    let maps = procfs::parse_smaps(&maps_text)
+        .map_err(|e| RestoreError::Unsupported(format!("our own maps: {e}")))?;
+    let ours: Vec<_> = maps
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.path.as_deref(),
+                Some("[vdso]" | "[vvar]" | "[vvar_vclock]")
+            )
+        })
+        .collect();
+    let theirs: Vec<_> = task
+        .vmas
+        .iter()
+        .filter(|v| matches!(v.backing, Backing::Vdso { .. }))
+        .collect();
+    let (Some(our_vdso), Some(_)) = (
+        ours.iter().find(|m| m.path.as_deref() == Some("[vdso]")),
+        theirs
+            .iter()
+            .find(|v| matches!(&v.backing, Backing::Vdso { name } if name == "[vdso]")),
+    ) else {
+        return Err(RestoreError::Unsupported(
+            "an image or a kernel without [vdso]".into(),
+        ));
+    };
+    let layout_ok = ours.len() == theirs.len()
+        && ours.iter().zip(&theirs).all(|(o, t)| {
+            matches!(&t.backing, Backing::Vdso { name } if Some(name.as_str()) == o.path.as_deref())
+                && o.end - o.start == t.len()
+                && o.start.wrapping_sub(ours[0].start) == t.start.wrapping_sub(theirs[0].start)
+        });
+    if !layout_ok {
+        return Err(RestoreError::Unsupported(
+            "a vdso layout that differs from this kernel's".into(),
+        ));
+    }
+    let mut text = vec![0u8; (our_vdso.end - our_vdso.start) as usize];
+    sys::process_vm_readv(
+        pid,
+        &mut text,
+        &[(our_vdso.start, our_vdso.end - our_vdso.start)],
+    )
+    .map_err(trace("read the vdso"))?;
+    let off = inject::find_syscall_insn(&text)
+        .ok_or_else(|| RestoreError::Unsupported("a vdso without a syscall instruction".into()))?;
+    let mut inj = Injector::new(pid, our_vdso.start + off, base_regs);
+
+    // 1. Trap 2: the rseq area glibc registered for us is about to vanish.
+    if let Some((addr, len, sig)) = sys::ptrace_get_rseq(pid).map_err(trace("rseq config"))? {
+        let args = [
+            addr,
+            len.into(),
+            sys::RSEQ_FLAG_UNREGISTER,
+            sig.into(),
+            0,
+            0,
+        ];
+        inj.syscall(libc::SYS_rseq, args)?;
+    }
+    // 2. Only the files we opened for it stay.
+    inj.syscall(
+        libc::SYS_close_range,
+        [0, (files.base - 1) as u64, 0, 0, 0, 0],
+    )?;
+
+    // 3. Unmap all but the vdso block, then move the block (trap 1).
+    let block = (ours[0].start, ours[ours.len() - 1].end);
+    let target = (theirs[0].start, theirs[theirs.len() - 1].end);
+    for (s, e) in [(0, block.0), (block.1, TASK_SIZE)] {
+        if e > s {
+            inj.syscall(libc::SYS_munmap, [s, e - s, 0, 0, 0, 0])?;
+        }
+    }
+    if block.0 != target.0 {
+        let size = block.1 - block.0;
+        let mut from = block.0;
+        if block.0 < target.1 && target.0 < block.1 {
+            // Overlapping moves would unmap each other: go through a hole.
+            let tmp = free_range(task, size, &[block, target])?;
+            move_block(&inj, &ours, from, tmp)?;
+            from = tmp;
+        }
+        move_block(&inj, &ours, from, target.0)?;
+        inj.set_syscall_ip(our_vdso.start - block.0 + target.0 + off);
+    }
+    let scratch = free_range(task, PAGE_SIZE, &[target])?;
+    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64;
+    inj.syscall(libc::SYS_mmap, [scratch, PAGE_SIZE, rw, anon, u64::MAX, 0])?;
+
+    // 4. Memory.
+    for v in task.vmas.iter() {
+        map_vma(&inj, v, files)?;
+    }
+    let started = Instant::now();
+    write_pages(pid, task, pages).map_err(trace("process_vm_writev of the page data"))?;
+    let pages_elapsed = started.elapsed();
+    for v in &task.vmas {
+        if !v.pages.is_empty() && v.prot & libc::PROT_WRITE as u32 == 0 {
+            inj.syscall(
+                libc::SYS_mprotect,
+                [v.start, v.len(), v.prot.into(), 0, 0, 0],
+            )?;
+        }
+    }
+
+    // 5. The rest of the task's state.
+    let mm = &task.mm;
+    let auxv_at = scratch + 256;
+    let auxv_bytes: Vec<u8> = mm.auxv.iter().flat_map(|w| w.to_le_bytes()).collect();
+    if auxv_bytes.len() > (PAGE_SIZE - 256) as usize {
+        return Err(RestoreError::Unsupported("an auxv over 3840 bytes".into()));
+    }
+    let mut mm_map: Vec<u8> = [
+        mm.start_code,
+        mm.end_code,
+        mm.start_data,
+        mm.end_data,
+        mm.start_brk,
+        mm.brk,
+        mm.start_stack,
+        mm.arg_start,
+        mm.arg_end,
+        mm.env_start,
+        mm.env_end,
+        auxv_at,
+    ]
+    .iter()
+    .flat_map(|w| w.to_le_bytes())
+    .collect();
+    mm_map.extend((auxv_bytes.len() as u32).to_le_bytes());
+    mm_map.extend((files.exe as u32).to_le_bytes());
+    poke(pid, scratch, &mm_map).map_err(trace("write prctl_mm_map"))?;
+    poke(pid, auxv_at, &auxv_bytes).map_err(trace("write auxv"))?;
+    let size = mm_map.len() as u64;
+    inj.syscall(
+        libc::SYS_prctl,
+        [
+            libc::PR_SET_MM as u64,
+            sys::PR_SET_MM_MAP,
+            scratch,
+            size,
+            0,
+            0,
+        ],
+    )?;
+
+    for a in &task.sigactions {
+        let act: Vec<u8> = [a.handler, a.flags, a.restorer, a.mask]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        poke(pid, scratch, &act).map_err(trace("write a sigaction"))?;
+        inj.syscall(
+            libc::SYS_rt_sigaction,
+            [a.signo.into(), scratch, 0, 8, 0, 0],
+        )?;
+    }
+    let mut comm = task
+        .comm
+        .as_bytes()
+        .iter()
+        .take(15)
+        .copied()
+        .collect::<Vec<_>>();
+    comm.push(0);
+    poke(pid, scratch, &comm).map_err(trace("write comm"))?;
+    inj.syscall(
+        libc::SYS_prctl,
+        [libc::PR_SET_NAME as u64, scratch, 0, 0, 0, 0],
+    )?;
+    for (fd, &src) in task.fds.iter().zip(&files.fds) {
+        let flags = if fd.cloexec {
+            libc::O_CLOEXEC as u64
+        } else {
+            0
+        };
+        inj.syscall(libc::SYS_dup3, [src as u64, fd.fd as u64, flags, 0, 0, 0])?;
+    }
+    inj.syscall(libc::SYS_fchdir, [files.cwd as u64, 0, 0, 0, 0, 0])?;
+    inj.syscall(
+        libc::SYS_close_range,
+        [files.base as u64, u32::MAX.into(), 0, 0, 0, 0],
+    )?;
+    inj.syscall(libc::SYS_munmap, [scratch, PAGE_SIZE, 0, 0, 0, 0])?;
+    if let Some(r) = &task.threads[0].rseq {
+        inj.syscall(
+            libc::SYS_rseq,
+            [r.addr, r.len.into(), 0, r.signature.into(), 0, 0],
+        )?;
+    }
+    inj.syscall(
+        libc::SYS_prctl,
+        [libc::PR_SET_PDEATHSIG as u64, 0, 0, 0, 0, 0],
+    )?;
+    Ok(pages_elapsed)
+}
+
+fn poke(pid: i32, addr: u64, data: &[u8]) -> io::Result<()> {
+    sys::process_vm_writev(pid, &[data], &[(addr, data.len() as u64)]).map(drop)
+}
+
+/// A page-aligned range of `size` bytes overlapping no mapping of the image
+/// and none of `avoid`.
+fn free_range(task: &TaskImage, size: u64, avoid: &[(u64, u64)]) -> Result<u64, RestoreError> {
+    let taken = |s: u64| {
+        let e = s + size;
+        task.vmas.iter().any(|v| s < v.end && v.start < e)
+            || avoid.iter().any(|&(a, b)| s < b && a < e)
+    };
+    (1..0x7fffu64)
+        .map(|n| n << 32)
+        .find(|&s| !taken(s))
+        .ok_or_else(|| RestoreError::Unsupported("an address space with no free hole".into()))
+}
+
+/// Moves the vdso block (mappings `ours`, which started at `ours[0].start`
+/// and now start at `from`) to start at `to`.
+fn move_block(
+    inj: &Injector,
+    ours: &[&procfs::MapEntry],
+    from: u64,
+    to: u64,
+) -> Result<(), RestoreError> {
+    let flags = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
+    for m in ours {
+        let len = m.end - m.start;
+        let rel = m.start - ours[0].start;
+        inj.syscall(libc::SYS_mremap, [from + rel, len, len, flags, to + rel, 0])?;
+    }
+    Ok(())
+}
+
+fn map_vma(inj: &Injector, v: &Vma, files: &Files) -> Result<(), RestoreError> {
+    let mut prot = u64::from(v.prot);
+    if !v.pages.is_empty() {
+        prot |= libc::PROT_WRITE as u64; // trap 3: filled before the final mprotect
+    }
+    let share = if v.shared {
+        libc::MAP_SHARED
+    } else {
+        libc::MAP_PRIVATE
+    };
+    let args = match &v.backing {
+        Backing::Vdso { .. } => return Ok(()),
+        Backing::Anon { .. } => {
+            let mut flags = share | libc::MAP_ANONYMOUS | libc::MAP_FIXED;
+            if v.vm_flags.iter().any(|f| f == "gd") {
+                flags |= libc::MAP_GROWSDOWN;
+            }
+            [v.start, v.len(), prot, flags as u64, u64::MAX, 0]
+        }
+        Backing::File { file, offset } => {
+            let writable = v.shared && v.prot & libc::PROT_WRITE as u32 != 0;
+            let fd = files.maps[&(file.dev, file.ino, writable)];
+            let flags = (share | libc::MAP_FIXED) as u64;
+            [v.start, v.len(), prot, flags, fd as u64, *offset]
+        }
+    };
+    inj.syscall(libc::SYS_mmap, args)?;
+    Ok(())
+}
+
+/// Writes every page run from the mapped page file, up to 1024 runs per
+/// `process_vm_writev`.
+fn write_pages(pid: i32, task: &TaskImage, pages: &sys::MappedFile) -> io::Result<()> {
+    let data = pages.bytes();
+    let runs: Vec<&PageRun> = task.vmas.iter().flat_map(|v| &v.pages).collect();
+    for chunk in runs.chunks(1024) {
+        let local: Vec<&[u8]> = chunk
+            .iter()
+            .map(|r| &data[r.offset as usize..(r.offset + r.npages * PAGE_SIZE) as usize])
+            .collect();
+        let remote: Vec<(u64, u64)> = chunk
+            .iter()
+            .map(|r| (r.addr, r.npages * PAGE_SIZE))
+            .collect();
+        let want: u64 = remote.iter().map(|r| r.1).sum();
+        let n = sys::process_vm_writev(pid, &local, &remote)?;
+        if n as u64 != want {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("wrote {n} of {want} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}

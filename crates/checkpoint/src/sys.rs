@@ -1,0 +1,478 @@
+//! Raw system calls for checkpoint/restore: ptrace, `process_vm_readv`/
+//! `writev`, `clone3` with `set_tid`, and the probes of `cr check`. Neither
+//! rustix nor nix wraps most of these (ptrace regsets, rseq configuration,
+//! clone3), so they are here, each behind a safe function. Every `unsafe`
+//! block of the crate lives in this module.
+#![allow(unsafe_code)]
+
+use std::ffi::c_void;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// `NT_X86_XSTATE` (include/uapi/linux/elf.h); libc lacks it for gnu.
+const NT_X86_XSTATE: libc::c_int = 0x202;
+/// Largest xstate buffer we offer the kernel (2432 bytes are used here).
+pub const XSTATE_MAX: usize = 16384;
+/// `PTRACE_EVENT_STOP`: the stop `PTRACE_INTERRUPT` and group-stops report.
+pub const PTRACE_EVENT_STOP: i32 = 128;
+/// `PR_SET_MM_MAP` and `PR_SET_MM_MAP_SIZE` (include/uapi/linux/prctl.h).
+pub const PR_SET_MM_MAP: u64 = 14;
+const PR_SET_MM_MAP_SIZE: libc::c_ulong = 15;
+/// `CLONE_CLEAR_SIGHAND`: libc's constant is a truncated c_int.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+/// `RSEQ_FLAG_UNREGISTER`.
+pub const RSEQ_FLAG_UNREGISTER: u64 = 1;
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn ptrace(req: libc::c_uint, pid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+    // SAFETY: every caller passes as `addr`/`data` either a plain integer or
+    // a pointer to a live buffer of the size the request writes or reads
+    // (stated at each call); the kernel checks the pid and our rights over it.
+    let ret = unsafe { libc::ptrace(req, pid, addr as *mut c_void, data as *mut c_void) };
+    check(ret)
+}
+
+/// `PTRACE_SEIZE` with `options`: attach without stopping the task.
+pub fn ptrace_seize(pid: i32, options: u32) -> io::Result<()> {
+    ptrace(libc::PTRACE_SEIZE, pid, 0, options as usize).map(drop)
+}
+
+/// `PTRACE_INTERRUPT`: stop a seized task (it reports `PTRACE_EVENT_STOP`).
+pub fn ptrace_interrupt(pid: i32) -> io::Result<()> {
+    ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0).map(drop)
+}
+
+/// `PTRACE_SETOPTIONS`.
+pub fn ptrace_setoptions(pid: i32, options: u32) -> io::Result<()> {
+    ptrace(libc::PTRACE_SETOPTIONS, pid, 0, options as usize).map(drop)
+}
+
+/// `PTRACE_DETACH`, delivering `sig` (0 for none).
+pub fn ptrace_detach(pid: i32, sig: i32) -> io::Result<()> {
+    ptrace(libc::PTRACE_DETACH, pid, 0, sig as usize).map(drop)
+}
+
+/// `PTRACE_CONT`, delivering `sig` (0 for none).
+pub fn ptrace_cont(pid: i32, sig: i32) -> io::Result<()> {
+    ptrace(libc::PTRACE_CONT, pid, 0, sig as usize).map(drop)
+}
+
+/// `PTRACE_SYSCALL`: resume until the next syscall entry or exit.
+pub fn ptrace_syscall(pid: i32, sig: i32) -> io::Result<()> {
+    ptrace(libc::PTRACE_SYSCALL, pid, 0, sig as usize).map(drop)
+}
+
+/// `PTRACE_GETREGS`.
+pub fn ptrace_getregs(pid: i32) -> io::Result<libc::user_regs_struct> {
+    let mut regs = MaybeUninit::<libc::user_regs_struct>::zeroed();
+    // `data` points at a user_regs_struct, the size PTRACE_GETREGS writes.
+    ptrace(libc::PTRACE_GETREGS, pid, 0, regs.as_mut_ptr() as usize)?;
+    // SAFETY: zero-initialised plain integers, then filled by the kernel.
+    Ok(unsafe { regs.assume_init() })
+}
+
+/// `PTRACE_SETREGS` (FS/GS base included, so TLS comes back: trap 5).
+pub fn ptrace_setregs(pid: i32, regs: &libc::user_regs_struct) -> io::Result<()> {
+    // `data` points at a user_regs_struct, which PTRACE_SETREGS only reads.
+    ptrace(libc::PTRACE_SETREGS, pid, 0, regs as *const _ as usize).map(drop)
+}
+
+/// `PTRACE_GETREGSET NT_X86_XSTATE`: the FPU/SSE/AVX state, as long as the
+/// kernel makes it.
+pub fn ptrace_get_xstate(pid: i32) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; XSTATE_MAX];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // `data` points at an iovec describing `buf`; the kernel writes at most
+    // iov_len bytes there and stores the length used back in iov_len.
+    ptrace(
+        libc::PTRACE_GETREGSET,
+        pid,
+        NT_X86_XSTATE as usize,
+        &mut iov as *mut _ as usize,
+    )?;
+    buf.truncate(iov.iov_len);
+    Ok(buf)
+}
+
+/// `PTRACE_SETREGSET NT_X86_XSTATE` (trap 5: without it SSE/AVX differ).
+pub fn ptrace_set_xstate(pid: i32, xstate: &[u8]) -> io::Result<()> {
+    let iov = libc::iovec {
+        iov_base: xstate.as_ptr() as *mut c_void,
+        iov_len: xstate.len(),
+    };
+    // `data` points at an iovec over `xstate`, which SETREGSET only reads.
+    ptrace(
+        libc::PTRACE_SETREGSET,
+        pid,
+        NT_X86_XSTATE as usize,
+        &iov as *const _ as usize,
+    )
+    .map(drop)
+}
+
+/// `PTRACE_GETSIGMASK`.
+pub fn ptrace_get_sigmask(pid: i32) -> io::Result<u64> {
+    let mut mask = 0u64;
+    // `addr` is the size of the mask, 8 bytes, and `data` points at a u64.
+    ptrace(
+        libc::PTRACE_GETSIGMASK,
+        pid,
+        8,
+        &mut mask as *mut u64 as usize,
+    )?;
+    Ok(mask)
+}
+
+/// `PTRACE_SETSIGMASK`.
+pub fn ptrace_set_sigmask(pid: i32, mask: u64) -> io::Result<()> {
+    // `addr` is the size of the mask, 8 bytes, and `data` points at a u64.
+    ptrace(
+        libc::PTRACE_SETSIGMASK,
+        pid,
+        8,
+        &mask as *const u64 as usize,
+    )
+    .map(drop)
+}
+
+/// `PTRACE_GET_RSEQ_CONFIGURATION`: `(address, length, signature)` of the
+/// task's rseq area, `None` when it has none.
+pub fn ptrace_get_rseq(pid: i32) -> io::Result<Option<(u64, u32, u32)>> {
+    let mut conf = MaybeUninit::<libc::ptrace_rseq_configuration>::zeroed();
+    let size = std::mem::size_of::<libc::ptrace_rseq_configuration>();
+    // `addr` is the size of the struct `data` points at.
+    ptrace(
+        libc::PTRACE_GET_RSEQ_CONFIGURATION,
+        pid,
+        size,
+        conf.as_mut_ptr() as usize,
+    )?;
+    // SAFETY: zero-initialised plain integers, then filled by the kernel.
+    let conf = unsafe { conf.assume_init() };
+    Ok((conf.rseq_abi_pointer != 0).then_some((
+        conf.rseq_abi_pointer,
+        conf.rseq_abi_size,
+        conf.signature,
+    )))
+}
+
+/// What `waitpid` reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitStatus {
+    /// Exited with this status.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+    /// In a ptrace stop: the signal and the event (`status >> 16`).
+    Stopped {
+        /// Stop signal (`SIGTRAP | 0x80` for a syscall stop).
+        sig: i32,
+        /// `PTRACE_EVENT_*`, or 0.
+        event: i32,
+    },
+}
+
+/// `waitpid(pid, __WALL)`, retried on `EINTR`.
+pub fn waitpid(pid: i32) -> io::Result<WaitStatus> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a live c_int the kernel writes.
+        let ret = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if ret >= 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(if libc::WIFEXITED(status) {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    } else {
+        WaitStatus::Stopped {
+            sig: libc::WSTOPSIG(status),
+            event: status >> 16,
+        }
+    })
+}
+
+/// `process_vm_readv`: fills `local` from the `remote` `(address, length)`
+/// ranges of `pid`, at most `IOV_MAX` of each per call. Returns bytes read.
+pub fn process_vm_readv(pid: i32, local: &mut [u8], remote: &[(u64, u64)]) -> io::Result<usize> {
+    let liov = libc::iovec {
+        iov_base: local.as_mut_ptr().cast(),
+        iov_len: local.len(),
+    };
+    let riov: Vec<libc::iovec> = remote
+        .iter()
+        .map(|&(a, l)| libc::iovec {
+            iov_base: a as *mut c_void,
+            iov_len: l as usize,
+        })
+        .collect();
+    // SAFETY: `liov` describes `local`, which we borrow mutably for the call;
+    // the remote iovecs are addresses in the other process, which the kernel
+    // checks; both arrays outlive the call and their lengths are passed.
+    let ret = unsafe { libc::process_vm_readv(pid, &liov, 1, riov.as_ptr(), riov.len() as _, 0) };
+    check(ret as libc::c_long).map(|n| n as usize)
+}
+
+/// `process_vm_writev`: writes `local` slices to the `remote` ranges of
+/// `pid`. Honours page protections (trap 3). Returns bytes written.
+pub fn process_vm_writev(pid: i32, local: &[&[u8]], remote: &[(u64, u64)]) -> io::Result<usize> {
+    let liov: Vec<libc::iovec> = local
+        .iter()
+        .map(|s| libc::iovec {
+            iov_base: s.as_ptr() as *mut c_void,
+            iov_len: s.len(),
+        })
+        .collect();
+    let riov: Vec<libc::iovec> = remote
+        .iter()
+        .map(|&(a, l)| libc::iovec {
+            iov_base: a as *mut c_void,
+            iov_len: l as usize,
+        })
+        .collect();
+    // SAFETY: the local iovecs describe borrowed slices the kernel only reads;
+    // the remote ones are addresses in the other process, checked by the
+    // kernel; both arrays outlive the call and their lengths are passed.
+    let ret = unsafe {
+        libc::process_vm_writev(
+            pid,
+            liov.as_ptr(),
+            liov.len() as _,
+            riov.as_ptr(),
+            riov.len() as _,
+            0,
+        )
+    };
+    check(ret as libc::c_long).map(|n| n as usize)
+}
+
+/// A file mapped read-only into our address space.
+pub struct MappedFile {
+    ptr: *mut c_void,
+    len: usize,
+}
+
+impl MappedFile {
+    /// Maps all `len` bytes of `fd` read-only and shared (no copy: the page
+    /// cache pages themselves). `len` 0 gives an empty mapping.
+    pub fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+        if len == 0 {
+            return Ok(MappedFile {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            });
+        }
+        // SAFETY: a fresh mapping chosen by the kernel (addr NULL) replaces
+        // nothing of ours; fd is borrowed and valid for the call.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MappedFile { ptr, len })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` is a live PROT_READ mapping of `len` bytes owned by
+        // self, unmapped only in Drop; it is never written through. A file
+        // truncated under us would fault (SIGBUS): the image directory is
+        // ours while we restore, as for any mmap-based reader.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast(), self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        if self.len != 0 {
+            // SAFETY: unmaps exactly the mapping `map` created; no slice from
+            // `bytes` outlives self.
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
+    }
+}
+
+/// How the child of [`fork_traced_child`] begins.
+pub struct TracedChild {
+    /// Its pid.
+    pub pid: i32,
+}
+
+/// Forks a child with `clone3`, with pid `set_tid` if given, that asks to be
+/// traced and stops itself with `SIGSTOP`; the caller waits for that stop
+/// and does everything else through ptrace. The child dies with its parent
+/// (`PR_SET_PDEATHSIG`) until the caller clears that.
+///
+/// The child runs only raw system calls (async-signal-safe) before it stops,
+/// so the caller may be multi-threaded (a test harness).
+pub fn fork_traced_child(set_tid: Option<i32>) -> io::Result<TracedChild> {
+    let tid = [set_tid.unwrap_or(0)];
+    // SAFETY: clone_args is plain integers; all-zero is a valid value.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = CLONE_CLEAR_SIGHAND;
+    args.exit_signal = libc::SIGCHLD as u64;
+    if set_tid.is_some() {
+        args.set_tid = tid.as_ptr() as u64;
+        args.set_tid_size = 1;
+    }
+    // SAFETY: `args` and `tid` are live for the call and args' size is
+    // passed. No stack is given, so the child runs on a copy of ours, like
+    // fork; it runs only the raw syscalls below and never returns from this
+    // function (`_exit`), so no destructor or lock of ours runs twice.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    if ret == 0 {
+        // SAFETY: in the child: raw syscalls with integer arguments only.
+        unsafe {
+            libc::syscall(
+                libc::SYS_prctl,
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL,
+                0,
+                0,
+                0,
+            );
+            libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0);
+            let me = libc::syscall(libc::SYS_getpid);
+            libc::syscall(libc::SYS_kill, me, libc::SIGSTOP);
+            libc::_exit(127)
+        }
+    }
+    let pid = check(ret)?;
+    Ok(TracedChild { pid: pid as i32 })
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::kill(pid, sig) } as libc::c_long).map(drop)
+}
+
+/// `pidfd_open(pid)` then `pidfd_getfd` of `fd`: copies another task's fd.
+pub fn pidfd_getfd(pid: i32, fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; the result is a new fd nobody owns.
+    let pidfd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: `pidfd` was just returned to us and is owned by nobody else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+    // SAFETY: integer arguments only; pidfd is live (borrowed above).
+    let got =
+        check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_fd().as_raw_fd(), fd, 0) })?;
+    // SAFETY: `got` was just returned to us and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(got as i32) })
+}
+
+/// `memfd_create(name, MFD_CLOEXEC)`.
+pub fn memfd_create(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a NUL-terminated string live for the call.
+    let fd =
+        check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) } as libc::c_long)?;
+    // SAFETY: `fd` was just returned to us and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `kcmp(pid, pid, KCMP_FILE, fd, fd)` of ourselves: whether kcmp exists.
+pub fn kcmp_self_file(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let me = std::process::id();
+    let raw = fd.as_raw_fd();
+    // SAFETY: integer arguments only; the kernel reads no memory of ours.
+    let ret = check(unsafe { libc::syscall(libc::SYS_kcmp, me, me, 0, raw, raw) })?;
+    Ok(ret == 0)
+}
+
+/// `prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE)`: the size of `struct prctl_mm_map`
+/// the kernel expects (104 on x86_64), proving `PR_SET_MM_MAP` exists.
+pub fn prctl_mm_map_size() -> io::Result<u32> {
+    let mut size: u32 = 0;
+    // SAFETY: the kernel writes one unsigned int through the pointer, which
+    // points at `size`, live for the call.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            PR_SET_MM_MAP_SIZE,
+            &mut size as *mut u32,
+            0,
+            0,
+        )
+    } as libc::c_long)?;
+    Ok(size)
+}
+
+/// `UFFD_FEATURE_WP_ASYNC` (include/uapi/linux/userfaultfd.h).
+pub const UFFD_FEATURE_WP_ASYNC: u64 = 1 << 15;
+
+/// Opens a userfaultfd and negotiates the API; returns the features the
+/// kernel offers.
+pub fn userfaultfd_features() -> io::Result<u64> {
+    const UFFD_API: u64 = 0xAA;
+    const UFFDIO_API: libc::c_ulong = 0xc018_aa3f; // _IOWR(0xAA, 0x3F, 24 bytes)
+    const UFFD_USER_MODE_ONLY: libc::c_long = 1;
+    let flags = libc::O_CLOEXEC as libc::c_long | UFFD_USER_MODE_ONLY;
+    // SAFETY: integer arguments only; the result is a new fd nobody owns.
+    let fd = check(unsafe { libc::syscall(libc::SYS_userfaultfd, flags) })?;
+    // SAFETY: `fd` was just returned to us and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Asking for features 0 makes the kernel report all it offers.
+    let mut api = [UFFD_API, 0u64, 0u64];
+    // SAFETY: UFFDIO_API reads and writes a struct uffdio_api, three u64s,
+    // which `api` is, live for the call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), UFFDIO_API, api.as_mut_ptr()) } as libc::c_long)?;
+    Ok(api[1])
+}
+
+/// Runs one `PAGEMAP_SCAN` over a page of our own memory; success proves
+/// the ioctl exists.
+pub fn pagemap_scan_works() -> io::Result<()> {
+    const PAGEMAP_SCAN: libc::c_ulong = 0xc060_6610; // _IOWR('f', 16, 96 bytes)
+    const PAGE_IS_PRESENT: u64 = 1 << 3;
+    let file = std::fs::File::open("/proc/self/pagemap")?;
+    let page = vec![1u8; 8192];
+    let start = (page.as_ptr() as u64 + 4095) & !4095;
+    let mut regions = [0u64; 3]; // one struct page_region
+    let mut arg = [0u64; 12];
+    arg[0] = 96; // size
+    arg[2] = start;
+    arg[3] = start + 4096;
+    arg[5] = regions.as_mut_ptr() as u64;
+    arg[6] = 1; // vec_len
+    arg[9] = PAGE_IS_PRESENT; // category_mask
+    arg[11] = PAGE_IS_PRESENT; // return_mask
+                               // SAFETY: PAGEMAP_SCAN reads the 96-byte struct pm_scan_arg `arg` and
+                               // writes at most vec_len (1) page_region structs (24 bytes) to
+                               // `regions`; both live for the call. The scanned range is our own
+                               // `page` buffer, which stays allocated.
+    let ret = unsafe { libc::ioctl(file.as_raw_fd(), PAGEMAP_SCAN, arg.as_mut_ptr()) };
+    check(ret as libc::c_long).map(drop)
+}

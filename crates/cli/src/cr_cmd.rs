@@ -1,0 +1,263 @@
+//! `corral cr …`: checkpoint/restore of bare process trees (no container),
+//! over `corral-checkpoint`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand};
+use corral_checkpoint::{check, collect, image, restore};
+
+/// `cr`: checkpoint/restore.
+#[derive(Args, Debug)]
+pub struct CrArgs {
+    #[command(subcommand)]
+    command: CrCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CrCommand {
+    /// Dump a running process to an image directory.
+    Dump(DumpArgs),
+    /// Restore a process from an image directory.
+    Restore(RestoreArgs),
+    /// Show what an image holds.
+    Show(ShowArgs),
+    /// Check which kernel features checkpoint/restore needs and has.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct DumpArgs {
+    /// The process to dump.
+    #[arg(long)]
+    pid: i32,
+    /// Directory to write the image to.
+    #[arg(long = "images-dir", value_name = "DIR")]
+    images_dir: PathBuf,
+    /// Let the process run on after the dump.
+    #[arg(long = "leave-running")]
+    leave_running: bool,
+    /// Dump a process attached to a terminal (not implemented yet).
+    #[arg(long = "shell-job")]
+    shell_job: bool,
+    /// Dump established TCP connections (not implemented yet).
+    #[arg(long = "tcp-established")]
+    tcp_established: bool,
+    /// Dump unix sockets connected outside the tree (not implemented yet).
+    #[arg(long = "ext-unix-sk")]
+    ext_unix_sk: bool,
+    /// Dump file locks (not implemented yet).
+    #[arg(long = "file-locks")]
+    file_locks: bool,
+}
+
+#[derive(Args, Debug)]
+struct RestoreArgs {
+    /// Directory holding the image.
+    #[arg(long = "images-dir", value_name = "DIR")]
+    images_dir: PathBuf,
+    /// Return once the process runs instead of waiting for it.
+    #[arg(short, long)]
+    detach: bool,
+    /// Write the restored pid to this file.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Restore a process attached to a terminal (not implemented yet).
+    #[arg(long = "shell-job")]
+    shell_job: bool,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    /// Print the full metadata as JSON.
+    #[arg(long)]
+    json: bool,
+    /// The image directory.
+    dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Print the probes as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn refuse_unimplemented(flags: &[(&str, bool)]) -> anyhow::Result<()> {
+    if let Some((name, _)) = flags.iter().find(|(_, set)| *set) {
+        bail!("{name} is not implemented yet");
+    }
+    Ok(())
+}
+
+/// Runs a `cr` subcommand.
+pub fn run(args: &CrArgs) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        CrCommand::Dump(a) => dump(a),
+        CrCommand::Restore(a) => restore(a),
+        CrCommand::Show(a) => show(a),
+        CrCommand::Check(a) => check(a),
+    }
+}
+
+fn mb_per_s(bytes: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        bytes as f64 / 1e6 / secs
+    } else {
+        0.0
+    }
+}
+
+fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
+    refuse_unimplemented(&[
+        ("--shell-job", a.shell_job),
+        ("--tcp-established", a.tcp_established),
+        ("--ext-unix-sk", a.ext_unix_sk),
+        ("--file-locks", a.file_locks),
+    ])?;
+    let opts = collect::DumpOptions {
+        pid: a.pid,
+        images_dir: a.images_dir.clone(),
+        leave_running: a.leave_running,
+    };
+    let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid))?;
+    let secs = st.pages_elapsed.as_secs_f64();
+    eprintln!(
+        "dumped pid {}: {} mappings, {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s",
+        a.pid,
+        st.vmas,
+        st.page_bytes as f64 / 1048576.0,
+        secs,
+        mb_per_s(st.page_bytes, secs),
+        st.elapsed.as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restore(a: &RestoreArgs) -> anyhow::Result<ExitCode> {
+    refuse_unimplemented(&[("--shell-job", a.shell_job)])?;
+    let dir = &a.images_dir;
+    let r = restore::restore(dir).with_context(|| format!("restore {}", dir.display()))?;
+    let secs = r.pages_elapsed.as_secs_f64();
+    eprintln!(
+        "restored pid {}: {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s",
+        r.pid,
+        r.page_bytes as f64 / 1048576.0,
+        secs,
+        mb_per_s(r.page_bytes, secs),
+        r.elapsed.as_secs_f64()
+    );
+    if let Some(f) = &a.pid_file {
+        std::fs::write(f, r.pid.to_string()).with_context(|| format!("write {}", f.display()))?;
+    }
+    if a.detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let code = restore::wait(r.pid).with_context(|| format!("wait for pid {}", r.pid))?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let img =
+        image::ImageDir::open(&a.dir).with_context(|| format!("read image {}", a.dir.display()))?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let v = serde_json::json!({ "inventory": img.inventory, "tasks": img.tasks });
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let inv = &img.inventory;
+    writeln!(
+        out,
+        "image format v{}, kernel {}, corral {}, root pid {}",
+        image::FORMAT_VERSION,
+        inv.kernel_release,
+        inv.corral_version,
+        inv.root_pid
+    )?;
+    for t in &img.tasks {
+        writeln!(
+            out,
+            "task {} ({}) exe {} cwd {}: {} thread(s), {} mappings, {} fds, {:.1} MiB of pages",
+            t.pid,
+            t.comm,
+            t.exe.path,
+            t.cwd,
+            t.threads.len(),
+            t.vmas.len(),
+            t.fds.len(),
+            t.pages_size as f64 / 1048576.0
+        )?;
+        for v in &t.vmas {
+            let prot = |bit: i32, c: char| if v.prot & bit as u32 != 0 { c } else { '-' };
+            let what = match &v.backing {
+                image::Backing::Anon { name } => name.clone().unwrap_or_default(),
+                image::Backing::File { file, offset } => format!("{} @{offset:#x}", file.path),
+                image::Backing::Vdso { name } => name.clone(),
+            };
+            writeln!(
+                out,
+                "  {:012x}-{:012x} {}{}{}{} {:>8} KiB, {:>8} KiB dumped  {what}",
+                v.start,
+                v.end,
+                prot(libc::PROT_READ, 'r'),
+                prot(libc::PROT_WRITE, 'w'),
+                prot(libc::PROT_EXEC, 'x'),
+                if v.shared { 's' } else { 'p' },
+                v.len() / 1024,
+                v.dumped_pages() * 4
+            )?;
+        }
+        for f in &t.fds {
+            let image::FdKind::Path { file, pos } = &f.kind;
+            writeln!(
+                out,
+                "  fd {}: {} pos {pos} flags {:#o}",
+                f.fd, file.path, f.flags
+            )?;
+        }
+        for s in &t.sigactions {
+            writeln!(
+                out,
+                "  signal {}: handler {:#x} flags {:#x}",
+                s.signo, s.handler, s.flags
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(a: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let probes = check::run();
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &probes)?;
+        writeln!(out)?;
+    } else {
+        for p in &probes {
+            let state = if p.ok { "ok" } else { "missing" };
+            let need = match p.need {
+                check::Need::Required => "required",
+                check::Need::Optional => "optional",
+            };
+            let detail = if p.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.detail)
+            };
+            writeln!(out, "{:<32} {state:<8} {need}{detail}", p.name)?;
+        }
+    }
+    let missing: Vec<&str> = probes
+        .iter()
+        .filter(|p| !p.ok && p.need == check::Need::Required)
+        .map(|p| p.name)
+        .collect();
+    if !missing.is_empty() {
+        bail!("required kernel features missing: {}", missing.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

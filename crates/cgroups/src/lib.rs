@@ -165,3 +165,11 @@ pub enum Error {
         source: std::io::Error,
     },
 }
+
+impl Error {
+    /// True when the kernel refused for lack of permission (EACCES, EPERM,
+    /// EROFS): a cgroup hierarchy not delegated to an unprivileged user.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Error::File(f) if matches!(f.raw_os_error(), Some(libc::EACCES | libc::EPERM | libc::EROFS)))
+    }
+}

@@ -160,7 +160,7 @@ fn oci_state(st: &StateFile, status: Status) -> OciState {
 }
 
 /// The JSON hooks get on stdin (the OCI state, without runc's extras).
-fn hook_state(st: &StateFile, status: Status) -> Vec<u8> {
+pub(crate) fn hook_state(st: &StateFile, status: Status) -> Vec<u8> {
     let s = serde_json::json!({
         "ociVersion": OCI_VERSION,
         "id": st.id,
@@ -262,11 +262,45 @@ fn write_id_maps(pid: i32, uid: IdMaps<'_>, gid: IdMaps<'_>) -> Result<(), Error
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
-    for (file, maps) in [("uid_map", uid), ("gid_map", gid)] {
-        if let Some(maps) = maps {
-            let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, fmt(maps)).map_err(io(format!("write {path}")))?;
+    let rootless = !rustix::process::geteuid().is_root();
+    for (file, maps, own) in [
+        ("uid_map", uid, rustix::process::geteuid().as_raw()),
+        ("gid_map", gid, rustix::process::getegid().as_raw()),
+    ] {
+        let Some(maps) = maps else { continue };
+        // Unprivileged, the kernel takes only our own id, once; other
+        // ranges go through the setuid helpers (Debian's uidmap), which
+        // check /etc/subuid and /etc/subgid.
+        let only_own = maps.len() == 1 && maps[0].host_id() == own && maps[0].size() == 1;
+        if rootless && !only_own {
+            let helper = if file == "uid_map" {
+                "newuidmap"
+            } else {
+                "newgidmap"
+            };
+            let mut cmd = std::process::Command::new(helper);
+            cmd.arg(pid.to_string());
+            for m in maps {
+                cmd.args([m.container_id(), m.host_id(), m.size()].map(|n| n.to_string()));
+            }
+            let out = cmd
+                .output()
+                .map_err(io(format!("run {helper} (apt-get install uidmap)")))?;
+            if !out.status.success() {
+                return Err(Error::Unsupported(format!(
+                    "{helper} {pid}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            continue;
         }
+        if rootless && file == "gid_map" {
+            // An unprivileged gid_map needs setgroups denied first.
+            let path = format!("/proc/{pid}/setgroups");
+            std::fs::write(&path, "deny").map_err(io(format!("write {path}")))?;
+        }
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, fmt(maps)).map_err(io(format!("write {path}")))?;
     }
     Ok(())
 }
@@ -443,9 +477,21 @@ pub fn create_container(
     } else {
         None
     };
-    cgroup.create()?;
-    cleanup.cgroup = Some(cgroup.clone());
-    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+    let cgroup = match cgroup.create() {
+        Ok(()) => Some(cgroup),
+        // Rootless, without a delegated cgroup: go on without one, as runc
+        // does, and say so.
+        Err(e) if !rustix::process::geteuid().is_root() && e.is_permission_denied() => {
+            tracing::warn!(error = %e, "rootless: no cgroup (not delegated); resource limits are not applied");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    cleanup.cgroup = cgroup.clone();
+    if let (Some(cgroup), Some(res)) = (
+        &cgroup,
+        spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+    ) {
         cgroup.apply(&with_default_devices(res))?;
     }
 
@@ -459,7 +505,7 @@ pub fn create_container(
         created: state::rfc3339(std::time::SystemTime::now()),
         owner: String::new(),
         annotations,
-        cgroup: Some(cgroup.clone()),
+        cgroup: cgroup.clone(),
         config: spec.clone(),
     };
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -482,16 +528,22 @@ pub fn create_container(
     // The unified part by CLONE_INTO_CGROUP, the v1 parts by the init
     // writing "0" to each `tasks` file: neither waits for the RCU grace
     // period that moving a pid through cgroup.procs costs.
-    let into_cgroup = cgroup.unified_dir()?;
-    let v1_tasks = match cgroup.v1_self_attach_files() {
-        Ok(f) => f,
-        Err(e) => {
+    let joins = cgroup
+        .as_ref()
+        .map(|cg| Ok::<_, corral_cgroups::Error>((cg.unified_dir()?, cg.v1_self_attach_files()?)));
+    let (into_cgroup, v1_tasks) = match joins {
+        None => (None, Vec::new()),
+        Some(Ok(j)) => j,
+        Some(Err(e)) => {
             let _ = old_mask.set_mask();
             return Err(e.into());
         }
     };
     let joined_pidns = join_pid_namespace(&spec)?;
-    let cgroup_dirs = cgroup_dirs(&hierarchy, &cgroup);
+    let cgroup_dirs = cgroup
+        .as_ref()
+        .map(|cg| cgroup_dirs(&hierarchy, cg))
+        .unwrap_or_default();
     let idmaps = match idmap_namespaces(&spec) {
         Ok(v) => v,
         Err(e) => {

@@ -464,6 +464,20 @@ where
     F: Fn(String) -> G,
     G: FnOnce(Errno) -> RootfsError,
 {
+    if ctx.cgroup_dirs.is_empty() {
+        // No cgroup of its own (rootless without delegation): the host's
+        // hierarchy, read-only, as runc shows it then.
+        let mut bind_ro = parse_options(&["rbind".into(), "ro".into()]);
+        bind_ro.set |= o.set;
+        return bind(
+            root,
+            Path::new("/sys/fs/cgroup"),
+            dest,
+            &bind_ro,
+            None,
+            merr,
+        );
+    }
     let v2_only = ctx.cgroup_dirs.iter().all(|(name, _)| name.is_empty());
     let target = ensure(root, dest, Kind::Dir)?;
     let attrs = MountAttrFlags::from_bits_retain(o.set as u32);

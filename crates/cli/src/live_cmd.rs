@@ -288,7 +288,7 @@ pub fn update(store: &Store, a: &UpdateArgs) -> anyhow::Result<()> {
     if cpu_set {
         res.set_cpu(Some(cpu));
     }
-    let mut mem: LinuxMemory = res.memory().clone().unwrap_or_default();
+    let mut mem: LinuxMemory = res.memory().unwrap_or_default();
     let mut mem_set = false;
     if let Some(m) = &a.memory {
         mem.set_limit(Some(parse_bytes(m)?));
@@ -380,7 +380,15 @@ pub fn features() -> anyhow::Result<()> {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                    "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+                    "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]
+            },
             "apparmor": {"enabled": corral_runtime::spec::apparmor_enabled()},
             "selinux": {"enabled": corral_runtime::spec::selinux_enabled()},
             "intelRdt": {"enabled": false},

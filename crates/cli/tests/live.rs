@@ -250,3 +250,31 @@ fn features_is_the_oci_document() {
         .any(|o| o == "rro"));
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn exec_gets_the_containers_seccomp_filter() {
+    let bundle = Bundle::new("execsecc");
+    bundle.set_args(&["sleep", "1000"]);
+    bundle.edit_config(|c| {
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 122}]
+        });
+    });
+    bundle.create();
+    bundle.runtime(&["start", bundle.id()]).assert_success();
+    bundle.wait_for_status("running");
+    let out = bundle.runtime(&[
+        "exec",
+        bundle.id(),
+        "sh",
+        "-c",
+        "mkdir /tmp/d 2>&1; grep Seccomp: /proc/self/status",
+    ]);
+    out.assert_success();
+    // errno 122 is EDQUOT: "Disk quota exceeded".
+    assert!(out.stdout.contains("quota"), "{out}");
+    assert!(out.stdout.contains("Seccomp:\t2"), "{out}");
+    bundle.assert_no_leaks();
+}

@@ -16,8 +16,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use rustix::fs::{Mode, OFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
-use crate::container::{forward_until_exit, status_of, write_pid_file, Error, RunOutcome};
+use crate::container::{
+    forward_until_exit, hook_state, status_of, write_pid_file, Error, RunOutcome,
+};
 use crate::init::{self, tag};
+use crate::seccomp;
 use crate::state::{self, Status, Store};
 use crate::sys::{self, Forked, SigSet};
 
@@ -248,6 +251,8 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
         });
     }
     let (ns_flags, pidns) = join_flags(&st.config);
+    let seccomp_profile = st.config.linux().as_ref().and_then(|l| l.seccomp().clone());
+    let state_json = hook_state(&st, Status::Running);
     let userns = ns_flags & libc::CLONE_NEWUSER as u32 != 0;
     let (into_cgroup, v1_tasks) = match &st.cgroup {
         Some(cg) => (cg.unified_dir()?, cg.v1_self_attach_files()?),
@@ -298,6 +303,8 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
             sync: child_end.as_fd(),
             preserve_fds: opts.preserve_fds,
             old_mask: &old_mask,
+            seccomp: seccomp_profile.as_ref(),
+            state: &state_json,
         }),
         Ok(Forked::Parent { pid, .. }) => pid,
     };
@@ -354,19 +361,26 @@ struct Child<'a> {
     sync: BorrowedFd<'a>,
     preserve_fds: u32,
     old_mask: &'a SigSet,
+    seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    state: &'a [u8],
 }
 
 fn child_main(c: Child<'_>) -> ! {
     let sync = c.sync;
+    // The container's seccomp filter applies to exec'd processes too,
+    // loaded as the last step before execve (or early, as in the init).
     let err = match child_setup(&c) {
-        Ok(prepared) => prepared.exec(c.preserve_fds, c.old_mask),
+        Ok((prepared, Some(filter))) => prepared.exec_with(c.preserve_fds, c.old_mask, || {
+            filter.load().map_err(|e| e.to_string())
+        }),
+        Ok((prepared, None)) => prepared.exec(c.preserve_fds, c.old_mask),
         Err(e) => e,
     };
     let _ = init::send(sync, tag::ERROR, err.as_bytes());
     sys::exit_now(1)
 }
 
-fn child_setup(c: &Child<'_>) -> Result<init::Prepared, String> {
+fn child_setup(c: &Child<'_>) -> Result<(init::Prepared, Option<seccomp::Filter>), String> {
     // v1 cgroups first, while we are still host root (the kernel's check).
     for (path, tasks) in &c.v1_tasks {
         rustix::io::write(tasks, b"0")
@@ -374,6 +388,8 @@ fn child_setup(c: &Child<'_>) -> Result<init::Prepared, String> {
     }
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| format!("set non-dumpable: {e}"))?;
+    // Built, and a notify agent connected, while host paths are visible.
+    let mut filter = seccomp::prepare(c.seccomp, c.process, c.state).map_err(|e| e.to_string())?;
     if c.ns_flags != 0 {
         rustix::thread::move_into_thread_name_spaces(
             c.pidfd,
@@ -390,7 +406,10 @@ fn child_setup(c: &Child<'_>) -> Result<init::Prepared, String> {
     if let Some(console) = c.console {
         init::setup_console(root.as_fd(), console, c.process, false)?;
     }
-    let prepared = init::prepare_process(root.as_fd(), c.process, c.userns);
+    if let Some(f) = filter.take_if(|f| f.load_early()) {
+        f.load().map_err(|e| e.to_string())?;
+    }
+    let prepared = init::prepare_process(root.as_fd(), c.process, c.userns)?;
     drop(root);
-    prepared
+    Ok((prepared, filter))
 }

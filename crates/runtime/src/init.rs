@@ -290,8 +290,8 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         step(hooks::run_hooks("createContainer", &h, &state))?;
     }
     // Built, and the agent's socket connected, while host paths are visible.
-    let mut filter = seccomp::prepare(linux.seccomp().as_ref(), process, &state)
-        .map_err(|e| chain(&e))?;
+    let mut filter =
+        seccomp::prepare(linux.seccomp().as_ref(), process, &state).map_err(|e| chain(&e))?;
     step(rootfs::switch_root(root_fd, a.rootfs, a.no_pivot))?;
     step(rootfs::write_sysctls(root_fd, spec))?;
     step(rootfs::mask_paths(root_fd, spec))?;

@@ -10,6 +10,7 @@
 //! - [`rootfs`]: mounts, /dev, masked and read-only paths, pivot_root — by fd.
 //! - [`process`]: rlimits, user, capabilities, program lookup.
 //! - [`hooks`]: OCI hooks.
+//! - [`seccomp`]: the OCI seccomp section through libseccomp, and the notify agent protocol.
 //! - [`id`], [`signal`]: parsing what the command line names.
 //! - [`tty`]: corral's own console for a foreground process with a terminal.
 //! - `sys`: the crate's only `unsafe` code.

@@ -79,13 +79,13 @@ pub fn update(store: &Store, id: &str, resources: &LinuxResources) -> Result<(),
 /// `old` with every field `new` sets replaced.
 fn merge(mut old: LinuxResources, new: &LinuxResources) -> LinuxResources {
     if new.memory().is_some() {
-        old.set_memory(new.memory().clone());
+        old.set_memory(*new.memory());
     }
     if new.cpu().is_some() {
         old.set_cpu(new.cpu().clone());
     }
     if new.pids().is_some() {
-        old.set_pids(new.pids().clone());
+        old.set_pids(*new.pids());
     }
     if new.block_io().is_some() {
         old.set_block_io(new.block_io().clone());

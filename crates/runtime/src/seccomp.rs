@@ -497,7 +497,7 @@ impl Filter {
             source,
         };
         let payload = serde_json::to_vec(&payload).map_err(|e| send_err(e.into()))?;
-        send_listener(listener.socket.as_fd(), fd, &payload).map_err(send_err)
+        crate::sys::send_seccomp_listener(listener.socket.as_fd(), fd, &payload).map_err(send_err)
     }
 }
 
@@ -533,20 +533,6 @@ pub fn process_state(
         msg["metadata"] = m.into();
     }
     msg
-}
-
-/// Sends the listener `fd` (a number libseccomp keeps) over `socket`.
-#[allow(unsafe_code)] // sys.rs is another developer's file right now; this moves there
-fn send_listener(
-    socket: std::os::fd::BorrowedFd<'_>,
-    fd: std::os::fd::RawFd,
-    payload: &[u8],
-) -> io::Result<()> {
-    // SAFETY: `fd` was just returned by seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)
-    // through libseccomp, which keeps it open for the life of the process and
-    // never closes it; the borrow ends with this call, before execve.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    crate::init::send_fd(socket, fd, payload)
 }
 
 /// What an agent answers to a notified system call.

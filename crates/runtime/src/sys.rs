@@ -534,3 +534,18 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     // SAFETY: the kernel filled the whole record (checked above).
     Ok(Some(unsafe { info.assume_init() }.ssi_signo as i32))
 }
+
+/// Sends the seccomp listener `fd` (a number libseccomp keeps for the life
+/// of the process) over `socket` with `payload`, as the OCI notify
+/// protocol wants.
+pub fn send_seccomp_listener(
+    socket: BorrowedFd<'_>,
+    fd: std::os::fd::RawFd,
+    payload: &[u8],
+) -> io::Result<()> {
+    // SAFETY: `fd` was just returned by seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)
+    // through libseccomp, which keeps it open for the life of the process and
+    // never closes it; the borrow ends with this call, before execve.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    crate::init::send_fd(socket, fd, payload)
+}

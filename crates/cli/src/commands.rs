@@ -31,6 +31,9 @@ pub struct CreateArgs {
     /// Pass this many fds beyond stdio (3, 4, …) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+    /// Give the container a /dev/log of its own, read with `corral syslog`.
+    #[arg(long)]
+    syslog: bool,
     /// Accepted for runc compatibility (pidfd passing comes later).
     #[arg(long = "pidfd-socket", hide = true)]
     pidfd_socket: Option<PathBuf>,
@@ -113,6 +116,7 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            syslog: self.syslog,
         }
     }
 }
@@ -167,6 +171,8 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Events(a) => crate::live_cmd::events(&store, a)
             .with_context(|| format!("events of container {}", a.id))?,
         Command::Features(_) => crate::live_cmd::features()?,
+        Command::Syslog(a) => crate::live_cmd::syslog(&store, a)
+            .with_context(|| format!("syslog of container {}", a.id))?,
         Command::Cgroup(a) => return crate::cgroup_cmd::run(a),
     }
     Ok(ExitCode::SUCCESS)

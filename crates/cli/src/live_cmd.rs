@@ -146,6 +146,22 @@ pub struct EventsArgs {
 #[derive(Args, Debug)]
 pub struct FeaturesArgs {}
 
+/// `syslog`.
+#[derive(Args, Debug)]
+pub struct SyslogArgs {
+    /// Keep printing new messages until the container stops.
+    #[arg(short, long)]
+    follow: bool,
+    /// Print the stored JSON lines (time, id, msg).
+    #[arg(long)]
+    json: bool,
+    /// Only messages at or after this RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// The container id.
+    pub id: String,
+}
+
 /// `exec`.
 pub fn exec(store: &Store, a: &ExecArgs) -> anyhow::Result<ExitCode> {
     if !a.cgroup.is_empty() {
@@ -358,6 +374,35 @@ pub fn events(store: &Store, a: &EventsArgs) -> anyhow::Result<()> {
         if !live::is_running(store, &a.id) {
             return Ok(());
         }
+    }
+}
+
+/// `syslog`: what the container sent to its /dev/log.
+pub fn syslog(store: &Store, a: &SyslogArgs) -> anyhow::Result<()> {
+    let st = container::state_file(store, &a.id)?;
+    let dir = store.root().join(&a.id);
+    if !dir.join(corral_runtime::syslog::SOCKET).exists() {
+        bail!("container {} has no syslog (run it with --syslog or the annotation run.corral.syslog=true)", st.id);
+    }
+    let mut out = std::io::stdout().lock();
+    let mut seen = 0;
+    loop {
+        let all = corral_runtime::syslog::read(&dir, a.since.as_deref());
+        // After a rotation the count can shrink; print what is new.
+        let start = if all.len() < seen { 0 } else { seen };
+        for (line, m) in &all[start..] {
+            if a.json {
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(out, "{} {}: {}", m.time, m.id, m.msg)?;
+            }
+        }
+        seen = all.len();
+        out.flush()?;
+        if !a.follow || !live::is_running(store, &a.id) {
+            return Ok(());
+        }
+        std::thread::sleep(corral_runtime::syslog::FOLLOW_INTERVAL);
     }
 }
 

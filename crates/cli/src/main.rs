@@ -82,6 +82,8 @@ enum Command {
     Events(live_cmd::EventsArgs),
     /// Print the OCI features document of this runtime.
     Features(live_cmd::FeaturesArgs),
+    /// Print what a container sent to its /dev/log (see --syslog).
+    Syslog(live_cmd::SyslogArgs),
     /// Manage control groups (libcgroup's cgcreate, cgset, cgget, cgexec, …).
     Cgroup(cgroup_cmd::CgroupArgs),
 }

@@ -427,3 +427,21 @@ fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
     }
     panic!("condition not met within 10 s");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn the_process_starts_with_default_signal_dispositions() {
+    // An ignored SIGPIPE inherited from the runtime would make `yes` loop
+    // forever on EPIPE; no signal may start ignored or handled.
+    let bundle = Bundle::new("sigdfl");
+    bundle.set_args(&[
+        "sh",
+        "-c",
+        "grep -E 'Sig(Ign|Cgt)' /proc/self/status; yes | head -n 1",
+    ]);
+    let out = bundle.runtime(&["run", bundle.id()]);
+    out.assert_success();
+    assert!(out.stdout.contains("SigIgn:\t0000000000000000"), "{out}");
+    assert!(out.stdout.ends_with("y\n"), "{out}");
+    bundle.assert_no_leaks();
+}

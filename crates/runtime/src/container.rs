@@ -99,6 +99,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--syslog`: a per-container /dev/log (also by annotation).
+    pub syslog: bool,
 }
 
 /// The state JSON `state` prints: the OCI fields plus runc's extras.
@@ -438,7 +440,13 @@ pub fn create_container(
     crate::id::validate_id(&opts.id).map_err(StateError::from)?;
     let bundle = std::path::absolute(&opts.bundle)
         .map_err(io(format!("bundle {}", opts.bundle.display())))?;
-    let spec = spec::load(&bundle)?;
+    let mut spec = spec::load(&bundle)?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let syslog_settings = crate::syslog::wanted(&annotations, opts.syslog);
+    if syslog_settings.is_some() {
+        let root = std::path::absolute(store.root()).map_err(io("state root"))?;
+        add_dev_log_mount(&mut spec, &root.join(&opts.id).join(crate::syslog::SOCKET));
+    }
     let rootfs = spec::validate(&spec, &bundle)?;
     let process = spec.process().as_ref().expect("validated");
     let wants_tty = process.terminal().unwrap_or(false);
@@ -465,6 +473,16 @@ pub fn create_container(
     let cgroup = Cgroup::new(&hierarchy, &cgroups_path(&spec, &opts.id))?;
 
     let dir = store.create(&opts.id)?;
+    let syslog_sock = match &syslog_settings {
+        Some(_) => match crate::syslog::bind(&dir.path) {
+            Ok((sock, _)) => Some(sock),
+            Err(e) => {
+                let _ = dir.remove();
+                return Err(io("bind the container's syslog socket")(e));
+            }
+        },
+        None => None,
+    };
     let mut cleanup = Cleanup {
         dir: Some(dir),
         cgroup: None,
@@ -495,7 +513,6 @@ pub fn create_container(
         cgroup.apply(&with_default_devices(res))?;
     }
 
-    let annotations = spec.annotations().clone().unwrap_or_default();
     let mut st = StateFile {
         id: opts.id.clone(),
         pid: 0,
@@ -628,7 +645,19 @@ pub fn create_container(
             msg = init::recv(parent_end.as_fd()).map_err(|_| init_gone(pid))?;
         }
         match msg {
-            Some((tag::READY, _)) => {}
+            Some((tag::READY, _)) => {
+                if let (Some(sock), Some(settings)) = (&syslog_sock, &syslog_settings) {
+                    let dir = cleanup.dir.as_ref().expect("held until disarmed");
+                    crate::syslog::spawn_receiver(
+                        sock,
+                        pidfd.as_fd(),
+                        &dir.path,
+                        &opts.id,
+                        settings,
+                    )
+                    .map_err(io("start the syslog receiver"))?;
+                }
+            }
             Some((tag::ERROR, m)) => {
                 return Err(Error::Init(String::from_utf8_lossy(&m).into_owned()))
             }
@@ -661,6 +690,21 @@ pub fn create_container(
             Err(e)
         }
     }
+}
+
+/// Binds the container's syslog socket on /dev/log (after /dev is set up:
+/// the spec's mounts come first).
+fn add_dev_log_mount(spec: &mut Spec, socket: &Path) {
+    let mount = oci_spec::runtime::MountBuilder::default()
+        .destination("/dev/log")
+        .typ("bind")
+        .source(socket)
+        .options(vec!["bind".to_string()])
+        .build()
+        .expect("all fields set");
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(mount);
+    spec.set_mounts(Some(mounts));
 }
 
 /// The init broke the sync channel: it died during setup; say how.

@@ -407,6 +407,7 @@ impl Prepared {
         for fd in 3..3 + preserve_fds {
             sys::inherit_fd(fd as i32);
         }
+        sys::reset_signal_dispositions();
         if let Err(e) = mask.set_mask() {
             return format!("restore signal mask: {e}");
         }

@@ -12,6 +12,7 @@
 //! - [`hooks`]: OCI hooks.
 //! - [`seccomp`]: the OCI seccomp section through libseccomp, and the notify agent protocol.
 //! - [`id`], [`signal`]: parsing what the command line names.
+//! - [`syslog`]: per-container /dev/log, received into the state directory.
 //! - [`tty`]: corral's own console for a foreground process with a terminal.
 //! - `sys`: the crate's only `unsafe` code.
 
@@ -28,6 +29,7 @@ pub mod signal;
 pub mod spec;
 pub mod state;
 mod sys;
+pub mod syslog;
 pub mod tty;
 
 pub use container::{CreateOptions, Error, OciState, RunOutcome};

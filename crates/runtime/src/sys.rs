@@ -549,3 +549,83 @@ pub fn send_seccomp_listener(
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     crate::init::send_fd(socket, fd, payload)
 }
+
+/// Makes a forked helper process hold only `keep` (renumbered 3, 4, …, in
+/// order) and /dev/null as stdio, closing every other fd it inherited.
+/// Returns the kept fds under their new numbers.
+///
+/// Only for a child of `clone3` that ends in [`exit_now`]: the fds the
+/// parent's frames own as `OwnedFd` are closed here and never dropped in
+/// this process, which never returns to those frames.
+pub fn keep_only_fds(keep: &[BorrowedFd<'_>]) -> io::Result<Vec<BorrowedFd<'static>>> {
+    let n = keep.len() as i32;
+    let mut copies = Vec::with_capacity(keep.len());
+    for fd in keep {
+        // SAFETY: fcntl(F_DUPFD) takes integers; `fd` is open (borrowed).
+        let d = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD, 3 + n) };
+        if d == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        copies.push(d);
+    }
+    for (i, d) in copies.iter().enumerate() {
+        // SAFETY: dup3 takes integers; `d` is the copy made above.
+        if unsafe { libc::dup3(*d, 3 + i as i32, 0) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: closes numbers, no memory; per this function's contract no
+    // frame of this process will use or drop the fds closed here.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3 + n as u32, u32::MAX, 0u32) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for target in 0..3 {
+        dup_onto(&null, target)?;
+    }
+    // SAFETY: 3..3+n were just made copies of `keep`; this process keeps
+    // them open until it exits (the contract above), so 'static holds.
+    Ok((0..n)
+        .map(|i| unsafe { BorrowedFd::borrow_raw(3 + i) })
+        .collect())
+}
+
+/// Resets every signal's disposition to the default. `execve` keeps
+/// ignored signals ignored, and Rust's runtime ignores SIGPIPE in corral:
+/// without this, a container's `yes | head` would never end.
+pub fn reset_signal_dispositions() {
+    // The raw call: glibc's signal() refuses 32 and 33, its own.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    }; // SIG_DFL
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `dfl` is a valid kernel sigaction for x86_64 (handler
+        // SIG_DFL, no flags, empty mask) living across the call, its size
+        // of the mask is passed, and no old action is asked for.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::addr_of!(dfl),
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+}

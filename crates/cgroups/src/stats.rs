@@ -66,6 +66,21 @@ impl Cgroup {
         Ok(s)
     }
 
+    /// How many processes the kernel's OOM killer has killed in this
+    /// cgroup (v1 `memory.oom_control`, v2 `memory.events`: `oom_kill`);
+    /// `None` without a memory controller or on kernels without the count.
+    pub fn oom_kills(&self) -> Result<Option<u64>, Error> {
+        let (file, d) = match self.stat_dir(Controller::Memory)? {
+            Some((Place::V1(_), d)) => ("memory.oom_control", d),
+            Some((Place::Unified, d)) => ("memory.events", d),
+            None => return Ok(None),
+        };
+        let text = d.read(file)?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok()))
+    }
+
     fn stat_dir(&self, c: Controller) -> Result<Option<(Place, CgroupDir)>, Error> {
         let Some(place) = self.locate(c) else {
             return Ok(None);

@@ -357,24 +357,46 @@ fn parse_interval(s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// `events`: one stats event with `--stats`, else a stats event every
-/// interval until the container stops.
+/// `events`: one stats event with `--stats`; else a stats event every
+/// interval and an `oom` event whenever the OOM killer strikes (checked
+/// every 100 ms), until the container stops.
 pub fn events(store: &Store, a: &EventsArgs) -> anyhow::Result<()> {
     let interval = parse_interval(&a.interval)?;
     let mut out = std::io::stdout().lock();
-    loop {
-        let ev = live::stats(store, &a.id)?;
-        serde_json::to_writer(&mut out, &ev)?;
+    let mut emit = |ev: &live::Event| -> anyhow::Result<()> {
+        serde_json::to_writer(&mut out, ev)?;
         writeln!(out)?;
         out.flush()?;
-        if a.stats {
-            return Ok(());
+        Ok(())
+    };
+    emit(&live::stats(store, &a.id)?)?;
+    if a.stats {
+        return Ok(());
+    }
+    let tick = Duration::from_millis(100).min(interval);
+    let mut ooms = live::oom_kills(store, &a.id)?.unwrap_or(0);
+    let mut next_stats = std::time::Instant::now() + interval;
+    while live::is_running(store, &a.id) {
+        std::thread::sleep(tick);
+        if let Ok(Some(n)) = live::oom_kills(store, &a.id) {
+            if n > ooms {
+                emit(&live::Event {
+                    typ: "oom",
+                    id: a.id.clone(),
+                    data: serde_json::Value::Null,
+                })?;
+                ooms = n;
+            }
         }
-        std::thread::sleep(interval);
-        if !live::is_running(store, &a.id) {
-            return Ok(());
+        if std::time::Instant::now() >= next_stats {
+            match live::stats(store, &a.id) {
+                Ok(ev) => emit(&ev)?,
+                Err(_) => break, // stopped meanwhile
+            }
+            next_stats += interval;
         }
     }
+    Ok(())
 }
 
 /// `syslog`: what the container sent to its /dev/log.

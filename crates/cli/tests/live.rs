@@ -278,3 +278,40 @@ fn exec_gets_the_containers_seccomp_filter() {
     assert!(out.stdout.contains("Seccomp:\t2"), "{out}");
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn events_streams_stats_and_an_oom_until_the_container_stops() {
+    let bundle = Bundle::new("eventsoom");
+    bundle.edit_config(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 32 * 1024 * 1024 });
+        // Should the cgroup limit be missing, RLIMIT_AS stops tail first.
+        c["process"]["rlimits"] = serde_json::json!([
+            { "type": "RLIMIT_AS", "soft": 512u64 << 20, "hard": 512u64 << 20 },
+        ]);
+    });
+    // A child is OOM-killed (tail keeps /dev/zero, which has no newline);
+    // the init lives on a little, then exits.
+    bundle.set_args(&["sh", "-c", "sleep 1; tail /dev/zero; sleep 1.5"]);
+    bundle.create();
+    bundle.runtime(&["start", bundle.id()]).assert_success();
+    let out = bundle.runtime(&["events", "--interval", "1s", bundle.id()]);
+    out.assert_success();
+    let events: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(events[0]["type"], "stats", "{out}");
+    assert!(
+        events.iter().filter(|e| e["type"] == "stats").count() >= 2,
+        "{out}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["type"] == "oom").count(),
+        1,
+        "{out}"
+    );
+    bundle.wait_for_status("stopped");
+    bundle.assert_no_leaks();
+}

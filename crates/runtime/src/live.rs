@@ -152,6 +152,15 @@ pub fn stats(store: &Store, id: &str) -> Result<Event, Error> {
     })
 }
 
+/// The container's OOM-kill count so far (for `oom` events).
+pub fn oom_kills(store: &Store, id: &str) -> Result<Option<u64>, Error> {
+    let st = crate::container::state_file(store, id)?;
+    match &st.cgroup {
+        Some(cg) => Ok(cg.oom_kills()?),
+        None => Ok(None),
+    }
+}
+
 /// Whether the container still runs (for the `events` stream).
 pub fn is_running(store: &Store, id: &str) -> bool {
     let Ok(dir) = store.open(id) else {

@@ -69,12 +69,12 @@ pub enum Error {
     Unsupported(String),
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
 }
 
-fn errno(what: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> Error {
+pub(crate) fn errno(what: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> Error {
     let what = what.into();
     move |e| Error::Io {
         what,
@@ -174,6 +174,13 @@ pub(crate) fn hook_state(st: &StateFile, status: Status) -> Vec<u8> {
     s.to_string().into_bytes()
 }
 
+/// SIGKILLs our child `pid` through its pidfd and reaps it.
+pub(crate) fn kill_and_reap(pid: i32, pidfd: &OwnedFd) {
+    let _ = rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL);
+    let child = rustix::process::Pid::from_raw(pid);
+    let _ = rustix::process::waitpid(child, rustix::process::WaitOptions::empty());
+}
+
 /// Undoes a half-made container when dropped without [`Cleanup::disarm`].
 struct Cleanup {
     dir: Option<ContainerDir>,
@@ -194,11 +201,7 @@ impl Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some((pid, pidfd)) = self.child.take() {
-            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-            let _ = rustix::process::waitpid(
-                rustix::process::Pid::from_raw(pid),
-                rustix::process::WaitOptions::empty(),
-            );
+            kill_and_reap(pid, &pidfd);
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.destroy() {
@@ -846,11 +849,7 @@ pub fn run(
     })();
     if let Err(e) = started {
         let _ = old_mask.set_mask();
-        let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-        let _ = rustix::process::waitpid(
-            rustix::process::Pid::from_raw(pid),
-            rustix::process::WaitOptions::empty(),
-        );
+        kill_and_reap(pid, &pidfd);
         destroy(dir, &st, true);
         return Err(e);
     }

@@ -17,7 +17,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::container::{
-    forward_until_exit, hook_state, status_of, write_pid_file, Error, RunOutcome,
+    errno, forward_until_exit, hook_state, io, status_of, write_pid_file, Error, RunOutcome,
 };
 use crate::init::{self, tag};
 use crate::seccomp;
@@ -148,19 +148,6 @@ pub fn load_process(path: &Path) -> Result<Process, Error> {
     let de = &mut serde_json::Deserializer::from_slice(&data);
     serde_path_to_error::deserialize(de)
         .map_err(|e| Error::Unsupported(format!("{}: {}: {}", path.display(), e.path(), e.inner())))
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-    let what = what.into();
-    move |source| Error::Io { what, source }
-}
-
-fn errno(what: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> Error {
-    let what = what.into();
-    move |e| Error::Io {
-        what,
-        source: e.into(),
-    }
 }
 
 /// The namespaces the container has (new or joined), except pid, as

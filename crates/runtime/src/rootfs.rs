@@ -118,16 +118,7 @@ pub fn ensure(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<OwnedFd, 
     let name = path
         .file_name()
         .ok_or_else(|| perr("create", path)(Errno::INVAL))?;
-    let pfd = ensure(root, parent, Kind::Dir)?;
-    // O_PATH fds cannot be used with mkdirat/openat to create: reopen the
-    // directory itself (same object, no new lookup from a path string).
-    let dir = rustix::fs::openat(
-        &pfd,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(perr("open", parent))?;
+    let dir = ensure_dir(root, parent)?;
     let made = match kind {
         Kind::Dir => rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755)),
         Kind::File => rustix::fs::openat(
@@ -143,6 +134,20 @@ pub fn ensure(root: BorrowedFd<'_>, path: &Path, kind: Kind) -> Result<OwnedFd, 
         Err(e) => return Err(perr("create", path)(e)),
     }
     open_in_root(root, path, OFlags::PATH).map_err(perr("open", path))
+}
+
+/// As [`ensure`] for a directory, but a real directory fd (to create in):
+/// `O_PATH` fds cannot be used with `mkdirat`/`openat(O_CREAT)`, so the
+/// object itself is reopened through "." — no new lookup of a path string.
+pub fn ensure_dir(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, RootfsError> {
+    let fd = ensure(root, path, Kind::Dir)?;
+    rustix::fs::openat(
+        &fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(perr("open", path))
 }
 
 /// A mount's options, split into what `mount_setattr`, the filesystem and
@@ -564,14 +569,7 @@ pub fn setup_dev(root: BorrowedFd<'_>, spec: &Spec, ctx: &Context<'_>) -> Result
         ("/proc/self/fd/2", "/dev/stderr"),
         ("pts/ptmx", "/dev/ptmx"),
     ];
-    let dev = ensure(root, Path::new("/dev"), Kind::Dir)?;
-    let dev = rustix::fs::openat(
-        &dev,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(perr("open", Path::new("/dev")))?;
+    let dev = ensure_dir(root, Path::new("/dev"))?;
     for (target, link) in links {
         let name = &link[5..];
         if name == "ptmx" {
@@ -644,14 +642,7 @@ fn make_device(
         };
         return bind(root, path, path, &opts, None, &merr);
     }
-    let parent = ensure(root, path.parent().unwrap_or(Path::new("/dev")), Kind::Dir)?;
-    let parent = rustix::fs::openat(
-        &parent,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(perr("open", path))?;
+    let parent = ensure_dir(root, path.parent().unwrap_or(Path::new("/dev")))?;
     let name = path
         .file_name()
         .ok_or_else(|| perr("create device", path)(Errno::INVAL))?;

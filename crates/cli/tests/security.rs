@@ -1,0 +1,137 @@
+//! Hostile containers and bundles (issue 7's first tests): what a runtime
+//! must not let through, checked from inside the container and on the host.
+//!
+//! Run as root: `cargo test -p corral --test security -- --include-ignored`.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::{runtime_bin, Bundle};
+
+/// Runs the runtime through sh with fd 7 open on `fd7` (a host path), the
+/// way an engine might leak one; returns (status code, stdout, stderr).
+fn run_with_fd7(bundle: &Bundle, fd7: &str) -> (i32, String, String) {
+    let script = format!(
+        "exec 7<{fd7}; exec {} --root {} run {}",
+        runtime_bin().display(),
+        bundle.state_root().display(),
+        bundle.id()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(bundle.dir())
+        .output()
+        .expect("sh runs the runtime");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs root"]
+fn no_inherited_fd_reaches_the_container() {
+    // CVE-2024-21626's precondition: a host fd open in the container.
+    let bundle = Bundle::new("hiddenfd");
+    // "; true" keeps sh from exec'ing ls, so $$ is the shell, not ls.
+    bundle.set_args(&["sh", "-c", "ls /proc/$$/fd; true"]);
+    let (code, stdout, stderr) = run_with_fd7(&bundle, "/etc/hostname");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let fds: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2"],
+        "only stdio in the container's process"
+    );
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_cwd_through_proc_self_fd_cannot_reach_the_host() {
+    // CVE-2024-21626: cwd = /proc/self/fd/N with N a leaked host directory.
+    let bundle = Bundle::new("cwdescape");
+    bundle.set_cwd("/proc/self/fd/7");
+    bundle.set_args(&["sh", "-c", "pwd; ls"]);
+    let (code, stdout, stderr) = run_with_fd7(&bundle, "/");
+    assert_ne!(code, 0, "refused: {stdout}{stderr}");
+    assert!(
+        !stdout.contains("proc") && !stdout.contains("bin"),
+        "no host listing: {stdout}"
+    );
+    assert!(
+        stderr.contains("/proc/self/fd/7"),
+        "the error names the path: {stderr}"
+    );
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_dev_symlink_to_a_host_directory_leaves_it_untouched() {
+    // runc 1.1.5 writes device nodes into the host directory here.
+    let bundle = Bundle::new("devlink");
+    let host_dir = bundle.tmp_dir().join("host-dev");
+    fs::create_dir(&host_dir).unwrap();
+    let dev = bundle.rootfs().join("dev");
+    let _ = fs::remove_dir_all(&dev);
+    std::os::unix::fs::symlink(&host_dir, &dev).unwrap();
+    bundle.edit_config(|c| {
+        // No /dev tmpfs: the runtime populates the image's /dev itself.
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| !m["destination"].as_str().unwrap_or("").starts_with("/dev"));
+    });
+    bundle.set_args(&["sh", "-c", "test -c /dev/null && echo null-ok"]);
+    let out = bundle.runtime(&["run", bundle.id()]);
+    // The link resolves inside the rootfs, where its target does not exist:
+    // corral refuses, naming the path (creating devices inside would do too).
+    if out.code == 0 {
+        assert_eq!(out.stdout, "null-ok\n", "{out}");
+    } else {
+        assert!(
+            out.stderr.contains("/dev"),
+            "the error names the path: {out}"
+        );
+    }
+    let left: Vec<_> = fs::read_dir(&host_dir).unwrap().collect();
+    assert!(left.is_empty(), "the host directory got {left:?}");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn the_default_spec_keeps_the_container_in() {
+    let bundle = Bundle::new("defaults");
+    bundle.set_args(&[
+        "sh",
+        "-c",
+        "mount -t tmpfs none /tmp 2>/dev/null && echo MOUNTED; \
+         echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo WROTE-PROC-SYS; \
+         test -s /proc/timer_list && echo READ-MASKED; \
+         grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
+    ]);
+    let out = bundle.runtime(&["run", bundle.id()]);
+    out.assert_success();
+    assert!(!out.stdout.contains("MOUNTED"), "mount must fail: {out}");
+    assert!(
+        !out.stdout.contains("WROTE-PROC-SYS"),
+        "/proc/sys is read-only: {out}"
+    );
+    assert!(
+        !out.stdout.contains("READ-MASKED"),
+        "masked paths read empty: {out}"
+    );
+    let cap_eff = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .expect("CapEff line");
+    assert_eq!(cap_eff & (1 << 21), 0, "no CAP_SYS_ADMIN: {out}");
+    assert!(out.stdout.contains("NoNewPrivs:\t1"), "{out}");
+    bundle.assert_no_leaks();
+}

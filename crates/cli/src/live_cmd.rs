@@ -167,28 +167,23 @@ pub fn exec(store: &Store, a: &ExecArgs) -> anyhow::Result<ExitCode> {
     if !a.cgroup.is_empty() {
         bail!("exec --cgroup is not supported yet");
     }
-    let process = match &a.process {
-        Some(path) => exec::load_process(path)?,
-        None => {
-            let st = container::state_file(store, &a.id)?;
-            let flags = ExecFlags {
-                args: a.command.clone(),
-                tty: a.tty,
-                cwd: a.cwd.clone(),
-                env: a.env.clone(),
-                user: a.user.clone(),
-                additional_gids: a.additional_gids.clone(),
-                caps: a.cap.clone(),
-                no_new_privs: a.no_new_privs,
-                apparmor: a.apparmor.clone(),
-                process_label: a.process_label.clone(),
-            };
-            exec::process_from_flags(&st.config, &flags)?
-        }
+    let process = a.process.as_deref().map(exec::load_process).transpose()?;
+    let flags = ExecFlags {
+        args: a.command.clone(),
+        tty: a.tty,
+        cwd: a.cwd.clone(),
+        env: a.env.clone(),
+        user: a.user.clone(),
+        additional_gids: a.additional_gids.clone(),
+        caps: a.cap.clone(),
+        no_new_privs: a.no_new_privs,
+        apparmor: a.apparmor.clone(),
+        process_label: a.process_label.clone(),
     };
     let opts = ExecOptions {
         id: a.id.clone(),
         process,
+        flags,
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),

@@ -29,8 +29,11 @@ use crate::sys::{self, Forked, SigSet};
 pub struct ExecOptions {
     /// Container id.
     pub id: String,
-    /// The process to start (from `--process` or built by [`process_from_flags`]).
-    pub process: Process,
+    /// The process to start: from `--process`, or (`None`) built from the
+    /// container's own process and `flags` ([`process_from_flags`]).
+    pub process: Option<Process>,
+    /// The command line's overrides, used when `process` is `None`.
+    pub flags: ExecFlags,
     /// `--detach`: return once the process runs.
     pub detach: bool,
     /// `--pid-file`.
@@ -202,13 +205,18 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
             })
         }
     }
-    let wants_tty = opts.process.terminal().unwrap_or(false);
+    // One read of the state serves both the checks and the process.
+    let process = match &opts.process {
+        Some(p) => p.clone(),
+        None => process_from_flags(&st.config, &opts.flags)?,
+    };
+    let wants_tty = process.terminal().unwrap_or(false);
     if wants_tty && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Unsupported(
             "exec --tty --detach needs --console-socket for the terminal".into(),
         ));
     }
-    if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Unsupported("exec: the process has no args".into()));
     }
     // With a terminal and no socket, corral is the console itself.
@@ -285,7 +293,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
                 .iter()
                 .map(|(p, f)| (p.as_path(), f.as_fd()))
                 .collect(),
-            process: &opts.process,
+            process: &process,
             console: console.as_ref().map(|c| c.as_fd()),
             sync: child_end.as_fd(),
             preserve_fds: opts.preserve_fds,

@@ -191,30 +191,16 @@ impl CgroupDir {
     /// Names of the child cgroups (subdirectories). Used only when removal
     /// finds the cgroup busy, never on the fast path.
     pub fn children(&self) -> Result<Vec<String>, FileError> {
-        let read_err = |e: rustix::io::Errno| FileError::Read {
-            dir: self.path.clone(),
-            file: ".".to_owned(),
-            source: e.into(),
-        };
-        let mut dir = rustix::fs::Dir::read_from(&self.fd).map_err(read_err)?;
-        let mut out = Vec::new();
-        while let Some(entry) = dir.read() {
-            let entry = entry.map_err(read_err)?;
-            if entry.file_type() != rustix::fs::FileType::Directory {
-                continue;
-            }
-            let Ok(name) = entry.file_name().to_str() else {
-                continue;
-            };
-            if name != "." && name != ".." {
-                out.push(name.to_owned());
-            }
-        }
-        Ok(out)
+        self.entries(rustix::fs::FileType::Directory)
     }
 
     /// Names of the regular files, in the kernel's directory order.
     pub fn files(&self) -> Result<Vec<String>, FileError> {
+        self.entries(rustix::fs::FileType::RegularFile)
+    }
+
+    /// Names of the entries of type `want` (without `.` and `..`).
+    fn entries(&self, want: rustix::fs::FileType) -> Result<Vec<String>, FileError> {
         let read_err = |e: rustix::io::Errno| FileError::Read {
             dir: self.path.clone(),
             file: ".".to_owned(),
@@ -224,11 +210,13 @@ impl CgroupDir {
         let mut out = Vec::new();
         while let Some(entry) = dir.read() {
             let entry = entry.map_err(read_err)?;
-            if entry.file_type() != rustix::fs::FileType::RegularFile {
+            if entry.file_type() != want {
                 continue;
             }
             if let Ok(name) = entry.file_name().to_str() {
-                out.push(name.to_owned());
+                if name != "." && name != ".." {
+                    out.push(name.to_owned());
+                }
             }
         }
         Ok(out)

@@ -330,14 +330,8 @@ fn mount_one(
         .unwrap_or_default();
     let dest = m.destination();
     let merr = |step: String| {
-        let (typ, source_path, dest) = (typ.clone(), source.clone(), dest.to_owned());
-        move |e: Errno| RootfsError::Mount {
-            typ,
-            source_path,
-            dest,
-            step,
-            source: e.into(),
-        }
+        let (typ, source) = (&typ, &source);
+        move |e: Errno| mount_error(typ, source, dest, step, e)
     };
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, dest, &options, ctx, &merr);
@@ -630,15 +624,10 @@ fn make_device(
             bind: true,
             ..MountOptions::default()
         };
+        let source = path.display().to_string();
         let merr = |step: String| {
-            let dest = path.to_owned();
-            move |e: Errno| RootfsError::Mount {
-                typ: "bind".into(),
-                source_path: dest.display().to_string(),
-                dest,
-                step,
-                source: e.into(),
-            }
+            let source = &source;
+            move |e: Errno| mount_error("bind", source, path, step, e)
         };
         return bind(root, path, path, &opts, None, &merr);
     }
@@ -695,6 +684,27 @@ pub fn write_procfs(root: BorrowedFd<'_>, path: &Path, value: &[u8]) -> Result<(
         .map_err(perr("write", path))
 }
 
+/// Opens `path` under `root` (`O_PATH`); `None` when it does not exist
+/// (masked and read-only paths the image lacks are skipped, as runc does).
+fn open_existing(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>, RootfsError> {
+    match open_in_root(root, path, OFlags::PATH) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(perr("open", path)(e)),
+    }
+}
+
+/// A mount failure: what (`typ`, `source`), where, at which step, why.
+fn mount_error(typ: &str, source: &str, dest: &Path, step: String, e: Errno) -> RootfsError {
+    RootfsError::Mount {
+        typ: typ.to_owned(),
+        source_path: source.to_owned(),
+        dest: dest.to_owned(),
+        step,
+        source: e.into(),
+    }
+}
+
 /// Hides `maskedPaths`: directories under a read-only empty tmpfs, files
 /// under the container's /dev/null, checked by fd to be the null device
 /// (CVE-2025-31133: never trust a path for the mask source).
@@ -719,22 +729,11 @@ pub fn mask_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsError> 
     }
     for p in paths {
         let path = Path::new(&p);
-        let target = match open_in_root(root, path, OFlags::PATH) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => continue,
-            Err(e) => return Err(perr("open", path)(e)),
+        let Some(target) = open_existing(root, path)? else {
+            continue;
         };
         let st = rustix::fs::fstat(&target).map_err(perr("stat", path))?;
-        let merr = |step: String| {
-            let dest = path.to_owned();
-            move |e: Errno| RootfsError::Mount {
-                typ: "mask".into(),
-                source_path: String::new(),
-                dest,
-                step,
-                source: e.into(),
-            }
-        };
+        let merr = |step: String| move |e: Errno| mount_error("mask", "", path, step, e);
         let mnt = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)
                 .map_err(merr("fsopen".into()))?;
@@ -772,21 +771,10 @@ pub fn readonly_paths(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsErr
         .unwrap_or_default();
     for p in paths {
         let path = Path::new(&p);
-        let target = match open_in_root(root, path, OFlags::PATH) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => continue,
-            Err(e) => return Err(perr("open", path)(e)),
+        let Some(target) = open_existing(root, path)? else {
+            continue;
         };
-        let merr = |step: String| {
-            let dest = path.to_owned();
-            move |e: Errno| RootfsError::Mount {
-                typ: "readonly".into(),
-                source_path: String::new(),
-                dest,
-                step,
-                source: e.into(),
-            }
-        };
+        let merr = |step: String| move |e: Errno| mount_error("readonly", "", path, step, e);
         let tree = rustix::mount::open_tree(
             &target,
             "",

@@ -135,3 +135,39 @@ fn the_default_spec_keeps_the_container_in() {
     assert!(out.stdout.contains("NoNewPrivs:\t1"), "{out}");
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn delete_force_cleans_up_behind_a_corrupt_state_file() {
+    if common::is_runc() {
+        return; // runc 1.1.5 leaves the process alive here (issue 7)
+    }
+    for (name, damage) in [
+        ("empty", &b""[..]),
+        ("truncated", &b"{\"id\":\"x\",\"pid\":"[..]),
+        ("garbage", &b"\xff\xfenot json at all"[..]),
+    ] {
+        let bundle = Bundle::new(&format!("corrupt-{name}"));
+        bundle.set_args(&["sleep", "1000"]);
+        bundle.create();
+        bundle.runtime(&["start", bundle.id()]).assert_success();
+        bundle.wait_for_status("running");
+        let pid = bundle.pid();
+        assert!(!common::cgroup_dirs_named(bundle.id()).is_empty());
+        fs::write(bundle.state_dir().join("state.json"), damage).unwrap();
+        let out = bundle.runtime(&["state", bundle.id()]);
+        assert_eq!(out.code, 1, "{out}");
+        assert!(out.stderr.contains("corrupt"), "{name}: {out}");
+        bundle
+            .runtime(&["delete", "--force", bundle.id()])
+            .assert_success();
+        // destroy waits until the cgroup is empty: the process is gone.
+        assert!(!common::process_alive(pid), "{name}: pid {pid} still alive");
+        assert!(
+            common::cgroup_dirs_named(bundle.id()).is_empty(),
+            "{name}: cgroup left"
+        );
+        assert!(!bundle.state_dir().exists(), "{name}: state dir left");
+        bundle.assert_no_leaks();
+    }
+}

@@ -1055,6 +1055,29 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<(), Error
         .map_err(io(format!("send signal {signal} to pid {}", st.pid)))
 }
 
+/// `delete --force` of a container whose state.json is missing or corrupt:
+/// the recorded pid cannot be trusted (nor read), so the container's
+/// processes are found through its cgroup — the one state.json names if
+/// that much of it parses, else the default path (the id) — killed, the
+/// cgroup removed, and the directory with it.
+fn delete_unreadable(dir: ContainerDir, id: &str, why: &StateError) -> Result<(), Error> {
+    tracing::warn!(container_id = %id, error = %why, "state unreadable; cleaning up through the cgroup");
+    let recorded = std::fs::read(dir.path.join("state.json"))
+        .ok()
+        .and_then(|data| serde_json::from_slice::<serde_json::Value>(&data).ok())
+        .and_then(|v| serde_json::from_value::<Cgroup>(v.get("cgroup")?.clone()).ok());
+    let cgroup = match recorded {
+        Some(cg) => cg,
+        None => Cgroup::new(&Hierarchy::detect()?, id)?,
+    };
+    if cgroup.exists() {
+        cgroup.destroy()?;
+    }
+    dir.remove()?;
+    tracing::info!(container_id = %id, "deleted");
+    Ok(())
+}
+
 /// `corral delete`.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
     let dir = match store.open(id) {
@@ -1062,7 +1085,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
         Err(StateError::NotFound(_)) if force => return Ok(()),
         r => r?,
     };
-    let st = dir.load()?;
+    let st = match dir.load() {
+        Ok(st) => st,
+        Err(e @ (StateError::Corrupt { .. } | StateError::NotFound(_))) if force => {
+            return delete_unreadable(dir, id, &e)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let status = status_of(&dir, &st);
     match status {
         Status::Stopped | Status::Created => {}

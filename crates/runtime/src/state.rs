@@ -259,8 +259,10 @@ impl ContainerDir {
                 io_err("open", &path)(e)
             }
         })?;
-        let data = std::io::read_to_string(f).map_err(io_err("read", &path))?;
-        serde_json::from_str(&data).map_err(|source| StateError::Corrupt {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut &f, &mut data).map_err(io_err("read", &path))?;
+        // Bytes, not a string: invalid UTF-8 is corrupt state like any other.
+        serde_json::from_slice(&data).map_err(|source| StateError::Corrupt {
             id: self.id.clone(),
             path,
             source,

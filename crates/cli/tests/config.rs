@@ -130,22 +130,27 @@ impl Drop for HostMount {
 // Namespaces
 // ---------------------------------------------------------------------------
 
-#[test]
-#[ignore = "needs root"]
-fn user_namespace_applies_uid_and_gid_mappings() {
-    let bundle = Bundle::new("userns");
-    // The rootfs is this test's own copy: give it to the mapped root, and let
-    // the mapped root traverse the temp dirs above it.
-    chown_tree(&bundle.rootfs(), 100_000, 100_000);
+/// Puts `bundle` in a new user namespace mapping container 0.. to
+/// `host_id`.. (65536 ids). The rootfs is the test's own copy: it goes to
+/// the mapped root, and the temp dirs above it become traversable.
+fn in_user_namespace(bundle: &Bundle, host_id: u32) {
+    chown_tree(&bundle.rootfs(), host_id, host_id);
     for dir in [bundle.tmp_dir(), bundle.dir()] {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     }
     bundle.add_namespace("user");
     bundle.edit_config(|c| {
-        let map = json!([{ "containerID": 0, "hostID": 100_000, "size": 65_536 }]);
+        let map = json!([{ "containerID": 0, "hostID": host_id, "size": 65_536 }]);
         c["linux"]["uidMappings"] = map.clone();
         c["linux"]["gidMappings"] = map;
     });
+}
+
+#[test]
+#[ignore = "needs root"]
+fn user_namespace_applies_uid_and_gid_mappings() {
+    let bundle = Bundle::new("userns");
+    in_user_namespace(&bundle, 100_000);
     set_readonly_root(&bundle, false);
     let out = run_ok(
         &bundle,
@@ -1327,16 +1332,7 @@ fn root_process_gets_the_default_capabilities() {
 #[ignore = "needs root"]
 fn devices_work_in_a_user_namespace() {
     let bundle = Bundle::new("usernsdev");
-    chown_tree(&bundle.rootfs(), 200_000, 200_000);
-    for dir in [bundle.tmp_dir(), bundle.dir()] {
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    bundle.add_namespace("user");
-    bundle.edit_config(|c| {
-        let map = json!([{ "containerID": 0, "hostID": 200_000, "size": 65_536 }]);
-        c["linux"]["uidMappings"] = map.clone();
-        c["linux"]["gidMappings"] = map;
-    });
+    in_user_namespace(&bundle, 200_000);
     // No mknod in a user namespace: the devices are bind mounts of the host's.
     let out = run_ok(
         &bundle,

@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{cgroup_dir_of, is_runc, runtime_bin, Bundle};
+use common::{cgroup_dir_of, is_runc, runtime_bin, spawn_tracked, wait_tracked, Bundle};
 use serde_json::Value;
 
 /// A running `sleep` container with a hostname of its own.
@@ -174,26 +174,27 @@ fn update_changes_the_kernel_limits() {
         "67108864\n"
     );
     // --resources - reads OCI resources JSON from stdin.
-    let mut child = Command::new(runtime_bin())
-        .args([
-            "--root",
-            bundle.state_root().to_str().unwrap(),
-            "update",
-            "--resources",
-            "-",
-            bundle.id(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_tracked(
+        Command::new(runtime_bin())
+            .args([
+                "--root",
+                bundle.state_root().to_str().unwrap(),
+                "update",
+                "--resources",
+                "-",
+                bundle.id(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null()),
+    );
     child
         .stdin
         .take()
         .unwrap()
         .write_all(br#"{"pids": {"limit": 33}}"#)
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    let status = wait_tracked(&mut child, common::TIMEOUT).expect("update returns");
+    assert!(status.success());
     assert_eq!(
         std::fs::read_to_string(pids.join("pids.max")).unwrap(),
         "33\n"

@@ -11,15 +11,13 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{is_runc, runtime_bin, Bundle};
+use common::{is_runc, output_tracked, runtime_bin, spawn_tracked, wait_tracked, Bundle};
 
 /// The unprivileged user the test runs as.
 const UID: u32 = 61234;
 
 fn as_user(cwd: &std::path::Path, xdg: &std::path::Path, args: &[&str]) -> std::process::Output {
-    user_command(cwd, xdg, args)
-        .output()
-        .expect("setpriv runs the runtime")
+    output_tracked(&mut user_command(cwd, xdg, args))
 }
 
 fn user_command(cwd: &std::path::Path, xdg: &std::path::Path, args: &[&str]) -> Command {
@@ -105,12 +103,11 @@ fn an_unprivileged_user_runs_a_container() {
     // A detached one shows up in the user's list and is killed and deleted.
     bundle.set_args(&["sleep", "1000"]);
     // Detached, the container keeps the runtime's stdio: give it none.
-    let status = user_command(&dir, &xdg, &["run", "-d", bundle.id()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("setpriv runs the runtime");
+    let mut run = user_command(&dir, &xdg, &["run", "-d", bundle.id()]);
+    run.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = spawn_tracked(run.stdin(std::process::Stdio::null()));
+    let status = wait_tracked(&mut child, common::TIMEOUT).expect("run -d returns");
     assert!(status.success(), "run -d as the user");
     let out = as_user(&dir, &xdg, &["list", "-q"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), bundle.id());

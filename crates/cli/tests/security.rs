@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::process::Command;
 
-use common::{runtime_bin, Bundle};
+use common::{output_tracked, runtime_bin, Bundle};
 
 /// Runs the runtime through sh with fd 7 open on `fd7` (a host path), the
 /// way an engine might leak one; returns (status code, stdout, stderr).
@@ -19,12 +19,12 @@ fn run_with_fd7(bundle: &Bundle, fd7: &str) -> (i32, String, String) {
         bundle.state_root().display(),
         bundle.id()
     );
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(bundle.dir())
-        .output()
-        .expect("sh runs the runtime");
+    let out = output_tracked(
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(bundle.dir()),
+    );
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -9,20 +9,20 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{runtime_bin, Bundle};
+use common::{output_tracked, runtime_bin, Bundle};
 
 /// Runs the pty driver; asserts all its checks passed.
 fn drive(bundle: &Bundle, mode: &str) {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pty/drive.py");
-    let out = Command::new("python3")
-        .arg(&driver)
-        .arg(runtime_bin())
-        .arg(bundle.state_root())
-        .arg(bundle.dir())
-        .arg(bundle.id())
-        .arg(mode)
-        .output()
-        .expect("python3 runs the pty driver");
+    let out = output_tracked(
+        Command::new("python3")
+            .arg(&driver)
+            .arg(runtime_bin())
+            .arg(bundle.state_root())
+            .arg(bundle.dir())
+            .arg(bundle.id())
+            .arg(mode),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -123,6 +123,22 @@ pub fn wait_tracked(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
     }
 }
 
+/// `cmd.output()`, but tracked: a test's [`reap_orphans`] running in a
+/// parallel test must not reap this child before we wait for it (ECHILD).
+/// Stdin is null, as with `output()`.
+pub fn output_tracked(cmd: &mut Command) -> std::process::Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = spawn_tracked(cmd);
+    let pid = pid_of(&child);
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cannot wait for {cmd:?}: {e}"));
+    tracked().remove(&pid);
+    output
+}
+
 /// Kills a tracked child and waits for it.
 pub fn kill_tracked(child: &mut Child) {
     let _ = child.kill();

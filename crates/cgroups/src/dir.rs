@@ -267,7 +267,13 @@ impl CgroupDir {
     /// Opens `file` of this cgroup for writing, to be written later (by a
     /// child that inherits the fd).
     pub fn open_for_write(&self, file: &str) -> Result<OwnedFd, FileError> {
-        let flags = OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+        self.open_file(file, OFlags::WRONLY)
+    }
+
+    /// Opens `file` of this cgroup with `flags` (`O_CLOEXEC | O_NOFOLLOW`
+    /// added), to keep: an event source or a PSI trigger.
+    pub fn open_file(&self, file: &str, flags: OFlags) -> Result<OwnedFd, FileError> {
+        let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW;
         openat2(&self.fd, file, flags, FILE_RESOLVE).map_err(|e| FileError::Open {
             dir: self.path.clone(),
             file: file.to_owned(),
@@ -277,14 +283,15 @@ impl CgroupDir {
 
     /// Writes `value` to `file` in one `write()`, as the kernel wants it.
     pub fn write(&self, file: &str, value: &str) -> Result<(), FileError> {
+        let fd = self.open_file(file, OFlags::WRONLY)?;
+        self.write_fd(&fd, file, value)
+    }
+
+    /// Writes `value` in one `write()` to `fd`, an open `file` of this
+    /// cgroup (a PSI trigger is written to the fd it then lives on).
+    pub fn write_fd(&self, fd: impl AsFd, file: &str, value: &str) -> Result<(), FileError> {
         tracing::debug!(dir = %self.path.display(), file, value, "cgroup write");
-        let flags = OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-        let fd = openat2(&self.fd, file, flags, FILE_RESOLVE).map_err(|e| FileError::Open {
-            dir: self.path.clone(),
-            file: file.to_owned(),
-            source: e.into(),
-        })?;
-        match rustix::io::write(&fd, value.as_bytes()) {
+        match rustix::io::write(fd, value.as_bytes()) {
             Ok(n) if n == value.len() => Ok(()),
             Ok(_) => Err(FileError::Write {
                 dir: self.path.clone(),

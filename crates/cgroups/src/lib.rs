@@ -11,6 +11,8 @@
 //! - [`v1`], [`v2`]: one file per controller, each writing what a
 //!   `LinuxResources` asks of it.
 //! - [`stats`]: usage counters.
+//! - [`events`]: OOM kills, memory pressure and PSI triggers as they
+//!   happen ([`Watcher`]); [`psi`]: the pressure files, parsed.
 //! - [`conf`]: libcgroup's cgconfig.conf syntax (groups, perm, settings).
 //! - [`settings`]: setting names across versions (`memory.limit_in_bytes` ↔
 //!   `memory.max`), for the `corral cgroup` tool; `tool` adds the verbs
@@ -26,10 +28,12 @@
 pub mod cgroup;
 pub mod conf;
 pub mod dir;
+pub mod events;
 pub mod hierarchy;
 pub mod hybrid;
 mod lifecycle;
 pub mod path;
+pub mod psi;
 pub mod settings;
 pub mod stats;
 mod sys;
@@ -38,6 +42,7 @@ pub mod v1;
 pub mod v2;
 
 pub use cgroup::Cgroup;
+pub use events::{Event, PressureLevel, Watch, Watcher};
 pub use hierarchy::{Hierarchy, Layout, UnifiedMount, V1Mount};
 pub use hybrid::Controller;
 pub use stats::Stats;
@@ -153,6 +158,9 @@ pub enum Error {
         /// What is in it (pids, child groups) and what to do.
         what: String,
     },
+    /// An event source could not be set up or waited on.
+    #[error(transparent)]
+    Watch(#[from] events::WatchError),
     /// Signalling a process of the cgroup failed.
     #[error("cannot send signal {signal} to pid {pid}")]
     Signal {

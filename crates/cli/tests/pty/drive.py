@@ -1,9 +1,11 @@
 """Drives an interactive container through a real pty, as a person would.
 
 Usage: drive.py RUNTIME STATE_ROOT BUNDLE ID [exec]
+       drive.py -- COMMAND [ARG...]
 Runs `RUNTIME --root STATE_ROOT run -b BUNDLE ID` (whose config runs `sh`
 with a terminal) or, with `exec`, `RUNTIME --root STATE_ROOT exec -t ID sh`
-into a running container, on the slave side of a fresh pty, types into the master,
+into a running container, or any COMMAND that gives an interactive `sh` in a
+container (`podman run -it …`), on the slave side of a fresh pty, types into the master,
 and checks: the window size reaches the container and follows a resize
 (SIGWINCH), Ctrl-C interrupts the container's foreground job, `exit 3` comes
 back as the runtime's exit status, and the terminal's mode is what it was
@@ -19,15 +21,18 @@ import termios
 import time
 import fcntl
 
-runtime, root, bundle, cid = sys.argv[1:5]
-mode = sys.argv[5] if len(sys.argv) > 5 else "run"
+if sys.argv[1] == "--":
+    argv = sys.argv[2:]
+else:
+    runtime, root, bundle, cid = sys.argv[1:5]
+    mode = sys.argv[5] if len(sys.argv) > 5 else "run"
+    if mode == "exec":
+        argv = [runtime, "--root", root, "exec", "-t", cid, "sh"]
+    else:
+        argv = [runtime, "--root", root, "run", "-b", bundle, cid]
 master, slave = os.openpty()
 fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
 before = termios.tcgetattr(slave)
-if mode == "exec":
-    argv = [runtime, "--root", root, "exec", "-t", cid, "sh"]
-else:
-    argv = [runtime, "--root", root, "run", "-b", bundle, cid]
 proc = subprocess.Popen(
     argv,
     stdin=slave, stdout=slave, stderr=slave, start_new_session=True,

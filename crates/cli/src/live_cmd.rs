@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
@@ -353,8 +353,9 @@ fn parse_interval(s: &str) -> anyhow::Result<Duration> {
 }
 
 /// `events`: one stats event with `--stats`; else a stats event every
-/// interval and an `oom` event whenever the OOM killer strikes (checked
-/// every 100 ms), until the container stops.
+/// interval and an `oom` event as soon as the kernel reports an OOM kill
+/// (the cgroup library's watcher), until the container stops (checked
+/// every 100 ms).
 pub fn events(store: &Store, a: &EventsArgs) -> anyhow::Result<()> {
     let interval = parse_interval(&a.interval)?;
     let mut out = std::io::stdout().lock();
@@ -369,21 +370,27 @@ pub fn events(store: &Store, a: &EventsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let tick = Duration::from_millis(100).min(interval);
-    let mut ooms = live::oom_kills(store, &a.id)?.unwrap_or(0);
-    let mut next_stats = std::time::Instant::now() + interval;
+    let mut ooms = live::oom_watcher(store, &a.id)?;
+    let mut next_stats = Instant::now() + interval;
     while live::is_running(store, &a.id) {
-        std::thread::sleep(tick);
-        if let Ok(Some(n)) = live::oom_kills(store, &a.id) {
-            if n > ooms {
-                emit(&live::Event {
-                    typ: "oom",
-                    id: a.id.clone(),
-                    data: serde_json::Value::Null,
-                })?;
-                ooms = n;
+        let wait = tick.min(next_stats.saturating_duration_since(Instant::now()));
+        let event = match ooms.as_mut() {
+            Some(w) => w.wait(Some(wait))?,
+            None => {
+                std::thread::sleep(wait);
+                None
             }
+        };
+        match event {
+            Some(corral_cgroups::Event::Oom { .. }) => emit(&live::Event {
+                typ: "oom",
+                id: a.id.clone(),
+                data: serde_json::Value::Null,
+            })?,
+            Some(corral_cgroups::Event::Removed) => break, // deleted meanwhile
+            Some(_) | None => {}
         }
-        if std::time::Instant::now() >= next_stats {
+        if Instant::now() >= next_stats {
             match live::stats(store, &a.id) {
                 Ok(ev) => emit(&ev)?,
                 Err(_) => break, // stopped meanwhile

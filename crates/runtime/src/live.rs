@@ -1,6 +1,7 @@
 //! Operations on a live container's cgroup: pause, resume, update, the
 //! pids behind `ps`, and the stats behind `events`.
 
+use corral_cgroups::{Watch, Watcher};
 use oci_spec::runtime::LinuxResources;
 use serde::Serialize;
 
@@ -152,12 +153,23 @@ pub fn stats(store: &Store, id: &str) -> Result<Event, Error> {
     })
 }
 
-/// The container's OOM-kill count so far (for `oom` events).
-pub fn oom_kills(store: &Store, id: &str) -> Result<Option<u64>, Error> {
+/// A watcher of the container's OOM kills (for `oom` events): the kernel
+/// wakes it (v1 eventfd, v2 inotify on `memory.events`), nothing polls
+/// counters. `None` when the container has no cgroup or no memory
+/// controller.
+pub fn oom_watcher(store: &Store, id: &str) -> Result<Option<Watcher>, Error> {
     let st = crate::container::state_file(store, id)?;
-    match &st.cgroup {
-        Some(cg) => Ok(cg.oom_kills()?),
-        None => Ok(None),
+    let Some(cg) = &st.cgroup else {
+        return Ok(None);
+    };
+    let watch = Watch {
+        oom: true,
+        ..Watch::default()
+    };
+    match cg.watch(&watch) {
+        Ok(w) => Ok(Some(w)),
+        Err(corral_cgroups::Error::ControllerUnavailable { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

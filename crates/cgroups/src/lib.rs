@@ -10,7 +10,8 @@
 //! - [`hybrid`]: which hierarchy a controller lives in.
 //! - [`v1`], [`v2`]: one file per controller, each writing what a
 //!   `LinuxResources` asks of it.
-//! - [`stats`]: usage counters.
+//! - [`stats`]: usage counters; [`metrics`]: everything `runc events
+//!   --stats` reports (throttling, memory.stat, blkio, hugetlb, PSI).
 //! - [`events`]: OOM kills, memory pressure and PSI triggers as they
 //!   happen ([`Watcher`]); [`psi`]: the pressure files, parsed.
 //! - [`conf`]: libcgroup's cgconfig.conf syntax (groups, perm, settings).
@@ -32,6 +33,7 @@ pub mod events;
 pub mod hierarchy;
 pub mod hybrid;
 mod lifecycle;
+pub mod metrics;
 pub mod path;
 pub mod psi;
 pub mod settings;
@@ -45,6 +47,7 @@ pub use cgroup::Cgroup;
 pub use events::{Event, PressureLevel, Watch, Watcher};
 pub use hierarchy::{Hierarchy, Layout, UnifiedMount, V1Mount};
 pub use hybrid::Controller;
+pub use metrics::Metrics;
 pub use stats::Stats;
 
 use std::path::PathBuf;

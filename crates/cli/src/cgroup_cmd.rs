@@ -485,6 +485,9 @@ fn stat(h: &Hierarchy, s: &StatArgs) -> anyhow::Result<()> {
     let st = cg
         .stats()
         .with_context(|| format!("read stats of cgroup {}", s.group))?;
+    let m = cg
+        .metrics()
+        .with_context(|| format!("read metrics of cgroup {}", s.group))?;
     let pids = cg.pids()?;
     let mut out = std::io::stdout().lock();
     if s.json {
@@ -493,6 +496,7 @@ fn stat(h: &Hierarchy, s: &StatArgs) -> anyhow::Result<()> {
             "paths": cg.paths(),
             "pids": pids,
             "stats": st,
+            "metrics": m,
         });
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
@@ -500,6 +504,20 @@ fn stat(h: &Hierarchy, s: &StatArgs) -> anyhow::Result<()> {
     }
     let limit = |v: Option<u64>, f: fn(u64) -> String| v.map_or("max".to_owned(), f);
     let opt = |v: Option<u64>, f: fn(u64) -> String| v.map_or("-".to_owned(), f);
+    let th = &m.cpu.throttling;
+    let pressure = [
+        ("cpu", m.cpu.psi),
+        ("memory", m.memory.psi),
+        ("io", m.blkio.psi),
+    ]
+    .iter()
+    .filter_map(|(name, p)| p.map(|p| format!("{name} {:.2}%", p.some.avg10)))
+    .collect::<Vec<_>>();
+    let pressure = if pressure.is_empty() {
+        "-".to_owned()
+    } else {
+        format!("{} (some, avg10)", pressure.join(" "))
+    };
     let rows = [
         ("CGROUP", s.group.clone()),
         (
@@ -529,6 +547,16 @@ fn stat(h: &Hierarchy, s: &StatArgs) -> anyhow::Result<()> {
             "CPU",
             opt(st.cpu_usage_ns, |ns| format!("{:.3} s", ns as f64 / 1e9)),
         ),
+        (
+            "THROTTLED",
+            format!(
+                "{} of {} periods, {:.3} s",
+                th.throttled_periods,
+                th.periods,
+                th.throttled_time as f64 / 1e9
+            ),
+        ),
+        ("PRESSURE", pressure),
     ];
     for (k, v) in rows {
         writeln!(out, "{k:<11}{v}")?;

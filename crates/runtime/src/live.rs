@@ -140,12 +140,9 @@ pub fn stats(store: &Store, id: &str) -> Result<Event, Error> {
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::Unsupported(format!("container {id:?} has no cgroup")))?;
-    let s = cg.stats()?;
-    let data = serde_json::json!({
-        "cpu": {"usage": {"total": s.cpu_usage_ns.unwrap_or(0)}},
-        "memory": {"usage": {"usage": s.memory_usage.unwrap_or(0), "limit": s.memory_limit.unwrap_or(0)}},
-        "pids": {"current": s.pids_current.unwrap_or(0), "limit": s.pids_limit.unwrap_or(0)},
-    });
+    // runc's shape: cpu usage and throttling, memory with memory.stat,
+    // pids, blkio, hugetlb, and PSI where there is a unified directory.
+    let data = serde_json::to_value(cg.metrics()?).unwrap_or(serde_json::Value::Null);
     Ok(Event {
         typ: "stats",
         id: id.to_owned(),

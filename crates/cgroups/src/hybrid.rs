@@ -32,6 +32,16 @@ pub enum Controller {
     Pids,
     /// Huge pages.
     Hugetlb,
+    /// Class id of outgoing packets (v1 only).
+    NetCls,
+    /// Priority of outgoing packets per interface (v1 only).
+    NetPrio,
+    /// Grouping for `perf`; nothing to set (in v2 always on).
+    PerfEvent,
+    /// RDMA/IB handles and objects per device.
+    Rdma,
+    /// Miscellaneous scalar resources (SEV ASIDs, TDX keys).
+    Misc,
 }
 
 impl Controller {
@@ -47,21 +57,37 @@ impl Controller {
             Self::Io => "blkio",
             Self::Pids => "pids",
             Self::Hugetlb => "hugetlb",
+            Self::NetCls => "net_cls",
+            Self::NetPrio => "net_prio",
+            Self::PerfEvent => "perf_event",
+            Self::Rdma => "rdma",
+            Self::Misc => "misc",
         }
     }
 
     /// The v2 controller name; `None` for what v2 does without a controller
-    /// (devices, freezer). cpuacct's counters are `cpu`'s in v2.
+    /// ([`Controller::v2_core`]) and for what v2 lacks (net_cls, net_prio:
+    /// v2 matches packets by cgroup path in nftables or eBPF instead).
+    /// cpuacct's counters are `cpu`'s in v2.
     pub fn v2_name(self) -> Option<&'static str> {
         match self {
             Self::Cpu | Self::Cpuacct => Some("cpu"),
             Self::Cpuset => Some("cpuset"),
             Self::Memory => Some("memory"),
-            Self::Devices | Self::Freezer => None,
+            Self::Devices | Self::Freezer | Self::PerfEvent => None,
+            Self::NetCls | Self::NetPrio => None,
             Self::Io => Some("io"),
             Self::Pids => Some("pids"),
             Self::Hugetlb => Some("hugetlb"),
+            Self::Rdma => Some("rdma"),
+            Self::Misc => Some("misc"),
         }
+    }
+
+    /// Whether cgroup v2 does it in its core, with no controller to enable:
+    /// devices (eBPF), freezing (`cgroup.freeze`), perf_event (always on).
+    pub fn v2_core(self) -> bool {
+        matches!(self, Self::Devices | Self::Freezer | Self::PerfEvent)
     }
 }
 
@@ -94,14 +120,14 @@ impl Cgroup {
             return Some(Place::V1(i));
         }
         let u = self.unified.as_ref()?;
-        match c.v2_name() {
-            None => Some(Place::Unified),
-            Some(name) => u
-                .controllers
-                .iter()
-                .any(|n| n == name)
-                .then_some(Place::Unified),
+        if c.v2_core() {
+            return Some(Place::Unified);
         }
+        let name = c.v2_name()?;
+        u.controllers
+            .iter()
+            .any(|n| n == name)
+            .then_some(Place::Unified)
     }
 
     /// Writes every limit `r` sets, each to the hierarchy its controller
@@ -154,8 +180,12 @@ impl Cgroup {
                 (Place::Unified, d) => v2::hugetlb::apply(d, h)?,
             }
         }
-        if r.network().is_some() || r.rdma().is_some() {
-            tracing::warn!(path = %self.path, "linux.resources.network and rdma are not supported yet, ignored");
+        if let Some(n) = r.network() {
+            self.apply_network(&dirs, n)?;
+        }
+        if let Some(map) = r.rdma().as_ref().filter(|m| !m.is_empty()) {
+            let (_, d) = dirs.get(Controller::Rdma, "linux.resources.rdma")?;
+            crate::rdma::apply(d, map)?;
         }
         if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
             self.apply_unified(&dirs, u)?;
@@ -165,6 +195,34 @@ impl Cgroup {
                 (Place::V1(_), d) => v1::devices::apply(d, rules)?,
                 (Place::Unified, d) => v2::devices::apply(d, rules)?,
             }
+        }
+        Ok(())
+    }
+
+    /// `linux.resources.network`: `classID` to v1 net_cls, `priorities` to
+    /// v1 net_prio. Without any v1 hierarchy (pure v2, where neither exists)
+    /// both are ignored with a warning, as runc does; with v1 hierarchies
+    /// but the controller not mounted, it is an error, as in runc.
+    fn apply_network(
+        &self,
+        dirs: &Dirs<'_>,
+        n: &oci_spec::runtime::LinuxNetwork,
+    ) -> Result<(), Error> {
+        let prios = n.priorities().as_ref().filter(|p| !p.is_empty());
+        if n.class_id().is_none() && prios.is_none() {
+            return Ok(());
+        }
+        if self.v1.is_empty() {
+            tracing::warn!(path = %self.path, "linux.resources.network: cgroup v2 has no net_cls or net_prio controller; ignored");
+            return Ok(());
+        }
+        if let Some(id) = n.class_id() {
+            let (_, d) = dirs.get(Controller::NetCls, "linux.resources.network.classID")?;
+            v1::net_cls::apply(d, id)?;
+        }
+        if let Some(p) = prios {
+            let (_, d) = dirs.get(Controller::NetPrio, "linux.resources.network.priorities")?;
+            v1::net_prio::apply(d, p)?;
         }
         Ok(())
     }

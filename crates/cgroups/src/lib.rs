@@ -9,7 +9,8 @@
 //! - [`dir`]: every read and write of a cgroup file, through a directory fd.
 //! - [`hybrid`]: which hierarchy a controller lives in.
 //! - [`v1`], [`v2`]: one file per controller, each writing what a
-//!   `LinuxResources` asks of it.
+//!   `LinuxResources` asks of it; [`rdma`] and [`misc`], whose files are the
+//!   same in both versions, sit beside them.
 //! - [`stats`]: usage counters; [`metrics`]: everything `runc events
 //!   --stats` reports (throttling, memory.stat, blkio, hugetlb, PSI).
 //! - [`events`]: OOM kills, memory pressure and PSI triggers as they
@@ -34,8 +35,10 @@ pub mod hierarchy;
 pub mod hybrid;
 mod lifecycle;
 pub mod metrics;
+pub mod misc;
 pub mod path;
 pub mod psi;
+pub mod rdma;
 pub mod settings;
 pub mod stats;
 mod sys;

@@ -9,4 +9,7 @@ pub mod devices;
 pub mod freezer;
 pub mod hugetlb;
 pub mod memory;
+pub mod net_cls;
+pub mod net_prio;
+pub mod perf_event;
 pub mod pids;

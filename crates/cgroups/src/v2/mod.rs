@@ -3,6 +3,7 @@
 //! (shares, blkio weights, memory+swap) the way runc and crun do.
 
 pub mod cpu;
+pub mod cpuset;
 pub mod devices;
 pub mod freezer;
 pub mod hugetlb;

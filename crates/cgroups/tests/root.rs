@@ -269,6 +269,46 @@ fn a_child_joins_freezes_and_dies_with_destroy() {
     assert_eq!(status.signal(), Some(libc::SIGKILL));
 }
 
+/// utime of `pid` in clock ticks (field 14 of /proc/PID/stat, counted
+/// after the `)` that closes the command name).
+fn utime(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(11).unwrap().parse().unwrap()
+}
+
+/// utime growth of `pid` over `ms` milliseconds.
+fn utime_growth(pid: i32, ms: u64) -> u64 {
+    let before = utime(pid);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    utime(pid) - before
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_frozen_cgroup_stops_consuming_cpu_and_resumes_when_thawed() {
+    let t = TestCgroup::new("frozen-cpu", true);
+    let mut spin = TestChild::shell("read _; while :; do :; done");
+    let pid = spin.pid();
+    t.cg.add_task(pid).unwrap();
+    std::io::Write::write_all(&mut spin.stdin.take().unwrap(), b"go\n").unwrap();
+    // 300 ms of a busy loop is ~30 ticks at USER_HZ 100, even on a loaded
+    // machine well above the 2 asserted.
+    let running = utime_growth(pid, 300);
+    assert!(running >= 2, "the busy loop did not run: {running} ticks");
+
+    t.cg.freeze().unwrap();
+    let frozen = utime_growth(pid, 300);
+    assert_eq!(frozen, 0, "a frozen task used {frozen} ticks of CPU");
+
+    t.cg.thaw().unwrap();
+    let thawed = utime_growth(pid, 300);
+    assert!(
+        thawed >= 2,
+        "the thawed loop did not run again: {thawed} ticks"
+    );
+}
+
 #[test]
 #[ignore = "needs root"]
 fn kill_all_sends_the_signal_to_every_process() {

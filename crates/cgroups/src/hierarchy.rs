@@ -18,26 +18,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dir::CgroupDir;
+use crate::{dir::CgroupDir, hybrid::Controller};
 
-/// The controllers a v1 `cgroup` mount can carry (the kernel's fixed list).
-const V1_CONTROLLERS: &[&str] = &[
-    "cpuset",
-    "cpu",
-    "cpuacct",
-    "blkio",
-    "memory",
-    "devices",
-    "freezer",
-    "net_cls",
-    "perf_event",
-    "net_prio",
-    "hugetlb",
-    "pids",
-    "rdma",
-    "misc",
-    "debug",
-];
+/// Whether `option`, a super option of a v1 `cgroup` mount, names a
+/// controller: one of [`Controller::ALL`], or `debug` (a controller of
+/// debug kernels that corral never uses or offers).
+fn is_v1_controller(option: &str) -> bool {
+    option == "debug" || (option != "io" && Controller::from_name(option).is_some())
+}
 
 /// Finding the hierarchies failed.
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +153,7 @@ impl Hierarchy {
                     let controllers: Vec<String> = m
                         .super_options
                         .split(',')
-                        .filter(|o| V1_CONTROLLERS.contains(o))
+                        .filter(|o| is_v1_controller(o))
                         .map(str::to_owned)
                         .collect();
                     if controllers.is_empty() {
@@ -286,6 +274,17 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_mount_options_that_name_controllers() {
+        for c in Controller::ALL {
+            assert!(is_v1_controller(c.v1_name()), "{c}");
+        }
+        assert!(is_v1_controller("debug"));
+        for o in ["io", "rw", "name=systemd", "nsdelegate", "clone_children"] {
+            assert!(!is_v1_controller(o), "{o}");
+        }
+    }
 
     /// This development machine: separate cpu and cpuacct mounts, a named
     /// systemd hierarchy, cgroup2 at /sys/fs/cgroup/unified.

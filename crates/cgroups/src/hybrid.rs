@@ -45,6 +45,34 @@ pub enum Controller {
 }
 
 impl Controller {
+    /// Every controller, in the kernel's order (`/proc/cgroups`).
+    pub const ALL: [Controller; 14] = [
+        Self::Cpuset,
+        Self::Cpu,
+        Self::Cpuacct,
+        Self::Io,
+        Self::Memory,
+        Self::Devices,
+        Self::Freezer,
+        Self::NetCls,
+        Self::PerfEvent,
+        Self::NetPrio,
+        Self::Hugetlb,
+        Self::Pids,
+        Self::Rdma,
+        Self::Misc,
+    ];
+
+    /// The controller a name means: its v1 subsystem name, or `io` (v2's
+    /// name for blkio). The one list of controller names of the crate:
+    /// mountinfo parsing and the tool's `-g` check both ask here.
+    pub fn from_name(name: &str) -> Option<Controller> {
+        if name == "io" {
+            return Some(Self::Io);
+        }
+        Self::ALL.into_iter().find(|c| c.v1_name() == name)
+    }
+
     /// The v1 subsystem name.
     pub fn v1_name(self) -> &'static str {
         match self {

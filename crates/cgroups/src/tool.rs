@@ -12,29 +12,17 @@ use crate::{
     cgroup::{components, Cgroup, UnifiedDir, V1Dir},
     dir::{CgroupDir, FileError},
     hierarchy::Hierarchy,
+    hybrid::Controller,
     path::{resolve, OwnCgroups},
     settings::{self, PlanError, Version},
     Error,
 };
 
-/// Every controller name the kernel knows (v1 names, then v2-only ones).
-pub const KNOWN_CONTROLLERS: &[&str] = &[
-    "cpuset",
-    "cpu",
-    "cpuacct",
-    "blkio",
-    "io",
-    "memory",
-    "devices",
-    "freezer",
-    "net_cls",
-    "perf_event",
-    "net_prio",
-    "hugetlb",
-    "pids",
-    "rdma",
-    "misc",
-];
+/// Whether the tools accept `name` after `-g`: a controller the kernel has
+/// ([`Controller::from_name`]: every v1 name, and `io`).
+pub fn is_known_controller(name: &str) -> bool {
+    Controller::from_name(name).is_some()
+}
 
 /// The v2 name of a controller (`blkio` → `io`, `cpuacct` → `cpu`).
 fn v2_name(c: &str) -> &str {
@@ -102,7 +90,7 @@ impl Cgroup {
             return Ok(cg);
         }
         for c in controllers {
-            if !KNOWN_CONTROLLERS.contains(&c.as_str()) {
+            if !is_known_controller(c) {
                 return Err(Error::UnknownController { name: c.clone() });
             }
         }
@@ -174,7 +162,7 @@ impl Cgroup {
     /// offers the controller (or the file is a core one).
     fn dir_for(&self, name: &str) -> Result<GroupDir, Error> {
         let own = settings::controller_of(name)?;
-        if own != "cgroup" && !KNOWN_CONTROLLERS.contains(&own) {
+        if own != "cgroup" && !is_known_controller(own) {
             return Err(Error::UnknownController {
                 name: own.to_owned(),
             });
@@ -552,6 +540,35 @@ mod tests {
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
     const V2: &str = "41 31 0:38 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw\n";
+
+    #[test]
+    fn the_tools_accept_the_same_controller_names_as_before() {
+        // The list tool.rs kept before Controller became the one source.
+        let before = [
+            "cpuset",
+            "cpu",
+            "cpuacct",
+            "blkio",
+            "io",
+            "memory",
+            "devices",
+            "freezer",
+            "net_cls",
+            "perf_event",
+            "net_prio",
+            "hugetlb",
+            "pids",
+            "rdma",
+            "misc",
+        ];
+        for n in before {
+            assert!(is_known_controller(n), "{n}");
+        }
+        for n in ["debug", "name=systemd", "", "cpu,memory", "IO", "unified"] {
+            assert!(!is_known_controller(n), "{n}");
+        }
+        assert_eq!(Controller::ALL.len() + 1, before.len()); // + io
+    }
 
     fn names(c: &[&str]) -> Vec<String> {
         c.iter().map(|s| (*s).to_owned()).collect()

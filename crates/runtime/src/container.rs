@@ -134,7 +134,7 @@ pub fn status_of(dir: &ContainerDir, st: &StateFile) -> Status {
     if !state::is_alive(st.pid, st.start_time) {
         return Status::Stopped;
     }
-    if dir.has_fifo() {
+    if dir.init_waits_on_fifo() {
         return Status::Created;
     }
     if st
@@ -498,6 +498,22 @@ pub fn create_container(
     } else {
         None
     };
+    let mut st = StateFile {
+        id: opts.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: state::rfc3339(std::time::SystemTime::now()),
+        owner: String::new(),
+        annotations,
+        cgroup: Some(cgroup.clone()),
+        config: spec.clone(),
+    };
+    // Saved before anything else exists (pid 0: "stopped"), so that a
+    // `create` killed from here on leaves a container `delete` can read and
+    // clean up, its cgroup path included.
+    dir.save(&st)?;
     let cgroup = match cgroup.create() {
         Ok(()) => Some(cgroup),
         // Rootless, without a delegated cgroup: go on without one, as runc
@@ -516,18 +532,7 @@ pub fn create_container(
         cgroup.apply(&with_default_devices(res))?;
     }
 
-    let mut st = StateFile {
-        id: opts.id.clone(),
-        pid: 0,
-        start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: state::rfc3339(std::time::SystemTime::now()),
-        owner: String::new(),
-        annotations,
-        cgroup: cgroup.clone(),
-        config: spec.clone(),
-    };
+    st.cgroup = cgroup.clone();
     let hooks = spec.hooks().clone().unwrap_or_default();
     let runtime_hooks: Vec<_> = hooks
         .prestart()
@@ -589,6 +594,7 @@ pub fn create_container(
             bundle: &bundle,
             sync: child_end.as_fd(),
             parent_end: parent_end.as_fd(),
+            state_dir: cleanup.dir.as_ref().expect("held until disarmed").fd(),
             fifo: fifo.as_ref().map(|f| f.as_fd()),
             console: console.as_ref().map(|c| c.as_fd()),
             no_pivot: opts.no_pivot,
@@ -626,6 +632,14 @@ pub fn create_container(
         }
         st.pid = pid;
         st.start_time = state::proc_stat(pid).map(|(t, _)| t).unwrap_or(0);
+        // Recorded as soon as the init exists: killed before the init is
+        // ready, `create` takes it along (death signal), and the container
+        // reads as stopped; killed after, it reads as created, and is.
+        cleanup
+            .dir
+            .as_ref()
+            .expect("held until disarmed")
+            .save(&st)?;
         init::send(
             parent_end.as_fd(),
             tag::GO,
@@ -666,8 +680,6 @@ pub fn create_container(
             }
             _ => return Err(init_gone(pid)),
         }
-        let dir = cleanup.dir.as_ref().expect("held until disarmed");
-        dir.save(&st)?;
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
         }

@@ -88,6 +88,9 @@ pub struct InitArgs<'a> {
     pub sync: BorrowedFd<'a>,
     /// The parent's end, to close in the child.
     pub parent_end: BorrowedFd<'a>,
+    /// The parent's locked state directory: closed first thing, so that a
+    /// killed `create` leaves no lock behind in a live init.
+    pub state_dir: BorrowedFd<'a>,
     /// The exec FIFO (create mode) or `None` (run mode: wait for `S`).
     pub fifo: Option<BorrowedFd<'a>>,
     /// The connected console socket, when the process has a terminal.
@@ -156,6 +159,11 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     // Our copy of the parent's end stays open until execve (it is
     // close-on-exec); a dying parent is noticed through the death signal.
     let _ = a.parent_end;
+    // Our copy of the state directory fd shares the parent's open file
+    // description and with it the flock: were `create` killed after we
+    // clear the death signal, the lock would outlive it here, and every
+    // later command on the container would wait for it forever.
+    sys::close_in_child(a.state_dir);
     // If the runtime dies during setup, so do we (cleared once ready).
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| io_step("set parent death signal")(e.into()))?;
@@ -319,14 +327,22 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     }
     let prepared = prepare_process(root_fd, process, userns)?;
     drop(root);
-    rustix::process::set_parent_process_death_signal(None)
-        .map_err(|e| io_step("clear parent death signal")(e.into()))?;
-    send(a.sync, tag::READY, b"").map_err(io_step("sync"))?;
-
+    let clear_death_signal = || {
+        rustix::process::set_parent_process_death_signal(None)
+            .map_err(|e| io_step("clear parent death signal")(e.into()))
+    };
     match a.fifo {
-        Some(fifo) => wait_fifo(fifo)?,
+        Some(fifo) => {
+            // `create` exits once we are ready; we wait for `start`.
+            clear_death_signal()?;
+            send(a.sync, tag::READY, b"").map_err(io_step("sync"))?;
+            wait_fifo(fifo)?;
+        }
         None => {
+            // `run` stays until we start: should it die before, so do we.
+            send(a.sync, tag::READY, b"").map_err(io_step("sync"))?;
             expect(a.sync, tag::START)?;
+            clear_death_signal()?;
         }
     }
     if let Some(h) = spec

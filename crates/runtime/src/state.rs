@@ -286,6 +286,20 @@ impl ContainerDir {
         rustix::fs::statat(&self.dir, EXEC_FIFO, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
     }
 
+    /// Whether an init waits on the exec FIFO: it exists and someone holds
+    /// it open for reading. A FIFO nobody reads is what a `start` killed
+    /// between waking the init and removing it leaves behind: the init has
+    /// gone on to exec, so the container is no longer "created".
+    pub fn init_waits_on_fifo(&self) -> bool {
+        match self.open_fifo_for_start() {
+            // Opening without writing wakes nothing: the init reads on.
+            Ok(_) => true,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(_) => self.has_fifo(),
+        }
+    }
+
     /// Opens the exec FIFO for reading and writing: the init's end, which
     /// never blocks to open and keeps the FIFO readable while it waits.
     pub fn open_fifo_for_init(&self) -> Result<OwnedFd, StateError> {

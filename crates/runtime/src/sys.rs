@@ -412,6 +412,19 @@ pub fn dup_onto(fd: impl AsFd, target: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes this process's copy of `fd` in a child `clone3` made, where the
+/// `OwnedFd` behind it lives in frames the child never returns to (it ends
+/// in `execve` or [`exit_now`]), so that owner never closes the number again.
+/// The init drops its copy of the locked state directory this way: a shared
+/// open file description would keep the `flock` held past a killed parent.
+pub fn close_in_child(fd: BorrowedFd<'_>) {
+    // SAFETY: close takes an integer and touches no memory of ours. The
+    // number is open (borrowed); its owner is in the parent's frames, copied
+    // into this child but never dropped here (see above), so no later close
+    // or use of the number follows in this process.
+    unsafe { libc::close(fd.as_raw_fd()) };
+}
+
 /// `umount2(path, MNT_DETACH)`.
 pub fn umount_detach(path: &CStr) -> io::Result<()> {
     // SAFETY: path is a valid C string for the call.

@@ -1,11 +1,14 @@
-//! libcgroup's cgconfig.conf syntax (cgconfig.conf(5)), the part that
-//! describes groups: `group NAME { perm { task {…} admin {…} } CONTROLLER
-//! { NAME = VALUE; … } … }`. `mount`, `default` and `template` blocks are
-//! parsed and skipped (the caller may warn): hierarchies are mounted by the
-//! system, not by us.
+//! libcgroup's cgconfig.conf syntax (cgconfig.conf(5)): `group NAME { perm
+//! { task {…} admin {…} } CONTROLLER { NAME = VALUE; … } … }`, `template
+//! NAME { … }` (a group made on demand, NAME holding `%u`-style variables),
+//! `default { perm {…} }` (the perm of groups that have none) and `mount {
+//! CONTROLLER = PATH; … }` (where libcgroup would mount hierarchies; corral
+//! never mounts, the tool only checks them).
 //!
 //! ```text
 //! # comment
+//! mount { cpu = /sys/fs/cgroup/cpu; }
+//! default { perm { task { uid = root; } admin { uid = root; } } }
 //! group daemons/www {
 //!     perm {
 //!         task  { uid = root; gid = webmaster; fperm = 770; }
@@ -14,7 +17,12 @@
 //!     cpu    { cpu.shares = "1000"; }
 //!     memory { memory.limit_in_bytes = 64M; }
 //! }
+//! template users/%u { cpu { cpu.shares = 100; } }
 //! ```
+//!
+//! Template variables (cgrules.conf(5)): `%u` user name, `%U` uid, `%g`
+//! group name, `%G` gid, `%p` process name, `%P` pid, `%%` a `%`; any other
+//! `%x` stays as written.
 //!
 //! Pure and panic-free on any input; errors name the line.
 
@@ -34,10 +42,65 @@ pub struct ConfGroup {
 /// A parsed file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Conf {
-    /// The `group` blocks.
+    /// The `group` blocks, each with the `default` perm if it had none.
     pub groups: Vec<ConfGroup>,
-    /// Names of the top-level blocks that were skipped (`mount`, `default`, `template`).
-    pub skipped: Vec<String>,
+    /// The `template` blocks; `name` is the pattern (`users/%u`).
+    pub templates: Vec<ConfGroup>,
+    /// The `default` block's perm (only `task` and `admin` are set).
+    pub default: Option<ConfGroup>,
+    /// The `mount` blocks' entries, controller → mount point, in file order.
+    pub mounts: Vec<(String, String)>,
+}
+
+impl Conf {
+    /// The template whose pattern is `pattern` exactly.
+    pub fn template(&self, pattern: &str) -> Option<&ConfGroup> {
+        self.templates.iter().find(|t| t.name == pattern)
+    }
+}
+
+/// What template variables stand for: the process being placed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TemplateVars {
+    /// `%u`: its user's name (`%U` if unknown).
+    pub user: Option<String>,
+    /// `%U`.
+    pub uid: u32,
+    /// `%g`: its group's name (`%G` if unknown).
+    pub group: Option<String>,
+    /// `%G`.
+    pub gid: u32,
+    /// `%p`: its name (`comm`, or the program's file name).
+    pub process: String,
+    /// `%P`.
+    pub pid: u32,
+}
+
+/// Expands the template variables of `pattern` (module doc).
+pub fn expand(pattern: &str, v: &TemplateVars) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => out.push_str(&v.user.clone().unwrap_or_else(|| v.uid.to_string())),
+            Some('U') => out.push_str(&v.uid.to_string()),
+            Some('g') => out.push_str(&v.group.clone().unwrap_or_else(|| v.gid.to_string())),
+            Some('G') => out.push_str(&v.gid.to_string()),
+            Some('p') => out.push_str(&v.process),
+            Some('P') => out.push_str(&v.pid.to_string()),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
 }
 
 /// The file is not valid cgconfig.conf.
@@ -185,20 +248,6 @@ impl Parser {
         }
     }
 
-    /// Skips a balanced `{ … }` (the opening brace already read).
-    fn skip_block(&mut self) -> Result<(), ConfError> {
-        let mut depth = 1usize;
-        while depth > 0 {
-            match self.next() {
-                Some(Tok::Open) => depth += 1,
-                Some(Tok::Close) => depth -= 1,
-                Some(_) => {}
-                None => return Err(self.err("unbalanced '{'")),
-            }
-        }
-        Ok(())
-    }
-
     fn perm(&mut self, g: &mut ConfGroup) -> Result<(), ConfError> {
         self.expect(Tok::Open, "'{' after perm")?;
         loop {
@@ -255,17 +304,39 @@ pub fn parse(text: &str) -> Result<Conf, ConfError> {
     while let Some(t) = p.next() {
         match t {
             Tok::Word(w) if w == "group" => conf.groups.push(p.group()?),
-            Tok::Word(w) if w == "mount" || w == "default" || w == "template" => {
-                if w == "template" {
-                    p.word("a template name")?;
+            Tok::Word(w) if w == "template" => conf.templates.push(p.group()?),
+            Tok::Word(w) if w == "mount" => {
+                p.expect(Tok::Open, "'{' after mount")?;
+                conf.mounts.extend(p.assignments()?);
+            }
+            Tok::Word(w) if w == "default" => {
+                p.expect(Tok::Open, "'{' after default")?;
+                let mut d = ConfGroup::default();
+                loop {
+                    match p.next() {
+                        Some(Tok::Close) => break,
+                        Some(Tok::Word(w)) if w == "perm" => p.perm(&mut d)?,
+                        _ => {
+                            p.pos = p.pos.saturating_sub(1);
+                            return Err(p.err("expected perm or '}' in default"));
+                        }
+                    }
                 }
-                p.expect(Tok::Open, "'{'")?;
-                p.skip_block()?;
-                conf.skipped.push(w);
+                conf.default = Some(d);
             }
             _ => {
                 p.pos = p.pos.saturating_sub(1);
                 return Err(p.err("expected group, mount, default or template"));
+            }
+        }
+    }
+    // libcgroup: "default" is the perm of every group without its own, in
+    // the whole file, wherever the block stands.
+    if let Some(d) = &conf.default {
+        for g in conf.groups.iter_mut().chain(conf.templates.iter_mut()) {
+            if g.task.is_empty() && g.admin.is_empty() {
+                g.task = d.task.clone();
+                g.admin = d.admin.clone();
             }
         }
     }
@@ -298,7 +369,12 @@ template users/%u { cpu { cpu.shares = 10; } }
     #[test]
     fn the_man_page_example() {
         let c = parse(MAN).unwrap();
-        assert_eq!(c.skipped, ["mount", "template"]);
+        assert_eq!(
+            c.mounts,
+            [("cpu".to_owned(), "/mnt/cgroups/cpu".to_owned())]
+        );
+        assert_eq!(c.templates.len(), 1);
+        assert_eq!(c.template("users/%u").unwrap().controllers[0].0, "cpu");
         let g = &c.groups[0];
         assert_eq!(g.name, "daemons/www");
         assert_eq!(g.task[1], ("gid".to_owned(), "webmaster".to_owned()));
@@ -316,6 +392,36 @@ template users/%u { cpu { cpu.shares = 10; } }
     }
 
     #[test]
+    fn default_perm_goes_to_groups_without_one() {
+        let text = "group a { perm { task { uid = 1; } } }\n\
+                    group b { cpu {} }\n\
+                    default { perm { task { uid = 7; } admin { uid = 8; } } }\n\
+                    template t/%U { }\n";
+        let c = parse(text).unwrap();
+        assert_eq!(c.groups[0].task, [("uid".to_owned(), "1".to_owned())]);
+        assert!(c.groups[0].admin.is_empty(), "a's own perm is kept whole");
+        assert_eq!(c.groups[1].task, [("uid".to_owned(), "7".to_owned())]);
+        assert_eq!(c.groups[1].admin, [("uid".to_owned(), "8".to_owned())]);
+        assert_eq!(c.templates[0].admin, [("uid".to_owned(), "8".to_owned())]);
+        let e = parse("default { cpu {} }").unwrap_err();
+        assert_eq!(e.to_string(), "line 1: expected perm or '}' in default");
+    }
+
+    #[test]
+    fn template_variables_expand() {
+        let v = TemplateVars {
+            user: Some("alice".into()),
+            uid: 1000,
+            group: None,
+            gid: 100,
+            process: "sleep".into(),
+            pid: 42,
+        };
+        assert_eq!(expand("users/%u/%p", &v), "users/alice/sleep");
+        assert_eq!(expand("%U:%g:%G:%P:%%:%x:%", &v), "1000:100:100:42:%:%x:%");
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let e = parse("group x {\n  cpu { cpu.shares 10; }\n}\n").unwrap_err();
         assert_eq!(e.to_string(), "line 2: expected '=' after the setting name");
@@ -330,6 +436,11 @@ template users/%u { cpu { cpu.shares = 10; } }
         #[test]
         fn never_panics(text in "[a-z{}=;# \"\n.]{0,64}") {
             let _ = parse(&text);
+        }
+
+        #[test]
+        fn expand_never_panics(p in "\\PC{0,32}") {
+            let _ = expand(&p, &TemplateVars::default());
         }
 
         #[test]

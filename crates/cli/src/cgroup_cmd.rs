@@ -91,9 +91,16 @@ struct ExecArgs {
     /// CONTROLLERS:PATH (repeatable).
     #[arg(short = 'g', value_name = "CONTROLLERS:PATH", required = true)]
     groups: Vec<String>,
-    /// Accepted for cgexec compatibility (there is no rules daemon to keep away).
+    /// cgexec's "keep the rules daemon (cgrulesengd) from moving it": corral
+    /// has no rules daemon, so nothing moves a process it placed; every
+    /// process is sticky and the flag changes nothing.
     #[arg(long)]
     sticky: bool,
+    /// cgconfig.conf whose `template` blocks make a `-g` group with
+    /// `%u`-style variables that does not exist yet (default:
+    /// /etc/cgconfig.conf, where it exists, as libcgroup).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, num_args = 1.., allow_hyphen_values = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -105,12 +112,16 @@ struct ClassifyArgs {
     /// CONTROLLERS:PATH (repeatable).
     #[arg(short = 'g', value_name = "CONTROLLERS:PATH", required = true)]
     groups: Vec<String>,
-    /// Accepted for cgclassify compatibility.
+    /// Accepted for cgclassify compatibility: without a rules daemon every
+    /// process stays where it is put.
     #[arg(long)]
     sticky: bool,
-    /// Accepted for cgclassify compatibility.
+    /// Accepted for cgclassify compatibility (nothing is sticky to cancel).
     #[arg(long = "cancel-sticky")]
     cancel_sticky: bool,
+    /// cgconfig.conf with `template` blocks, as for `exec --config`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The processes to move.
     #[arg(required = true, value_name = "PID")]
     pids: Vec<i32>,
@@ -227,14 +238,13 @@ pub fn run(a: &CgroupArgs) -> anyhow::Result<ExitCode> {
         }
         CgroupCmd::Exec(e) => return exec(&h, e),
         CgroupCmd::Classify(c) => {
-            let groups = c
-                .groups
-                .iter()
-                .map(|g| group(&h, g))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let templates = Templates::load(c.config.as_deref())?;
             for &pid in &c.pids {
-                for (cg, spec) in groups.iter().zip(&c.groups) {
-                    cg.add_task(pid)
+                let vars = vars_of_pid(pid)?;
+                for spec in &c.groups {
+                    let spec = templates.instantiate(&h, spec, &vars)?;
+                    group(&h, &spec)?
+                        .add_task(pid)
                         .with_context(|| format!("move pid {pid} to cgroup {spec}"))?;
                 }
             }
@@ -293,15 +303,23 @@ fn create(h: &Hierarchy, c: &CreateArgs) -> anyhow::Result<()> {
 }
 
 fn exec(h: &Hierarchy, e: &ExecArgs) -> anyhow::Result<ExitCode> {
-    for spec in &e.groups {
-        group(h, spec)?
-            .join_self()
-            .with_context(|| format!("join cgroup {spec}"))?;
-    }
     let (prog, args) = e
         .command
         .split_first()
         .ok_or_else(|| anyhow!("no command given"))?;
+    let templates = Templates::load(e.config.as_deref())?;
+    let vars = corral_cgroups::conf::TemplateVars {
+        process: std::path::Path::new(prog)
+            .file_name()
+            .map_or_else(|| prog.clone(), |n| n.to_string_lossy().into_owned()),
+        ..vars_of_pid(i32::try_from(std::process::id()).unwrap_or(i32::MAX))?
+    };
+    for spec in &e.groups {
+        let spec = templates.instantiate(h, spec, &vars)?;
+        group(h, &spec)?
+            .join_self()
+            .with_context(|| format!("join cgroup {spec}"))?;
+    }
     let err = std::process::Command::new(prog).args(args).exec();
     Err(anyhow::Error::new(err).context(format!("execute {prog}")))
 }
@@ -726,59 +744,175 @@ fn subsys(h: &Hierarchy, s: &SubsysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// cgconfigparser -l: every `group` block is created in its controllers,
-/// then its settings written and its owners and modes set.
+/// cgconfigparser -l: `mount` entries are checked against the mounted
+/// hierarchies (corral never mounts), then every `group` block (with the
+/// `default` perm if it has none) is created in its controllers, its
+/// settings written and its owners and modes set. `template` blocks make
+/// groups later, in `exec`/`classify --config`.
 fn apply(h: &Hierarchy, a: &ApplyArgs) -> anyhow::Result<()> {
     let file = a.file.display();
     let text = std::fs::read_to_string(&a.file).with_context(|| format!("read {file}"))?;
     let conf = corral_cgroups::conf::parse(&text).with_context(|| format!("parse {file}"))?;
-    for block in &conf.skipped {
-        tracing::warn!(file = %file, block = %block, "block not supported, skipped");
+    for (ctrl, want) in &conf.mounts {
+        check_mount(h, &file.to_string(), ctrl, want);
     }
     for g in &conf.groups {
-        let ctrls: Vec<String> = g.controllers.iter().map(|(c, _)| c.clone()).collect();
-        let cg = Cgroup::with_controllers(h, &g.name, &ctrls)
-            .with_context(|| format!("{file}: group {}", g.name))?;
-        cg.create()
-            .with_context(|| format!("{file}: create group {}", g.name))?;
-        for (_, settings) in &g.controllers {
-            for (n, v) in settings {
-                cg.set(n, v)
-                    .with_context(|| format!("{file}: set {n}={v} in group {}", g.name))?;
-            }
-        }
-        let perm = |kv: &[(String, String)], k: &str| {
-            kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
-        };
-        let owner = |kv: &[(String, String)]| -> anyhow::Result<Option<(u32, u32)>> {
-            match (perm(kv, "uid"), perm(kv, "gid")) {
-                (None, None) => Ok(None),
-                (u, g) => parse_owner(&format!(
-                    "{}:{}",
-                    u.unwrap_or_else(|| "0".to_owned()),
-                    g.unwrap_or_default()
-                ))
-                .map(Some),
-            }
-        };
-        let owners = Owners {
-            admin: owner(&g.admin)?,
-            tasks: owner(&g.task)?,
-            dir_mode: perm(&g.admin, "dperm")
-                .as_deref()
-                .map(parse_mode)
-                .transpose()?,
-            file_mode: perm(&g.admin, "fperm")
-                .as_deref()
-                .map(parse_mode)
-                .transpose()?,
-            task_mode: perm(&g.task, "fperm")
-                .as_deref()
-                .map(parse_mode)
-                .transpose()?,
-        };
-        cg.set_owners(&owners)
-            .with_context(|| format!("{file}: set owners of group {}", g.name))?;
+        make_group(h, &file.to_string(), g)?;
     }
     Ok(())
+}
+
+/// A `mount` entry: libcgroup mounts the hierarchy there; we only say
+/// whether the system has it there, elsewhere, or not at all.
+fn check_mount(h: &Hierarchy, file: &str, ctrl: &str, want: &str) {
+    let v1 = h
+        .v1_mounts()
+        .iter()
+        .find(|m| m.controllers.iter().any(|c| c == ctrl))
+        .map(|m| m.mount_point.clone());
+    let v2 = h
+        .unified()
+        .filter(|u| u.controllers.iter().any(|c| c == ctrl))
+        .map(|u| u.mount_point.clone());
+    match v1.or(v2) {
+        Some(at) if at == std::path::Path::new(want) => {}
+        Some(at) => tracing::warn!(
+            "{file}: mount {ctrl} = {want}: corral does not mount hierarchies; using {ctrl} where it is mounted, {}",
+            at.display()
+        ),
+        None => tracing::warn!(
+            "{file}: mount {ctrl} = {want}: corral does not mount hierarchies and {ctrl} is not mounted (mount -t cgroup -o {ctrl} cgroup {want}); groups using it will fail"
+        ),
+    }
+}
+
+/// Creates one `group` (or instantiated `template`) block: the directory in
+/// its controllers, its settings, its owners and modes.
+fn make_group(
+    h: &Hierarchy,
+    file: &str,
+    g: &corral_cgroups::conf::ConfGroup,
+) -> anyhow::Result<()> {
+    let ctrls: Vec<String> = g.controllers.iter().map(|(c, _)| c.clone()).collect();
+    let cg = Cgroup::with_controllers(h, &g.name, &ctrls)
+        .with_context(|| format!("{file}: group {}", g.name))?;
+    cg.create()
+        .with_context(|| format!("{file}: create group {}", g.name))?;
+    for (_, settings) in &g.controllers {
+        for (n, v) in settings {
+            cg.set(n, v)
+                .with_context(|| format!("{file}: set {n}={v} in group {}", g.name))?;
+        }
+    }
+    let perm = |kv: &[(String, String)], k: &str| {
+        kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
+    };
+    let owner = |kv: &[(String, String)]| -> anyhow::Result<Option<(u32, u32)>> {
+        match (perm(kv, "uid"), perm(kv, "gid")) {
+            (None, None) => Ok(None),
+            (u, g) => parse_owner(&format!(
+                "{}:{}",
+                u.unwrap_or_else(|| "0".to_owned()),
+                g.unwrap_or_default()
+            ))
+            .map(Some),
+        }
+    };
+    let mode =
+        |kv: &[(String, String)], k: &str| perm(kv, k).as_deref().map(parse_mode).transpose();
+    let owners = Owners {
+        admin: owner(&g.admin)?,
+        tasks: owner(&g.task)?,
+        dir_mode: mode(&g.admin, "dperm")?,
+        file_mode: mode(&g.admin, "fperm")?,
+        task_mode: mode(&g.task, "fperm")?,
+    };
+    cg.set_owners(&owners)
+        .with_context(|| format!("{file}: set owners of group {}", g.name))
+}
+
+/// libcgroup's default configuration file, read for templates.
+const CGCONFIG: &str = "/etc/cgconfig.conf";
+
+/// The `template` blocks `exec` and `classify` may make groups from.
+struct Templates {
+    file: String,
+    conf: corral_cgroups::conf::Conf,
+}
+
+impl Templates {
+    /// `--config FILE`, else /etc/cgconfig.conf if it exists, else none.
+    fn load(config: Option<&std::path::Path>) -> anyhow::Result<Templates> {
+        let path = match config {
+            Some(p) => p.to_owned(),
+            None if std::path::Path::new(CGCONFIG).exists() => PathBuf::from(CGCONFIG),
+            None => {
+                return Ok(Templates {
+                    file: String::new(),
+                    conf: Default::default(),
+                })
+            }
+        };
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {file}"))?;
+        let conf = corral_cgroups::conf::parse(&text).with_context(|| format!("parse {file}"))?;
+        Ok(Templates { file, conf })
+    }
+
+    /// `spec` with its path's template variables expanded; when a template
+    /// has that path as its name and the group does not exist yet, the
+    /// group is made from the template first (cgconfig.conf(5)).
+    fn instantiate(
+        &self,
+        h: &Hierarchy,
+        spec: &str,
+        vars: &corral_cgroups::conf::TemplateVars,
+    ) -> anyhow::Result<String> {
+        let (_, path) = split_spec(spec)?;
+        if !path.contains('%') {
+            return Ok(spec.to_owned());
+        }
+        let name = corral_cgroups::conf::expand(path, vars);
+        let expanded = format!("{}{name}", &spec[..spec.len() - path.len()]);
+        if let Some(t) = self.conf.template(path) {
+            if !group(h, &expanded)?.existing().exists() {
+                let g = corral_cgroups::conf::ConfGroup {
+                    name: name.clone(),
+                    ..t.clone()
+                };
+                make_group(h, &self.file, &g)
+                    .with_context(|| format!("make group {name} from template {path}"))?;
+            }
+        }
+        Ok(expanded)
+    }
+}
+
+/// Template variables of process `pid`: its real uid and gid with their
+/// names, its `comm`.
+fn vars_of_pid(pid: i32) -> anyhow::Result<corral_cgroups::conf::TemplateVars> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    let id = |key: &str| -> u32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let (uid, gid) = (id("Uid:"), id("Gid:"));
+    let name_of = |file: &str, id: u32| -> Option<String> {
+        std::fs::read_to_string(file).ok()?.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2)?.parse::<u32>().ok()? == id).then(|| f[0].to_owned())
+        })
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    Ok(corral_cgroups::conf::TemplateVars {
+        user: name_of("/etc/passwd", uid),
+        uid,
+        group: name_of("/etc/group", gid),
+        gid,
+        process: comm.trim().to_owned(),
+        pid: u32::try_from(pid).unwrap_or(0),
+    })
 }

@@ -392,3 +392,73 @@ fn apply_creates_the_groups_of_a_cgconfig_file() {
     let err = fails(&["apply", "-l", file.to_str().unwrap()]);
     assert!(err.contains("line 2"), "{err}");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn apply_checks_mounts_and_uses_default_and_exec_makes_groups_from_templates() {
+    let p = Parent::new("tmpl");
+    let (d, pattern) = (p.child("d"), p.child("t-%u-%p"));
+    let conf = format!(
+        "mount {{ pids = /corral-nowhere/pids; }}\n\
+         group {d} {{ pids {{ pids.max = 5; }} }}\n\
+         default {{ perm {{ task {{ uid = root; gid = root; fperm = 640; }} }} }}\n\
+         template {pattern} {{ pids {{ pids.max = 7; }} }}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cgconfig.conf");
+    std::fs::write(&file, conf).unwrap();
+    let file = file.to_str().unwrap();
+
+    let out = corral(&["apply", "-l", file]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("mount pids = /corral-nowhere/pids: corral does not mount hierarchies"),
+        "{err}"
+    );
+    assert_eq!(kread("pids", &d, "pids.max"), "5");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(kdir("pids", &d).join("cgroup.procs"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640, "the default block's task fperm");
+    let made = p.child("t-root-cat");
+    assert!(
+        !kdir("pids", &made).exists(),
+        "apply makes no template group"
+    );
+
+    // exec expands %u and %p and makes the group from the template.
+    let spec = format!("pids:{pattern}");
+    let out = ok(&[
+        "exec",
+        "--config",
+        file,
+        "--sticky",
+        "-g",
+        &spec,
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert_eq!(kread("pids", &made, "pids.max"), "7");
+    let want = if is_v2() {
+        format!("0::/{made}")
+    } else {
+        format!(":pids:/{made}")
+    };
+    assert!(out.lines().any(|l| l.ends_with(&want)), "{out}");
+    // A second exec joins the group that now exists.
+    let again = ok(&[
+        "exec",
+        "--config",
+        file,
+        "-g",
+        &spec,
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert!(again.lines().any(|l| l.ends_with(&want)), "{again}");
+}

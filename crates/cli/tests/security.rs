@@ -171,3 +171,74 @@ fn delete_force_cleans_up_behind_a_corrupt_state_file() {
         bundle.assert_no_leaks();
     }
 }
+
+/// A state.json whose pid now names an unrelated process (pid reuse, or a
+/// tampered store): the recorded start time does not match, so the runtime
+/// treats the container as stopped and never signals, joins or waits for
+/// that process; `delete --force` still kills the real container through
+/// its cgroup.
+#[test]
+#[ignore = "needs root"]
+fn a_state_file_naming_a_reused_pid_never_touches_that_process() {
+    let bundle = Bundle::new("reusedpid");
+    bundle.set_args(&["sleep", "1000"]);
+    bundle.create();
+    bundle.runtime(&["start", bundle.id()]).assert_success();
+    let init = bundle.pid();
+    // The unrelated process: a host `sleep` of this test, not in any container.
+    let mut bystander = common::spawn_tracked(
+        Command::new("sleep")
+            .arg("1000")
+            .stdin(std::process::Stdio::null()),
+    );
+    let _guard = KillOnDrop(&mut bystander);
+    let victim = _guard.pid();
+    let stat = fs::read_to_string(format!("/proc/{victim}/stat")).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = bundle.state_dir().join("state.json");
+    let mut st: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    st["pid"] = victim.into();
+    st["start_time"] = (start - 1).into();
+    fs::write(&path, serde_json::to_vec(&st).unwrap()).unwrap();
+
+    let state = bundle.state();
+    assert_eq!(state["status"], "stopped", "{state}");
+    assert_eq!(state["pid"], 0, "{state}");
+    let kill = bundle.runtime(&["kill", bundle.id(), "KILL"]);
+    assert_ne!(kill.code, 0, "kill of a stopped container fails: {kill}");
+    assert!(kill.stderr.contains("not running"), "{kill}");
+    let exec = bundle.runtime(&["exec", bundle.id(), "true"]);
+    assert_ne!(exec.code, 0, "no exec into the bystander: {exec}");
+    assert!(common::process_alive(victim), "kill signalled pid {victim}");
+    bundle
+        .runtime(&["delete", "--force", bundle.id()])
+        .assert_success();
+    assert!(
+        common::process_alive(victim),
+        "delete --force signalled pid {victim}"
+    );
+    // The container's real init, found through the cgroup, is gone.
+    assert!(!common::process_alive(init), "init {init} survived");
+    bundle.assert_no_leaks();
+    assert!(common::process_alive(victim));
+}
+
+/// Kills and reaps a helper process when the test ends, even on failure.
+struct KillOnDrop<'a>(&'a mut std::process::Child);
+
+impl KillOnDrop<'_> {
+    fn pid(&self) -> i32 {
+        i32::try_from(self.0.id()).unwrap()
+    }
+}
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        common::kill_tracked(self.0);
+    }
+}

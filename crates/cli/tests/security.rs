@@ -233,7 +233,7 @@ struct KillOnDrop<'a>(&'a mut std::process::Child);
 
 impl KillOnDrop<'_> {
     fn pid(&self) -> i32 {
-        i32::try_from(self.0.id()).unwrap()
+        i32::try_from(self.0.id()).expect("pids fit in i32")
     }
 }
 

@@ -12,7 +12,7 @@
 # Every group is below one parent, corral-test-bench-PID, so the attached
 # process moves back to that parent on delete and no root cgroup is written.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(realpath "$0")")/.."
 cycles=${1:-20}
 shift || true
 for tool in hyperfine cgcreate cgset cgclassify cgget cgdelete python3; do

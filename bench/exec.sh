@@ -5,7 +5,7 @@
 #
 #   bench/exec.sh [--runs N]        (root)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(realpath "$0")")/.."
 RUNS=200
 [[ ${1:-} == --runs ]] && RUNS=$2
 scripts/deps.sh hyperfine crun runc >/dev/null

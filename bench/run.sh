@@ -8,7 +8,7 @@
 #
 #   bench/run.sh [--runs N]        (root; installs hyperfine, crun, runc, busybox-static)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(realpath "$0")")/.."
 RUNS=200
 [[ ${1:-} == --runs ]] && RUNS=$2
 

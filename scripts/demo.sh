@@ -3,7 +3,7 @@
 # Debian's busybox-static, and run a container in it.
 #   sudo scripts/demo.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(realpath "$0")")/.."
 scripts/deps.sh
 cargo build --release --quiet
 corral=$PWD/target/release/corral

@@ -4,7 +4,7 @@
 # formatting, clippy, every test including the root-only ones, and the
 # cgroup v2 lane in a QEMU VM (skip it with CORRAL_SKIP_V2=1).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(realpath "$0")")/.."
 scripts/deps.sh
 export CARGO_TERM_COLOR=never
 echo "== cargo fmt --check"

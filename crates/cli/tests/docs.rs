@@ -20,6 +20,8 @@
 //! Run as root: `cargo test -p corral --test docs -- --include-ignored`
 //! (`CORRAL_DOCS_ONLY=docs/testing.md` or `=README.md:42` runs a subset).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap fails the test (STYLE §2)
+
 mod common;
 #[path = "common/engines.rs"]
 mod engines;

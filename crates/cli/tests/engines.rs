@@ -8,6 +8,8 @@
 //! in docs/testing.md. Run as root:
 //! `cargo test -p corral --test engines -- --include-ignored`.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap fails the test (STYLE §2)
+
 mod common;
 #[path = "common/engines.rs"]
 mod engines;

@@ -3,12 +3,13 @@
 //! where the kernel offers it, and the error where it does not.
 //!
 //! net_cls, net_prio and perf_event are not mounted on this host, nor in the
-//! v2 VM. In the VM the test runs itself again under
+//! v2 VM. The test that needs them runs itself again under
 //! `unshare -m --propagation private` and mounts those v1 hierarchies in that
-//! private mount namespace only. Not on the host: a v1 hierarchy outlives
-//! its last mount once a group was made in it (the kernel keeps it, empty,
-//! until reboot, and every /proc/PID/cgroup shows it), so there the test
-//! checks the clear refusal instead.
+//! private mount namespace only. A v1 hierarchy outlives its last mount if
+//! it still has a child then, and a removed group stays a (dying) child for
+//! a moment; so the test waits until the kernel has freed our group
+//! (`/proc/cgroups` counts one cgroup, the root) before unmounting, and then
+//! checks that the hierarchies are gone (hierarchy 0), as they were before.
 
 #![allow(clippy::unwrap_used)] // a panic is the test failing
 
@@ -58,12 +59,36 @@ impl Drop for Mounted {
     }
 }
 
+/// `(hierarchy id, number of cgroups)` of `controller` in /proc/cgroups.
+fn proc_cgroups(controller: &str) -> (u32, u32) {
+    let text = std::fs::read_to_string("/proc/cgroups").unwrap();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&controller)).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+        })
+        .unwrap_or_else(|| panic!("{controller} not in /proc/cgroups"))
+}
+
+/// Polls `cond` every 10 ms for at most 10 s.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed().as_secs() < 10, "waited 10 s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
-fn net_cls_net_prio_and_perf_event_where_mounted_else_refused_clearly() {
-    if !in_vm() {
-        let t = TestCgroup::new("nonet", true);
-        let err = t.cg.apply(&network(7)).unwrap_err();
+fn network_without_net_cls_is_refused_on_v1_and_ignored_on_v2() {
+    let t = TestCgroup::new("nonet", true);
+    let r = t.cg.apply(&network(7));
+    if t.layout() == Layout::V2 {
+        // v2 has neither controller: ignored with a warning, as runc does.
+        r.unwrap();
+    } else {
+        let err = r.unwrap_err();
         assert!(
             matches!(err, Error::ControllerUnavailable { .. }),
             "{err:?}"
@@ -75,20 +100,19 @@ fn net_cls_net_prio_and_perf_event_where_mounted_else_refused_clearly() {
                 t.cg.cgroups_path()
             )
         );
-        return;
     }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn net_cls_net_prio_and_perf_event_in_a_private_mount_namespace() {
     if std::env::var_os(IN_NS).is_none() {
-        // Pure v2 has neither controller: ignored with a warning, as runc does.
-        let t = TestCgroup::new("v2net", true);
-        assert_eq!(t.layout(), Layout::V2);
-        t.cg.apply(&network(7)).unwrap();
-        drop(t);
         let status = Command::new("unshare")
             .args(["-m", "--propagation", "private", "--"])
             .arg(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "net_cls_net_prio_and_perf_event_where_mounted_else_refused_clearly",
+                "net_cls_net_prio_and_perf_event_in_a_private_mount_namespace",
                 "--include-ignored",
                 "--nocapture",
                 "--test-threads=1",
@@ -99,6 +123,7 @@ fn net_cls_net_prio_and_perf_event_where_mounted_else_refused_clearly() {
         assert!(status.success(), "the test in the private namespace failed");
         return;
     }
+    let existed = ["net_cls", "perf_event"].map(|c| proc_cgroups(c).0 != 0);
     let tmp = tempfile::tempdir().unwrap();
     let mut mounted = Mounted(Vec::new());
     for opts in [c"net_cls,net_prio", c"perf_event"] {
@@ -166,7 +191,19 @@ fn net_cls_net_prio_and_perf_event_where_mounted_else_refused_clearly() {
     drop(child);
     drop(t);
     assert!(!net.exists() && !perf.exists());
+    for c in ["net_cls", "perf_event"] {
+        wait_until(&format!("the kernel to free our {c} group"), || {
+            proc_cgroups(c).1 == 1
+        });
+    }
     drop(mounted);
+    for (c, existed) in ["net_cls", "perf_event"].into_iter().zip(existed) {
+        if !existed {
+            wait_until(&format!("the {c} hierarchy to go"), || {
+                proc_cgroups(c).0 == 0
+            });
+        }
+    }
 }
 
 #[test]

@@ -77,24 +77,32 @@ fn an_oom_kill_arrives_as_an_event_with_the_kill_count() {
     t.cg.add_task(hog.pid()).unwrap();
     let started = Instant::now();
     let out = hog.go_and_collect();
-    assert!(
-        out.contains("status=137"),
-        "the hog was not OOM-killed: {out}"
-    );
     let v1 = t.layout() != Layout::V2;
+    // The kernel's own count; which task it picks (tail, or at times the
+    // shell itself, so `out` may be empty) is its business.
+    let file = if v1 {
+        "memory.oom_control"
+    } else {
+        "memory.events"
+    };
+    let counted: u64 = t
+        .read(file)
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill ")?.parse().ok())
+        .unwrap();
+    assert!(counted >= 1, "no OOM kill happened: {out:?}");
     let enough = |e: &[Event]| {
         e.iter().any(|e| matches!(e, Event::Oom { .. }))
             && (!v1 || e.iter().any(|e| matches!(e, Event::MemoryPressure { .. })))
     };
     let events = collect(&mut w, Duration::from_secs(10), enough);
     let kills = events.iter().find_map(|e| match e {
-        Event::Oom { oom_kills } => Some(*oom_kills),
+        Event::Oom { oom_kills } => *oom_kills,
         _ => None,
     });
-    assert_eq!(
-        kills,
-        Some(Some(1)),
-        "no oom event with one kill within 10 s of the kill: {events:?}"
+    assert!(
+        kills.is_some_and(|k| (1..=counted).contains(&k)),
+        "no oom event with 1..={counted} kills within 10 s of the kill: {events:?}"
     );
     eprintln!("oom event {:?} after the hog started", started.elapsed());
     if v1 {

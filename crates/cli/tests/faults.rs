@@ -4,6 +4,11 @@
 //! says "created" can still be started, `delete --force` cleans up, and no
 //! process, cgroup, mount or state directory is left.
 //!
+//! And fail points: the runtime is built with corral-runtime's `failpoints`
+//! feature for these tests (the cli crate's dev-dependency turns it on), and
+//! `FAILPOINTS=<name>=return` makes it fail at that stage; each one must fail
+//! the command with an error naming the stage and leave nothing behind.
+//!
 //! Run as root: `cargo test -p corral --test faults -- --include-ignored`.
 //! The seed of the random delays is printed; `CORRAL_FAULT_SEED=N` replays it.
 
@@ -14,7 +19,8 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{kill_pid, process_alive, Bundle};
+use common::{kill_pid, pids_in_cgroup_of, process_alive, Bundle};
+use corral_runtime::failpoint;
 use serde_json::Value;
 
 /// Rounds per command; five commands make the 200 rounds of issue 7.
@@ -243,4 +249,102 @@ fn kill_9_at_random_moments_leaves_a_consistent_store() {
         ROUNDS as usize * TARGETS.len(),
         started.elapsed()
     );
+}
+
+/// Every fail point, with each command that reaches it: the command fails
+/// naming the stage; create and run leave nothing at all; a failed start
+/// or exec leaves the container as it was; a failed delete leaves one that
+/// a plain `delete` removes. Then nothing is left.
+#[test]
+#[ignore = "needs root"]
+fn every_fail_point_fails_cleanly() {
+    if common::is_runc() {
+        return; // fail points are corral's test build only
+    }
+    let started = Instant::now();
+    let mut count = 0;
+    for &point in failpoint::ALL {
+        let commands: &[&str] = match point.split('.').next() {
+            Some("create" | "init") => &["create", "run"],
+            Some("start") => &["start"],
+            Some("run") => &["run"],
+            Some("exec") => &["exec"],
+            Some("delete") => &["delete"],
+            _ => panic!("fail point {point} belongs to no command"),
+        };
+        for &command in commands {
+            fail_at(point, command);
+            count += 1;
+        }
+    }
+    eprintln!("{count} fail point runs in {:?}", started.elapsed());
+}
+
+fn fail_at(point: &str, command: &str) {
+    let bundle = Bundle::new("failpoint");
+    bundle.set_args(&["sleep", "1000"]);
+    // A runtime hook, so that the stages around hooks are reached.
+    bundle.add_hook("createRuntime", "/bin/true", &[]);
+    let armed = format!("{point}=return");
+    let env = [("FAILPOINTS", armed.as_str())];
+    let what = format!("`{command}` failing at {point}");
+    let dir = bundle.dir().to_str().unwrap().to_owned();
+    let id = bundle.id();
+    let out = match command {
+        "create" => bundle.runtime_with_env(&env, &["create", "--bundle", &dir, id]),
+        "run" => bundle.runtime_with_env(&env, &["run", "-d", "--bundle", &dir, id]),
+        "start" => {
+            bundle.create();
+            bundle.runtime_with_env(&env, &["start", id])
+        }
+        "exec" | "delete" => {
+            bundle.create();
+            bundle.runtime(&["start", id]).assert_success();
+            if command == "exec" {
+                bundle.runtime_with_env(&env, &["exec", id, "sleep", "1000"])
+            } else {
+                bundle.runtime_with_env(&env, &["delete", "--force", id])
+            }
+        }
+        other => unreachable!("command {other}"),
+    };
+    // runc's exec reports its own failures with 255, the others with 1.
+    let code = if command == "exec" { 255 } else { 1 };
+    assert_eq!(out.code, code, "{what}: {out}");
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("corral: ") && last.contains(point),
+        "{what}: the error names the stage:\n{out}"
+    );
+    match command {
+        "create" | "run" => {
+            let leaks = bundle.leaks();
+            assert!(leaks.is_empty(), "{what} left:\n  {}", leaks.join("\n  "));
+        }
+        "start" => {
+            // Before waking the init it still waits; after, it runs.
+            let want = if point == "start.before_wake" {
+                "created"
+            } else {
+                "running"
+            };
+            assert_eq!(bundle.status(), want, "{what}");
+        }
+        "exec" => {
+            assert_eq!(bundle.status(), "running", "{what}");
+            let init = bundle.pid();
+            assert_eq!(pids_in_cgroup_of(id), [init], "{what}: only the init");
+        }
+        "delete" => {
+            bundle.runtime(&["delete", id]).assert_success();
+            let leaks = bundle.leaks();
+            assert!(
+                leaks.is_empty(),
+                "{what}, then delete:\n  {}",
+                leaks.join("\n  ")
+            );
+        }
+        _ => {}
+    }
+    bundle.assert_no_leaks();
 }

@@ -18,6 +18,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use serde::Serialize;
 
+use crate::failpoint;
 use crate::hooks::{self, HookError};
 use crate::init::{self, tag, InitArgs};
 use crate::spec::{self, SpecError, OCI_VERSION};
@@ -67,6 +68,9 @@ pub enum Error {
     /// Not supported (yet).
     #[error("{0}")]
     Unsupported(String),
+    /// A fail point fired (tests only: the `failpoints` feature).
+    #[error(transparent)]
+    FailPoint(#[from] crate::failpoint::Injected),
 }
 
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -514,6 +518,7 @@ pub fn create_container(
     // `create` killed from here on leaves a container `delete` can read and
     // clean up, its cgroup path included.
     dir.save(&st)?;
+    failpoint::hit("create.after_state_dir")?;
     let cgroup = match cgroup.create() {
         Ok(()) => Some(cgroup),
         // Rootless, without a delegated cgroup: go on without one, as runc
@@ -531,6 +536,7 @@ pub fn create_container(
     ) {
         cgroup.apply(&with_default_devices(res))?;
     }
+    failpoint::hit("create.after_cgroup")?;
 
     st.cgroup = cgroup.clone();
     let hooks = spec.hooks().clone().unwrap_or_default();
@@ -620,6 +626,7 @@ pub fn create_container(
     let pidfd_dup = pidfd.try_clone().map_err(io("dup pidfd"))?;
     cleanup.child = Some((pid, pidfd_dup));
     let result = (|| {
+        failpoint::hit("create.after_clone")?;
         let linux = spec.linux().as_ref();
         write_id_maps(
             pid,
@@ -648,6 +655,7 @@ pub fn create_container(
         .map_err(|_| init_gone(pid))?;
         let mut msg = init::recv(parent_end.as_fd()).map_err(|_| init_gone(pid))?;
         if let Some((tag::HOOKS, _)) = msg {
+            failpoint::hit("create.before_hooks")?;
             hooks::run_hooks(
                 "prestart",
                 hooks.prestart().as_deref().unwrap_or_default(),
@@ -658,6 +666,7 @@ pub fn create_container(
                 hooks.create_runtime().as_deref().unwrap_or_default(),
                 &hook_state(&st, Status::Creating),
             )?;
+            failpoint::hit("create.after_hooks")?;
             init::send(parent_end.as_fd(), tag::CONTINUE, b"").map_err(|_| init_gone(pid))?;
             msg = init::recv(parent_end.as_fd()).map_err(|_| init_gone(pid))?;
         }
@@ -680,6 +689,7 @@ pub fn create_container(
             }
             _ => return Err(init_gone(pid)),
         }
+        failpoint::hit("create.after_ready")?;
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
         }
@@ -811,6 +821,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), Error> {
             what: "only a created container can be started",
         });
     }
+    failpoint::hit("start.before_wake")?;
     let mut fifo = dir
         .open_fifo_for_start()
         .map_err(|e| match e.raw_os_error() {
@@ -819,6 +830,7 @@ pub fn start(store: &Store, id: &str) -> Result<(), Error> {
         })?;
     std::io::Write::write_all(&mut fifo, b"0").map_err(io("write exec fifo"))?;
     dir.remove_fifo();
+    failpoint::hit("start.after_wake")?;
     tracing::info!(container_id = %id, pid = st.pid, "started");
     poststart(&st);
     Ok(())
@@ -854,7 +866,7 @@ pub fn run(
         init::send(sync.as_fd(), tag::START, b"").map_err(io("start the container"))?;
         // EOF: execve succeeded (the socket is close-on-exec); else a message.
         match init::recv(sync.as_fd()).map_err(io("start the container"))? {
-            None => Ok(()),
+            None => Ok(failpoint::hit("run.after_start")?),
             Some((tag::ERROR, m)) => Err(Error::Init(String::from_utf8_lossy(&m).into_owned())),
             Some(_) => Err(Error::Init("unexpected message at start".into())),
         }
@@ -934,10 +946,16 @@ fn destroy(dir: ContainerDir, st: &StateFile, poststop: bool) -> Vec<String> {
             }
         }
     }
+    if let Err(e) = failpoint::hit("delete.after_kill") {
+        return vec![e.to_string()];
+    }
     if let Some(cg) = &st.cgroup {
         if let Err(e) = cg.destroy() {
             problems.push(format!("remove cgroup: {e}"));
         }
+    }
+    if let Err(e) = failpoint::hit("delete.after_cgroup") {
+        return vec![e.to_string()];
     }
     if poststop {
         let hooks = st

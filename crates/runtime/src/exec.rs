@@ -280,7 +280,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
     if let (Some(own), Ok(Forked::Parent { .. })) = (&own_pidns, &forked) {
         let _ = rustix::thread::move_into_link_name_space(own.as_fd(), None);
     }
-    let pid = match forked {
+    let (pid, child_pidfd) = match forked {
         Err(e) => {
             let _ = old_mask.set_mask();
             return Err(io("clone the exec process")(e));
@@ -301,10 +301,16 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
             seccomp: seccomp_profile.as_ref(),
             state: &state_json,
         }),
-        Ok(Forked::Parent { pid, .. }) => pid,
+        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
     };
     drop(child_end);
     drop(console);
+    if let Err(e) = crate::failpoint::hit("exec.after_clone") {
+        // The process is ours until it runs: take it along.
+        crate::container::kill_and_reap(pid, &child_pidfd);
+        let _ = old_mask.set_mask();
+        return Err(e.into());
+    }
     let started = match init::recv(parent_end.as_fd()) {
         Ok(None) => Ok(()),
         Ok(Some((tag::ERROR, m))) => Err(Error::Exec(String::from_utf8_lossy(&m).into_owned())),
@@ -392,6 +398,7 @@ fn child_setup(c: &Child<'_>) -> Result<(init::Prepared, Option<seccomp::Filter>
         )
         .map_err(|e| format!("join the container's namespaces: {e}"))?;
     }
+    crate::failpoint::hit("exec.after_setns").map_err(|e| e.to_string())?;
     let root = rustix::fs::open(
         "/",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,

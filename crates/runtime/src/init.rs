@@ -28,7 +28,7 @@ use rustix::net::{RecvFlags, SendFlags};
 
 use crate::rootfs::{self, Context, Kind};
 use crate::sys::{self, SigSet};
-use crate::{hooks, process, seccomp};
+use crate::{failpoint, hooks, process, seccomp};
 
 /// Sync tags (see the module doc).
 pub mod tag {
@@ -269,6 +269,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         if !dev_is_bound {
             step(rootfs::setup_dev(root.as_fd(), spec, &ctx))?;
         }
+        failpoint::hit("init.after_mounts").map_err(|e| e.to_string())?;
         Some(root)
     } else {
         None
@@ -327,6 +328,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
     }
     let prepared = prepare_process(root_fd, process, userns)?;
     drop(root);
+    failpoint::hit("init.before_ready").map_err(|e| e.to_string())?;
     let clear_death_signal = || {
         rustix::process::set_parent_process_death_signal(None)
             .map_err(|e| io_step("clear parent death signal")(e.into()))

@@ -14,10 +14,12 @@
 //! - [`id`], [`signal`]: parsing what the command line names.
 //! - [`syslog`]: per-container /dev/log, received into the state directory.
 //! - [`tty`]: corral's own console for a foreground process with a terminal.
+//! - [`failpoint`]: named failures for tests (the `failpoints` feature).
 //! - `sys`: the crate's only `unsafe` code.
 
 pub mod container;
 pub mod exec;
+pub mod failpoint;
 pub mod hooks;
 pub mod id;
 pub mod init;

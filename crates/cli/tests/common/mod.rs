@@ -956,3 +956,25 @@ pub fn cgroup_dir_of(pid: i32, controller: &str) -> PathBuf {
         .join(controller)
         .join(path.trim_start_matches('/'))
 }
+
+// ---------------------------------------------------------------------------
+// Added for issue 7's fault tests
+// ---------------------------------------------------------------------------
+
+impl Bundle {
+    /// As [`Bundle::runtime`], with `env` added to the runtime's environment
+    /// (`FAILPOINTS=…`): set per invocation, never in the test process,
+    /// whose other tests run in parallel.
+    pub fn runtime_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let (mut cmd, line, out, err) = self.command(&self.dir(), args);
+        cmd.envs(env.iter().copied());
+        let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Background {
+            child: Some(spawn_tracked(&mut cmd)),
+            cmd: format!("{} {line}", vars.join(" ")),
+            out,
+            err,
+        }
+        .wait()
+    }
+}

@@ -76,6 +76,40 @@ pub struct TemplateVars {
     pub pid: u32,
 }
 
+impl TemplateVars {
+    /// The variables of process `pid`: its real uid and gid (from
+    /// /proc/PID/status) with their names from /etc/passwd and /etc/group,
+    /// its `comm`, its pid.
+    pub fn of_pid(pid: i32) -> std::io::Result<TemplateVars> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let id = |key: &str| -> u32 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        let (uid, gid) = (id("Uid:"), id("Gid:"));
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        Ok(TemplateVars {
+            user: name_of("/etc/passwd", uid),
+            uid,
+            group: name_of("/etc/group", gid),
+            gid,
+            process: comm.trim().to_owned(),
+            pid: u32::try_from(pid).unwrap_or(0),
+        })
+    }
+}
+
+/// The name of id `id` in a passwd(5)/group(5)-format file.
+fn name_of(file: &str, id: u32) -> Option<String> {
+    std::fs::read_to_string(file).ok()?.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_owned())
+    })
+}
+
 /// Expands the template variables of `pattern` (module doc).
 pub fn expand(pattern: &str, v: &TemplateVars) -> String {
     let mut out = String::with_capacity(pattern.len());
@@ -419,6 +453,20 @@ template users/%u { cpu { cpu.shares = 10; } }
         };
         assert_eq!(expand("users/%u/%p", &v), "users/alice/sleep");
         assert_eq!(expand("%U:%g:%G:%P:%%:%x:%", &v), "1000:100:100:42:%:%x:%");
+    }
+
+    #[test]
+    fn our_own_variables_are_read_from_proc() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let v = TemplateVars::of_pid(me).unwrap();
+        assert_eq!(v.pid, std::process::id());
+        assert_eq!(v.uid, rustix::process::getuid().as_raw());
+        assert_eq!(v.gid, rustix::process::getgid().as_raw());
+        assert!(!v.process.is_empty());
+        if v.uid == 0 {
+            assert_eq!(v.user.as_deref(), Some("root"));
+        }
+        assert!(TemplateVars::of_pid(-1).is_err());
     }
 
     #[test]

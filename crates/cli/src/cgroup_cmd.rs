@@ -888,31 +888,8 @@ impl Templates {
     }
 }
 
-/// Template variables of process `pid`: its real uid and gid with their
-/// names, its `comm`.
+/// Template variables of process `pid`.
 fn vars_of_pid(pid: i32) -> anyhow::Result<corral_cgroups::conf::TemplateVars> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("read /proc/{pid}/status"))?;
-    let id = |key: &str| -> u32 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    let (uid, gid) = (id("Uid:"), id("Gid:"));
-    let name_of = |file: &str, id: u32| -> Option<String> {
-        std::fs::read_to_string(file).ok()?.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.get(2)?.parse::<u32>().ok()? == id).then(|| f[0].to_owned())
-        })
-    };
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    Ok(corral_cgroups::conf::TemplateVars {
-        user: name_of("/etc/passwd", uid),
-        uid,
-        group: name_of("/etc/group", gid),
-        gid,
-        process: comm.trim().to_owned(),
-        pid: u32::try_from(pid).unwrap_or(0),
-    })
+    corral_cgroups::conf::TemplateVars::of_pid(pid)
+        .with_context(|| format!("read /proc/{pid}/status"))
 }

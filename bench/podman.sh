@@ -46,7 +46,10 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/result.json" \
 python3 - "$work/result.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-c = r["corral"]["mean"]
+c = r["corral"]
 for name in ("crun", "runc"):
-    print(f"podman run --rm: corral / {name}: {c / r[name]['mean']:.2f}x  (corral {c*1e3:.1f} ms, {name} {r[name]['mean']*1e3:.1f} ms)")
+    o = r[name]
+    print(f"podman run --rm: corral / {name}: {c['mean'] / o['mean']:.2f}x by mean, "
+          f"{c['median'] / o['median']:.2f}x by median  (corral {c['mean']*1e3:.1f} ms, "
+          f"{name} {o['mean']*1e3:.1f} ms; medians {c['median']*1e3:.1f} / {o['median']*1e3:.1f} ms)")
 PY

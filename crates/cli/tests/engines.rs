@@ -181,19 +181,27 @@ fn podman_run_it_and_exec_it_through_a_real_pty() {
 #[ignore = "needs root"]
 fn podman_shows_corrals_error_and_exit_status() {
     let bundle = Bundle::new("podmanerr");
-    let podman = Podman::new(&bundle);
-    let out = podman.run_container(&["--rm"], &["/no/such/program"]);
-    out.expect(127);
-    assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
-    if !is_runc() {
-        // corral's own words, relayed by podman.
-        assert!(
-            out.stderr.contains("container init: exec"),
-            "{}",
-            out.stderr
-        );
+    // With docs/testing.md's containers.conf podman passes `--log-format
+    // json --log FILE` and reads the error from that file; without it, from
+    // stderr, where corral's line starts with its name.
+    for json in [true, false] {
+        let podman = Podman::with_conf(&bundle, json);
+        let out = podman.run_container(&["--rm"], &["/no/such/program"]);
+        out.expect(127);
+        assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
+        if !is_runc() {
+            // corral's own words, relayed by podman.
+            assert!(
+                out.stderr.contains("container init: exec"),
+                "{}",
+                out.stderr
+            );
+            // podman prefixes the runtime's path; corral's stderr line its name.
+            let from_stderr = out.stderr.contains(": corral: create container");
+            assert_eq!(from_stderr, !json, "{}", out.stderr);
+        }
+        podman.assert_clean();
     }
-    podman.assert_clean();
 }
 
 #[test]

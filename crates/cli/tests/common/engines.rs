@@ -276,19 +276,42 @@ pub struct Podman<'a> {
     ns: MountNs,
     bundle: &'a Bundle,
     dir: PathBuf,
+    /// The containers.conf naming corral among the runtimes that write JSON
+    /// logs, or `None` for podman's defaults.
+    conf: Option<PathBuf>,
     _run_dirs: RunDirs,
 }
 
+/// The containers.conf of docs/testing.md: podman passes `--log-format json
+/// --log FILE` only to the runtimes named here, and reads their errors from
+/// that file; to others it passes nothing and reads their stderr.
+pub const CONTAINERS_CONF: &str =
+    "[engine]\nruntime_supports_json = [\"corral\", \"crun\", \"runc\"]\n";
+
 impl<'a> Podman<'a> {
-    /// A podman whose storage lives in `bundle`'s temp dir.
+    /// A podman whose storage lives in `bundle`'s temp dir, configured with
+    /// [`CONTAINERS_CONF`].
     pub fn new(bundle: &'a Bundle) -> Podman<'a> {
-        let dir = bundle.tmp_dir().join("podman");
+        Podman::with_conf(bundle, true)
+    }
+
+    /// As [`Podman::new`]; without [`CONTAINERS_CONF`] unless `json`.
+    pub fn with_conf(bundle: &'a Bundle, json: bool) -> Podman<'a> {
+        let dir = bundle
+            .tmp_dir()
+            .join(if json { "podman" } else { "podman-text" });
         fs::create_dir_all(&dir).unwrap();
+        let conf = json.then(|| {
+            let conf = dir.join("containers.conf");
+            fs::write(&conf, CONTAINERS_CONF).unwrap();
+            conf
+        });
         Podman {
             _run_dirs: RunDirs::new(&["/run/containers", &default_state_root().to_string_lossy()]),
             ns: MountNs::new(),
             bundle,
             dir,
+            conf,
         }
     }
 
@@ -297,6 +320,9 @@ impl<'a> Podman<'a> {
         let mut cmd = self.ns.command("podman");
         cmd.args(podman_globals(&self.dir, self.bundle.bin()))
             .args(args);
+        if let Some(conf) = &self.conf {
+            cmd.env("CONTAINERS_CONF", conf);
+        }
         cmd
     }
 

@@ -277,6 +277,14 @@ fn containerd_runs_and_execs_through_the_runc_shim() {
     let out = cd.run_container(&["--rm"], "bad", &["/no/such/program"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
+    if !is_runc() {
+        // corral's own words, from the JSON log the shim reads.
+        assert!(
+            out.stderr.contains("container init: exec"),
+            "{}",
+            out.stderr
+        );
+    }
     cd.ctr(&["container", "delete", "bad"]);
     cd.assert_clean();
 }

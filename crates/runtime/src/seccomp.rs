@@ -8,8 +8,10 @@
 //! parent, spec validation   check(): translate + build (nothing loaded); a bad
 //!                           profile fails `create` before anything exists;
 //!                           unknown syscall names are skipped with a warning
-//! init, before pivot_root   prepare(): translate + build again, connect to
-//!                           listenerPath while the host's paths are visible
+//! init, before pivot_root   prepare(): take the filter check() built (the
+//!                           init is a copy of the parent; exec, which has no
+//!                           check(), builds it here), connect to listenerPath
+//!                           while the host's paths are visible
 //! init, before execve       Filter::load(): load; with a listener, send the
 //!                           notify fd (SCM_RIGHTS) and the container process
 //!                           state (JSON payload) to the agent
@@ -29,6 +31,7 @@
 //! as the datum; the native architecture is always in the filter; libseccomp
 //! does not set `no_new_privs` for us (the spec's `noNewPrivileges` decides).
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -389,14 +392,58 @@ impl Plan {
     }
 }
 
+/// A filter built by [`check`] and whether it notifies, under the profile's
+/// JSON.
+struct Built {
+    key: String,
+    notify: bool,
+    ctx: ScmpFilterContext,
+}
+
+thread_local! {
+    /// The filter [`check`] built in the runtime's parent. The init is a copy
+    /// of the parent's memory (`clone3` from this thread), so [`prepare`]
+    /// takes it from here instead of building it a second time: libseccomp
+    /// needs several milliseconds for a profile like podman's default.
+    static BUILT: RefCell<Option<Built>> = const { RefCell::new(None) };
+}
+
+/// The key [`Built`] is stored under: the profile as JSON.
+fn profile_key(profile: &LinuxSeccomp) -> Option<String> {
+    serde_json::to_string(profile).ok()
+}
+
 /// Validation in the runtime's parent: the profile translates and builds.
-/// Warns about syscall names that will be skipped.
+/// Warns about syscall names that will be skipped. Keeps the built filter
+/// for [`prepare`].
 pub fn check(profile: &LinuxSeccomp) -> Result<(), ProfileError> {
     let plan = translate(profile)?;
     for name in &plan.skipped {
         tracing::warn!(syscall = %name, "seccomp: unknown syscall {name:?} skipped");
     }
-    plan.build().map(drop)
+    let ctx = plan.build()?;
+    if let Some(key) = profile_key(profile) {
+        let built = Built {
+            key,
+            notify: plan.notify,
+            ctx,
+        };
+        BUILT.with(|slot| *slot.borrow_mut() = Some(built));
+    }
+    Ok(())
+}
+
+/// The filter for `profile` and whether it notifies: the one [`check`] built
+/// if it was for this very profile, else translated and built now.
+fn built_filter(profile: &LinuxSeccomp) -> Result<(bool, ScmpFilterContext), ProfileError> {
+    let kept = BUILT.with(|slot| slot.borrow_mut().take());
+    if let (Some(kept), Some(key)) = (kept, profile_key(profile)) {
+        if kept.key == key {
+            return Ok((kept.notify, kept.ctx));
+        }
+    }
+    let plan = translate(profile)?;
+    Ok((plan.notify, plan.build()?))
 }
 
 /// Parses `data` as an OCI seccomp profile and translates and builds it;
@@ -449,11 +496,10 @@ pub fn prepare(
     let Some(profile) = profile else {
         return Ok(None);
     };
-    let plan = translate(profile)?;
-    let ctx = plan.build()?;
+    let (notify, ctx) = built_filter(profile)?;
     let early = !process.no_new_privileges().unwrap_or(false) && !keeps_sys_admin(process);
     let listener = match profile.listener_path() {
-        Some(path) if plan.notify => {
+        Some(path) if notify => {
             let socket = UnixStream::connect(path).map_err(|source| SeccompError::Connect {
                 path: path.clone(),
                 source,
@@ -604,7 +650,10 @@ mod tests {
 
     /// The filter libseccomp would load, as its pseudo-code (PFC).
     fn pfc(plan: &Plan) -> String {
-        let ctx = plan.build().unwrap();
+        ctx_pfc(&plan.build().unwrap())
+    }
+
+    fn ctx_pfc(ctx: &ScmpFilterContext) -> String {
         let mut file = tempfile::tempfile().unwrap();
         ctx.export_pfc(&file).unwrap();
         use std::io::{Read, Seek};
@@ -882,6 +931,26 @@ mod tests {
                 .to_string();
             assert!(err.starts_with(&format!("config.json: {want}")), "{err}");
         }
+    }
+
+    #[test]
+    fn prepare_reuses_the_filter_check_built_for_the_same_profile_only() {
+        let a = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}));
+        let b = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}]}));
+        check(&a).unwrap();
+        let kept = BUILT.with(|slot| slot.borrow().as_ref().map(|k| ctx_pfc(&k.ctx)));
+        assert_eq!(kept.as_deref(), Some(pfc(&translate(&a).unwrap()).as_str()));
+        // Another profile: built afresh, and the kept filter is used up.
+        let (_, ctx) = built_filter(&b).unwrap();
+        assert_eq!(ctx_pfc(&ctx), pfc(&translate(&b).unwrap()));
+        assert!(BUILT.with(|slot| slot.borrow().is_none()));
+        // The same profile: the kept filter itself, taken once.
+        check(&a).unwrap();
+        let (_, ctx) = built_filter(&a).unwrap();
+        assert_eq!(ctx_pfc(&ctx), pfc(&translate(&a).unwrap()));
+        assert!(BUILT.with(|slot| slot.borrow().is_none()));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::{
 };
 
 use common::{cgroup_dir_of, is_runc, output_tracked, runtime_bin, Bundle, SETTLE};
-use engines::{default_state_root, Containerd, Podman};
+use engines::{default_state_root, Containerd, Podman, Run};
 use serde_json::Value;
 
 /// Polls `check` until it holds or [`SETTLE`] passes.
@@ -64,6 +64,20 @@ fn drive_pty(command: Command) {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The engine's error for `/no/such/program` names it and, with corral,
+/// carries corral's own words (read from its JSON log or its stderr).
+#[track_caller]
+fn assert_relays_missing_program(out: &Run) {
+    assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
+    if !is_runc() {
+        assert!(
+            out.stderr.contains("container init: exec"),
+            "{}",
+            out.stderr
+        );
+    }
 }
 
 #[test]
@@ -188,14 +202,8 @@ fn podman_shows_corrals_error_and_exit_status() {
         let podman = Podman::with_conf(&bundle, json);
         let out = podman.run_container(&["--rm"], &["/no/such/program"]);
         out.expect(127);
-        assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
+        assert_relays_missing_program(&out);
         if !is_runc() {
-            // corral's own words, relayed by podman.
-            assert!(
-                out.stderr.contains("container init: exec"),
-                "{}",
-                out.stderr
-            );
             // podman prefixes the runtime's path; corral's stderr line its name.
             let from_stderr = out.stderr.contains(": corral: create container");
             assert_eq!(from_stderr, !json, "{}", out.stderr);
@@ -276,15 +284,7 @@ fn containerd_runs_and_execs_through_the_runc_shim() {
     // A program that does not exist: containerd relays corral's error.
     let out = cd.run_container(&["--rm"], "bad", &["/no/such/program"]);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
-    if !is_runc() {
-        // corral's own words, from the JSON log the shim reads.
-        assert!(
-            out.stderr.contains("container init: exec"),
-            "{}",
-            out.stderr
-        );
-    }
+    assert_relays_missing_program(&out);
     cd.ctr(&["container", "delete", "bad"]);
     cd.assert_clean();
 }

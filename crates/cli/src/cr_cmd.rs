@@ -102,6 +102,18 @@ pub fn run(args: &CrArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Our peak resident set (VmHWM of /proc/self/status), in MiB; the bench
+/// (bench/checkpoint.sh) reads it from the summary line.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 fn mb_per_s(bytes: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         bytes as f64 / 1e6 / secs
@@ -125,13 +137,14 @@ fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
     let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid))?;
     let secs = st.pages_elapsed.as_secs_f64();
     eprintln!(
-        "dumped pid {}: {} mappings, {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s",
+        "dumped pid {}: {} mappings, {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s, peak RSS {:.1} MiB",
         a.pid,
         st.vmas,
         st.page_bytes as f64 / 1048576.0,
         secs,
         mb_per_s(st.page_bytes, secs),
-        st.elapsed.as_secs_f64()
+        st.elapsed.as_secs_f64(),
+        peak_rss_mib()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -142,12 +155,13 @@ fn restore(a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let r = restore::restore(dir).with_context(|| format!("restore {}", dir.display()))?;
     let secs = r.pages_elapsed.as_secs_f64();
     eprintln!(
-        "restored pid {}: {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s",
+        "restored pid {}: {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s, peak RSS {:.1} MiB",
         r.pid,
         r.page_bytes as f64 / 1048576.0,
         secs,
         mb_per_s(r.page_bytes, secs),
-        r.elapsed.as_secs_f64()
+        r.elapsed.as_secs_f64(),
+        peak_rss_mib()
     );
     if let Some(f) = &a.pid_file {
         std::fs::write(f, r.pid.to_string()).with_context(|| format!("write {}", f.display()))?;

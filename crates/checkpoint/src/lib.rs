@@ -5,6 +5,7 @@
 //! - [`collect`]: dump a running process to an image directory.
 //! - [`image`]: the image format (docs/image-format.md), reader and writer.
 //! - [`restore`]: bring an image back as a running process.
+//! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
 //!
 //! Kernel facts and the traps this code avoids are in CHECKPOINT-NOTES.md
@@ -14,6 +15,7 @@ pub mod check;
 pub mod collect;
 pub mod image;
 pub mod inject;
+mod pages;
 pub mod proc;
 pub mod restore;
 mod sys;

@@ -11,10 +11,12 @@
 //!    at numbers above every fd of the image;
 //! 3. unmap everything but its vdso, then move `[vvar]`, `[vvar_vclock]`,
 //!    `[vdso]` to the dumped addresses, keeping their layout (trap 1);
-//! 4. map every mapping of the image (writable while we fill it), write the
-//!    page data with `process_vm_writev` straight from the page file mapped
-//!    into our memory, in vectors of up to 1024 runs (trap 4), then set the
-//!    final protections (trap 3);
+//! 4. map every mapping of the image (writable while we fill it); have the
+//!    task make a userfaultfd, take a copy and register its private
+//!    anonymous mappings; fill them with `UFFDIO_COPY` and the rest with
+//!    `process_vm_writev`, straight from the page file mapped window by
+//!    window into our memory, on a few threads ([`crate::pages`], trap 4);
+//!    unregister; then set the final protections (trap 3);
 //! 5. `PR_SET_MM_MAP` (brk, stack, args, env, auxv, exe link), signal
 //!    handlers, comm, fds, cwd; close our extra fds; register the dumped
 //!    rseq area; clear the parent-death signal;
@@ -28,13 +30,14 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::image::*;
 use crate::inject::{self, InjectError, Injector};
+use crate::pages;
 use crate::proc as procfs;
 use crate::sys::{self, WaitStatus};
 
@@ -125,12 +128,6 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
         }
         .into());
     }
-    let pages = sys::MappedFile::map(pages_file.as_fd(), pages_len as usize).map_err(|source| {
-        RestoreError::Open {
-            path: pages_path,
-            source,
-        }
-    })?;
     let files = Files::open(task)?;
 
     let child = sys::fork_traced_child(Some(task.pid)).map_err(|e| match e.raw_os_error() {
@@ -163,7 +160,7 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
     let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
     sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))?;
 
-    let pages_elapsed = rebuild(pid, task, &files, &pages)?;
+    let pages_elapsed = rebuild(pid, task, &files, &pages_file)?;
     drop(files);
 
     sys::ptrace_set_xstate(pid, &xstate).map_err(trace("PTRACE_SETREGSET NT_X86_XSTATE"))?;
@@ -320,7 +317,7 @@ fn rebuild(
     pid: i32,
     task: &TaskImage,
     files: &Files,
-    pages: &sys::MappedFile,
+    pages: &fs::File,
 ) -> Result<Duration, RestoreError> {
     let trace = |op: &'static str| {
         move |source| RestoreError::Trace {
@@ -427,7 +424,23 @@ fn rebuild(
         map_vma(&inj, v, files)?;
     }
     let started = Instant::now();
-    write_pages(pid, task, pages).map_err(trace("process_vm_writev of the page data"))?;
+    let uffd = open_uffd(&inj, task)?;
+    let runs: Vec<pages::Run> = task
+        .vmas
+        .iter()
+        .flat_map(|v| {
+            let fast = uffd.as_ref().is_some_and(|u| u.1.contains(&v.start));
+            v.pages.iter().map(move |&run| pages::Run { run, fast })
+        })
+        .collect();
+    pages::restore(pid, &runs, pages, uffd.as_ref().map(|u| &u.0))
+        .map_err(trace("copy the page data"))?;
+    if let Some((uffd, registered)) = uffd {
+        for v in task.vmas.iter().filter(|v| registered.contains(&v.start)) {
+            uffd.unregister(v.start, v.len())
+                .map_err(trace("UFFDIO_UNREGISTER"))?;
+        }
+    }
     let pages_elapsed = started.elapsed();
     for v in &task.vmas {
         if !v.pages.is_empty() && v.prot & libc::PROT_WRITE as u32 == 0 {
@@ -595,28 +608,49 @@ fn map_vma(inj: &Injector, v: &Vma, files: &Files) -> Result<(), RestoreError> {
     Ok(())
 }
 
-/// Writes every page run from the mapped page file, up to 1024 runs per
-/// `process_vm_writev`.
-fn write_pages(pid: i32, task: &TaskImage, pages: &sys::MappedFile) -> io::Result<()> {
-    let data = pages.bytes();
-    let runs: Vec<&PageRun> = task.vmas.iter().flat_map(|v| &v.pages).collect();
-    for chunk in runs.chunks(1024) {
-        let local: Vec<&[u8]> = chunk
-            .iter()
-            .map(|r| &data[r.offset as usize..(r.offset + r.npages * PAGE_SIZE) as usize])
-            .collect();
-        let remote: Vec<(u64, u64)> = chunk
-            .iter()
-            .map(|r| (r.addr, r.npages * PAGE_SIZE))
-            .collect();
-        let want: u64 = remote.iter().map(|r| r.1).sum();
-        let n = sys::process_vm_writev(pid, &local, &remote)?;
-        if n as u64 != want {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("wrote {n} of {want} bytes"),
-            ));
+/// Has the task make a userfaultfd, takes a copy of it (`pidfd_getfd`)
+/// and closes the task's own, then registers every private anonymous
+/// mapping that has pages: [`pages::restore`] fills those with
+/// `UFFDIO_COPY`. Returns the fd and the start of each registered mapping,
+/// or `None` when this kernel or task cannot have one (the pages then go
+/// with `process_vm_writev`). Closing our copy, which comes after
+/// `UFFDIO_UNREGISTER`, leaves the task no trace of it.
+fn open_uffd(
+    inj: &Injector,
+    task: &TaskImage,
+) -> Result<Option<(sys::Uffd, Vec<u64>)>, RestoreError> {
+    let pid = task.pid;
+    let fd = match inj.syscall(
+        libc::SYS_userfaultfd,
+        [sys::USERFAULTFD_FLAGS, 0, 0, 0, 0, 0],
+    ) {
+        Ok(fd) => fd,
+        Err(InjectError::Failed { source, .. }) => {
+            tracing::debug!(pid, %source, "no userfaultfd: pages go by process_vm_writev");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ours = sys::pidfd_getfd(pid, fd as i32);
+    inj.syscall(libc::SYS_close, [fd, 0, 0, 0, 0, 0])?;
+    let uffd = match ours.and_then(sys::Uffd::new) {
+        Ok(u) => u,
+        Err(source) => {
+            tracing::debug!(pid, %source, "userfaultfd unusable: pages go by process_vm_writev");
+            return Ok(None);
+        }
+    };
+    let mut registered = Vec::new();
+    for v in &task.vmas {
+        if v.pages.is_empty() || v.shared || !matches!(v.backing, Backing::Anon { .. }) {
+            continue;
+        }
+        match uffd.register_missing(v.start, v.len()) {
+            Ok(()) => registered.push(v.start),
+            Err(source) => {
+                tracing::debug!(pid, start = v.start, %source, "UFFDIO_REGISTER failed");
+            }
         }
     }
-    Ok(())
+    Ok(Some((uffd, registered)))
 }

@@ -263,24 +263,29 @@ pub fn process_vm_writev(pid: i32, local: &[&[u8]], remote: &[(u64, u64)]) -> io
     check(ret as libc::c_long).map(|n| n as usize)
 }
 
-/// A file mapped read-only into our address space.
+/// A file (or a window of one) mapped read-only into our address space.
 pub struct MappedFile {
     ptr: *mut c_void,
     len: usize,
 }
 
 impl MappedFile {
-    /// Maps all `len` bytes of `fd` read-only and shared (no copy: the page
-    /// cache pages themselves). `len` 0 gives an empty mapping.
-    pub fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Self> {
+    /// Maps `len` bytes of `fd` from `offset` (a multiple of the page
+    /// size), read-only and shared (no copy: the page-cache pages
+    /// themselves), populated up front so that readers of it take no page
+    /// faults. `len` 0 gives an empty mapping.
+    pub fn map_range(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<Self> {
         if len == 0 {
             return Ok(MappedFile {
                 ptr: std::ptr::null_mut(),
                 len: 0,
             });
         }
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
         // SAFETY: a fresh mapping chosen by the kernel (addr NULL) replaces
-        // nothing of ours; fd is borrowed and valid for the call.
+        // nothing of ours; fd is borrowed and valid for the call; the kernel
+        // checks that offset is page aligned.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -288,7 +293,7 @@ impl MappedFile {
                 libc::PROT_READ,
                 libc::MAP_SHARED | libc::MAP_POPULATE,
                 fd.as_raw_fd(),
-                0,
+                offset,
             )
         };
         if ptr == libc::MAP_FAILED {
@@ -318,6 +323,116 @@ impl Drop for MappedFile {
             unsafe { libc::munmap(self.ptr, self.len) };
         }
     }
+}
+
+/// `O_CLOEXEC | UFFD_USER_MODE_ONLY`: the flags a restored task's
+/// `userfaultfd` is created with (an injected syscall, so the number is
+/// here rather than a call).
+pub const USERFAULTFD_FLAGS: u64 = libc::O_CLOEXEC as u64 | 1;
+const UFFD_API: u64 = 0xAA;
+const UFFDIO_API: libc::c_ulong = 0xc018_aa3f; // _IOWR(0xAA, 0x3F, 24 bytes)
+const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00; // _IOWR(0xAA, 0x00, 32 bytes)
+const UFFDIO_UNREGISTER: libc::c_ulong = 0x8010_aa01; // _IOR(0xAA, 0x01, 16 bytes)
+const UFFDIO_COPY: libc::c_ulong = 0xc028_aa03; // _IOWR(0xAA, 0x03, 40 bytes)
+const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
+
+/// A userfaultfd that another task created (an injected `userfaultfd`,
+/// copied to us with `pidfd_getfd`). Its ioctls act on that task's address
+/// space: `UFFDIO_COPY` fills a missing page there with bytes of ours in
+/// one kernel step (allocate, copy, map), with no zeroing first and no
+/// fault taken by the task.
+#[derive(Debug)]
+pub struct Uffd(OwnedFd);
+
+/// `ioctl(fd, req, arg)` for the userfaultfd requests above, whose argument
+/// is a struct of plain u64 fields, as many as `arg` holds.
+fn uffd_ioctl(fd: BorrowedFd<'_>, req: libc::c_ulong, arg: &mut [u64]) -> io::Result<()> {
+    // _IOC_SIZE: the bytes the kernel reads and writes through the pointer.
+    if (req >> 16) & 0x3fff != (arg.len() * 8) as libc::c_ulong {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: the kernel reads and writes at most _IOC_SIZE(req) bytes at
+    // the pointer, which is the size of `arg` (checked above), mutably
+    // borrowed and live for the call; every bit pattern is a valid u64.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), req, arg.as_mut_ptr()) };
+    check(ret as libc::c_long).map(drop)
+}
+
+impl Uffd {
+    /// Takes `fd` and does the `UFFDIO_API` handshake (no features).
+    pub fn new(fd: OwnedFd) -> io::Result<Self> {
+        // struct uffdio_api: api, features (in: wanted, out: offered), ioctls.
+        uffd_ioctl(fd.as_fd(), UFFDIO_API, &mut [UFFD_API, 0, 0])?;
+        Ok(Uffd(fd))
+    }
+
+    /// `UFFDIO_REGISTER` of `[start, start + len)` of the other task for
+    /// missing-page faults.
+    pub fn register_missing(&self, start: u64, len: u64) -> io::Result<()> {
+        // struct uffdio_register: range {start, len}, mode, ioctls (out).
+        let mut reg = [start, len, UFFDIO_REGISTER_MODE_MISSING, 0];
+        uffd_ioctl(self.0.as_fd(), UFFDIO_REGISTER, &mut reg)
+    }
+
+    /// `UFFDIO_UNREGISTER` of `[start, start + len)`.
+    pub fn unregister(&self, start: u64, len: u64) -> io::Result<()> {
+        // struct uffdio_range.
+        uffd_ioctl(self.0.as_fd(), UFFDIO_UNREGISTER, &mut [start, len])
+    }
+
+    /// `UFFDIO_COPY` of `src` to `dst` in the other task, which must be
+    /// registered and have no page there yet; both page aligned. The
+    /// kernel reads `src` (borrowed for the call) and writes only into the
+    /// other task, so no memory of ours changes.
+    pub fn copy(&self, dst: u64, src: &[u8]) -> io::Result<()> {
+        let mut done = 0usize;
+        let mut stalls = 0;
+        while done < src.len() {
+            let rest = &src[done..];
+            // struct uffdio_copy: dst, src, len, mode, copy (out: bytes
+            // copied, or -errno).
+            let mut arg = [
+                dst + done as u64,
+                rest.as_ptr() as u64,
+                rest.len() as u64,
+                0,
+                0,
+            ];
+            let Err(err) = uffd_ioctl(self.0.as_fd(), UFFDIO_COPY, &mut arg) else {
+                return Ok(());
+            };
+            let copied = arg[4] as i64;
+            // EAGAIN: the kernel stopped part way (a signal, or the address
+            // space was changing); go on from there, and without progress
+            // try again a bounded number of times.
+            if err.raw_os_error() == Some(libc::EAGAIN) && stalls < 100 {
+                if copied > 0 {
+                    done += copied as usize;
+                } else {
+                    stalls += 1;
+                }
+                continue;
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+}
+
+/// `pidfd_open(pid)`.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; the result is a new fd nobody owns.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: `fd` was just returned to us and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `process_mrelease(pidfd)`: frees the memory of a task that was sent
+/// SIGKILL from our context, in parallel with its own exit.
+pub fn process_mrelease(pidfd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: integer arguments only; the kernel checks that the fd is a
+    // pidfd and that its task is dying.
+    check(unsafe { libc::syscall(libc::SYS_process_mrelease, pidfd.as_raw_fd(), 0) }).map(drop)
 }
 
 /// How the child of [`fork_traced_child`] begins.

@@ -124,17 +124,24 @@ impl CreateArgs {
 /// Runs the command `cli` names.
 pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     let store = Store::new(cli.state_root());
+    // Compiled seccomp filters, kept between runs: "@" is not allowed in a
+    // container id, so no container can be named like this directory.
+    corral_runtime::seccomp::set_cache_dir(cli.state_root().join("@cache").join("seccomp"));
     match &cli.command {
         Command::Create(a) => {
             container::create(&store, &a.options())
                 .with_context(|| format!("create container {}", a.id))?;
+            corral_runtime::seccomp::persist();
         }
         Command::Start(a) => {
             container::start(&store, &a.id).with_context(|| format!("start container {}", a.id))?
         }
         Command::Run(a) => {
             let ctx = || format!("run container {}", a.create.id);
-            match container::run(&store, &a.create.options(), a.detach, a.keep).with_context(ctx)? {
+            let outcome =
+                container::run(&store, &a.create.options(), a.detach, a.keep).with_context(ctx)?;
+            corral_runtime::seccomp::persist();
+            match outcome {
                 RunOutcome::Detached => {}
                 RunOutcome::Exited(code) => return Ok(ExitCode::from(code.clamp(0, 255) as u8)),
             }

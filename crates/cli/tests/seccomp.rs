@@ -50,16 +50,24 @@ fn errno_rule_makes_mkdir_fail_with_that_errno() {
             "syscalls": [{"names": MKDIR, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EDQUOT}]
         }),
     );
-    let out = run_sh(
-        &bundle,
-        "mkdir /dev/shm/denied; echo rc=$?; touch /dev/shm/file && echo touched",
-    );
-    out.assert_success();
-    assert!(
-        out.stderr.contains("Disk quota exceeded"),
-        "mkdir fails with EDQUOT:\n{out}"
-    );
-    assert!(out.stdout.contains("rc=1\ntouched"), "{out}");
+    // The second run loads the filter the first one compiled and cached.
+    let cache = bundle.state_root().join("@cache/seccomp");
+    for round in 0..2 {
+        let out = run_sh(
+            &bundle,
+            "mkdir /dev/shm/denied; echo rc=$?; touch /dev/shm/file && echo touched",
+        );
+        out.assert_success();
+        assert!(
+            out.stderr.contains("Disk quota exceeded"),
+            "round {round}: mkdir fails with EDQUOT:\n{out}"
+        );
+        assert!(out.stdout.contains("rc=1\ntouched"), "{out}");
+        if !is_runc() {
+            let cached = std::fs::read_dir(&cache).map_or(0, |d| d.count());
+            assert_eq!(cached, 1, "one compiled filter in {}", cache.display());
+        }
+    }
     bundle.assert_no_leaks();
 }
 

@@ -32,10 +32,12 @@
 //! does not set `no_new_privs` for us (the spec's `noNewPrivileges` decides).
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpNotifReq,
@@ -232,8 +234,8 @@ pub fn translate(profile: &LinuxSeccomp) -> Result<Plan, ProfileError> {
             Flag::SeccompFilterFlagLog => log = true,
             Flag::SeccompFilterFlagSpecAllow => spec_allow = true,
             Flag::SeccompFilterFlagWaitKillableRecv => wait_killable = true,
-            // libseccomp synchronises all threads on load anyway, and the
-            // init is single-threaded (runc ignores the flag too).
+            // The init and exec's child are single-threaded when they load
+            // the filter: nothing to synchronise (runc ignores the flag too).
             Flag::SeccompFilterFlagTsync => {}
         }
     }
@@ -323,6 +325,25 @@ pub fn translate(profile: &LinuxSeccomp) -> Result<Plan, ProfileError> {
 }
 
 impl Plan {
+    /// The `seccomp(2)` flags loading this filter takes.
+    pub fn flags(&self) -> libc::c_ulong {
+        let mut flags = 0;
+        for (on, flag) in [
+            (self.log, libc::SECCOMP_FILTER_FLAG_LOG),
+            (self.spec_allow, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW),
+            (
+                self.wait_killable,
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            ),
+            (self.notify, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER),
+        ] {
+            if on {
+                flags |= flag;
+            }
+        }
+        flags
+    }
+
     /// Builds the libseccomp filter (nothing is loaded). Errors name the
     /// architecture, flag or syscall libseccomp refused.
     pub fn build(&self) -> Result<ScmpFilterContext, ProfileError> {
@@ -332,13 +353,9 @@ impl Plan {
         };
         let mut ctx = ScmpFilterContext::new(self.default)
             .map_err(lib(format!("{base}.defaultAction"), "libseccomp".into()))?;
-        // The spec's noNewPrivileges decides, not libseccomp's default.
-        ctx.set_ctl_nnp(false)
-            .map_err(lib(base.into(), "clear libseccomp's no_new_privs".into()))?;
-        // The kernel's errno on a failed load ("permission denied"), not
-        // libseccomp's ECANCELED ("a system failure beyond the control of
-        // libseccomp"); best effort, older libseccomp lacks the attribute.
-        let _ = ctx.set_api_sysrawrc(true);
+        // libseccomp only compiles: corral loads the program itself
+        // (sys::load_seccomp_filter), so libseccomp's load-time attributes
+        // (no_new_privs, its error codes) do not apply.
         for &a in &self.arches {
             let field = format!("{base}.architectures");
             let present = ctx
@@ -392,58 +409,194 @@ impl Plan {
     }
 }
 
-/// A filter built by [`check`] and whether it notifies, under the profile's
-/// JSON.
+/// A filter ready to load: libseccomp's BPF program for a profile, the
+/// `seccomp(2)` flags, and whether it notifies.
+#[derive(Clone, Debug, PartialEq)]
+struct Compiled {
+    bpf: Vec<u8>,
+    flags: libc::c_ulong,
+    notify: bool,
+}
+
+/// The [`Compiled`] filter [`check`] made, under its cache key.
 struct Built {
     key: String,
-    notify: bool,
-    ctx: ScmpFilterContext,
+    compiled: Compiled,
+    /// Made by libseccomp in this process, not read from the cache: worth
+    /// keeping ([`persist`]).
+    fresh: bool,
 }
 
 thread_local! {
-    /// The filter [`check`] built in the runtime's parent. The init is a copy
+    /// The filter [`check`] made in the runtime's parent. The init is a copy
     /// of the parent's memory (`clone3` from this thread), so [`prepare`]
-    /// takes it from here instead of building it a second time: libseccomp
-    /// needs several milliseconds for a profile like podman's default.
+    /// takes it from here instead of compiling it a second time: libseccomp
+    /// needs about 15 ms to build and compile a profile like podman's default.
     static BUILT: RefCell<Option<Built>> = const { RefCell::new(None) };
 }
 
-/// The key [`Built`] is stored under: the profile as JSON.
-fn profile_key(profile: &LinuxSeccomp) -> Option<String> {
-    serde_json::to_string(profile).ok()
+/// Where compiled filters are kept between runs ([`set_cache_dir`]).
+static CACHE_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Keeps compiled filters in `dir` (under the state root), so that the
+/// next container with the same profile loads the program without
+/// libseccomp compiling it again. Without it nothing is cached.
+pub fn set_cache_dir(dir: PathBuf) {
+    let _ = CACHE_DIR.set(dir);
+}
+
+/// What a compiled filter depends on: corral's version (the translation),
+/// libseccomp's, the architecture, and the profile itself.
+fn cache_key(profile: &LinuxSeccomp) -> Option<String> {
+    let lib = ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .ok()?;
+    let json = serde_json::to_string(profile).ok()?;
+    Some(format!(
+        "corral {} libseccomp {lib} {}\n{json}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    ))
+}
+
+/// Header of a cache file; then flags (u64 LE), notify (u8), the key's
+/// length (u64 LE), the key, and the BPF program.
+const CACHE_MAGIC: &[u8] = b"corral-seccomp-bpf 1\n";
+
+/// The cache file for `key`: named by a hash of it, but a hit needs the
+/// whole key to match (the file holds it), so a collision is only a miss.
+fn cache_file(key: &str) -> Option<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let dir = CACHE_DIR.get()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    Some(dir.join(format!("{:016x}", h.finish())))
+}
+
+fn encode(key: &str, c: &Compiled) -> Vec<u8> {
+    let mut out = CACHE_MAGIC.to_vec();
+    #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
+    out.extend_from_slice(&u64::from(c.flags).to_le_bytes());
+    out.push(u8::from(c.notify));
+    out.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(&c.bpf);
+    out
+}
+
+/// The filter in `data` if it was compiled for exactly `key`.
+fn decode(key: &str, data: &[u8]) -> Option<Compiled> {
+    let rest = data.strip_prefix(CACHE_MAGIC)?;
+    let (flags, rest) = rest.split_first_chunk::<8>()?;
+    let (&notify, rest) = rest.split_first()?;
+    let (len, rest) = rest.split_first_chunk::<8>()?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+    let (stored, bpf) = (rest.get(..len)?, rest.get(len..)?);
+    if stored != key.as_bytes() || bpf.is_empty() || !bpf.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(Compiled {
+        bpf: bpf.to_vec(),
+        flags: libc::c_ulong::try_from(u64::from_le_bytes(*flags)).ok()?,
+        notify: notify != 0,
+    })
+}
+
+/// Translates, builds and compiles `profile` with libseccomp.
+fn compile(plan: &Plan) -> Result<Compiled, ProfileError> {
+    let ctx = plan.build()?;
+    let err = |e: io::Error| profile_err("linux.seccomp", format!("export the BPF program: {e}"));
+    let memfd = rustix::fs::memfd_create("corral-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| err(e.into()))?;
+    let mut file = std::fs::File::from(memfd);
+    ctx.export_bpf(&file)
+        .map_err(|e| err(io::Error::other(e)))?;
+    let mut bpf = Vec::new();
+    file.seek(io::SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bpf))
+        .map_err(err)?;
+    Ok(Compiled {
+        bpf,
+        flags: plan.flags(),
+        notify: plan.notify,
+    })
 }
 
 /// Validation in the runtime's parent: the profile translates and builds.
-/// Warns about syscall names that will be skipped. Keeps the built filter
-/// for [`prepare`].
+/// Warns about syscall names that will be skipped. Keeps the compiled filter
+/// for [`prepare`], read from the cache when it holds this profile's.
 pub fn check(profile: &LinuxSeccomp) -> Result<(), ProfileError> {
     let plan = translate(profile)?;
     for name in &plan.skipped {
         tracing::warn!(syscall = %name, "seccomp: unknown syscall {name:?} skipped");
     }
-    let ctx = plan.build()?;
-    if let Some(key) = profile_key(profile) {
+    let key = cache_key(profile);
+    let cached = key.as_deref().and_then(|key| {
+        let data = std::fs::read(cache_file(key)?).ok()?;
+        decode(key, &data)
+    });
+    let (compiled, fresh) = match cached {
+        Some(c) => (c, false),
+        None => (compile(&plan)?, true),
+    };
+    if let Some(key) = key {
         let built = Built {
             key,
-            notify: plan.notify,
-            ctx,
+            compiled,
+            fresh,
         };
         BUILT.with(|slot| *slot.borrow_mut() = Some(built));
     }
     Ok(())
 }
 
-/// The filter for `profile` and whether it notifies: the one [`check`] built
-/// if it was for this very profile, else translated and built now.
-fn built_filter(profile: &LinuxSeccomp) -> Result<(bool, ScmpFilterContext), ProfileError> {
+/// Writes the filter [`check`] compiled to the cache, once the container
+/// it was for exists (a failed `create` leaves nothing). Best effort: a
+/// failure only costs the next run the compilation.
+pub fn persist() {
+    let Some((key, compiled)) = BUILT.with(|slot| {
+        let slot = slot.borrow();
+        let built = slot.as_ref().filter(|b| b.fresh)?;
+        Some((built.key.clone(), built.compiled.clone()))
+    }) else {
+        return;
+    };
+    let Some(path) = cache_file(&key) else {
+        return;
+    };
+    let write = || -> io::Result<()> {
+        let dir = path
+            .parent()
+            .ok_or_else(|| io::Error::other("no cache dir"))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?
+            .write_all(&encode(&key, &compiled))?;
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(e) = write() {
+        tracing::debug!("seccomp cache {}: {e}", path.display());
+    }
+}
+
+/// The filter for `profile`: the one [`check`] made if it was for this very
+/// profile, else compiled now.
+fn compiled_filter(profile: &LinuxSeccomp) -> Result<Compiled, ProfileError> {
     let kept = BUILT.with(|slot| slot.borrow_mut().take());
-    if let (Some(kept), Some(key)) = (kept, profile_key(profile)) {
+    if let (Some(kept), Some(key)) = (kept, cache_key(profile)) {
         if kept.key == key {
-            return Ok((kept.notify, kept.ctx));
+            return Ok(kept.compiled);
         }
     }
-    let plan = translate(profile)?;
-    Ok((plan.notify, plan.build()?))
+    compile(&translate(profile)?)
 }
 
 /// Parses `data` as an OCI seccomp profile and translates and builds it;
@@ -470,7 +623,7 @@ fn keeps_sys_admin(process: &Process) -> bool {
 
 /// A filter built in the init, waiting to be loaded.
 pub struct Filter {
-    ctx: ScmpFilterContext,
+    compiled: Compiled,
     early: bool,
     listener: Option<Listener>,
 }
@@ -496,10 +649,10 @@ pub fn prepare(
     let Some(profile) = profile else {
         return Ok(None);
     };
-    let (notify, ctx) = built_filter(profile)?;
+    let compiled = compiled_filter(profile)?;
     let early = !process.no_new_privileges().unwrap_or(false) && !keeps_sys_admin(process);
     let listener = match profile.listener_path() {
-        Some(path) if notify => {
+        Some(path) if compiled.notify => {
             let socket = UnixStream::connect(path).map_err(|source| SeccompError::Connect {
                 path: path.clone(),
                 source,
@@ -514,7 +667,7 @@ pub fn prepare(
         _ => None,
     };
     Ok(Some(Filter {
-        ctx,
+        compiled,
         early,
         listener,
     }))
@@ -531,11 +684,12 @@ impl Filter {
     /// notify fd and the container process state to the agent. Every
     /// system call after this one is filtered.
     pub fn load(self) -> Result<(), SeccompError> {
-        self.ctx.load().map_err(load_err)?;
+        let fd = crate::sys::load_seccomp_filter(&self.compiled.bpf, self.compiled.flags)
+            .map_err(SeccompError::Load)?;
         let Some(listener) = self.listener else {
             return Ok(());
         };
-        let fd = self.ctx.get_notify_fd().map_err(load_err)?;
+        let fd = fd.ok_or_else(|| SeccompError::Load(io::Error::other("no listener fd")))?;
         let status = if self.early { "creating" } else { "created" };
         let payload = process_state(&listener.state, listener.metadata.as_deref(), status);
         let send_err = |source| SeccompError::Send {
@@ -543,18 +697,9 @@ impl Filter {
             source,
         };
         let payload = serde_json::to_vec(&payload).map_err(|e| send_err(e.into()))?;
-        crate::sys::send_seccomp_listener(listener.socket.as_fd(), fd, &payload).map_err(send_err)
+        crate::sys::send_seccomp_listener(listener.socket.as_fd(), fd.as_fd(), &payload)
+            .map_err(send_err)
     }
-}
-
-/// The kernel's errno when libseccomp passed it on (`set_api_sysrawrc`),
-/// else libseccomp's own error.
-fn load_err(e: libseccomp::error::SeccompError) -> SeccompError {
-    let source = match e.sysrawrc() {
-        Some(rc) if rc != 0 => io::Error::from_raw_os_error(rc.saturating_abs()),
-        _ => io::Error::other(e),
-    };
-    SeccompError::Load(source)
 }
 
 /// The OCI `ContainerProcessState` sent with the listener: the container's
@@ -738,7 +883,12 @@ mod tests {
         assert!(ctx.is_arch_present(ScmpArch::X86).unwrap());
         assert!(ctx.get_ctl_log().unwrap());
         assert!(ctx.get_ctl_ssb().unwrap());
-        assert!(!ctx.get_ctl_nnp().unwrap(), "the spec decides no_new_privs");
+        // TSYNC means nothing in the single-threaded init; our loader sets
+        // no no_new_privs either (the spec decides).
+        assert_eq!(
+            plan.flags(),
+            libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+        );
         let text = pfc(&plan);
         assert!(text.contains("action ERRNO(38)"), "{text}");
         assert!(text.contains("filter for arch x86 (1073741827)"), "{text}");
@@ -933,24 +1083,71 @@ mod tests {
         }
     }
 
-    #[test]
-    fn prepare_reuses_the_filter_check_built_for_the_same_profile_only() {
+    fn compiled(p: &LinuxSeccomp) -> Compiled {
+        compile(&translate(p).unwrap()).unwrap()
+    }
+
+    fn mkdir_and_rmdir_profiles() -> (LinuxSeccomp, LinuxSeccomp) {
         let a = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}));
         let b = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["rmdir"], "action": "SCMP_ACT_ERRNO"}]}));
+        (a, b)
+    }
+
+    #[test]
+    fn prepare_reuses_the_filter_check_made_for_the_same_profile_only() {
+        let (a, b) = mkdir_and_rmdir_profiles();
+        assert_ne!(compiled(&a), compiled(&b));
         check(&a).unwrap();
-        let kept = BUILT.with(|slot| slot.borrow().as_ref().map(|k| ctx_pfc(&k.ctx)));
-        assert_eq!(kept.as_deref(), Some(pfc(&translate(&a).unwrap()).as_str()));
-        // Another profile: built afresh, and the kept filter is used up.
-        let (_, ctx) = built_filter(&b).unwrap();
-        assert_eq!(ctx_pfc(&ctx), pfc(&translate(&b).unwrap()));
+        let kept = BUILT.with(|slot| slot.borrow().as_ref().map(|k| k.compiled.clone()));
+        assert_eq!(kept, Some(compiled(&a)));
+        // Another profile: compiled afresh, and the kept filter is used up.
+        assert_eq!(compiled_filter(&b).unwrap(), compiled(&b));
         assert!(BUILT.with(|slot| slot.borrow().is_none()));
         // The same profile: the kept filter itself, taken once.
         check(&a).unwrap();
-        let (_, ctx) = built_filter(&a).unwrap();
-        assert_eq!(ctx_pfc(&ctx), pfc(&translate(&a).unwrap()));
+        assert_eq!(compiled_filter(&a).unwrap(), compiled(&a));
         assert!(BUILT.with(|slot| slot.borrow().is_none()));
+    }
+
+    #[test]
+    fn the_cache_gives_back_a_filter_for_its_exact_profile_only() {
+        static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+        set_cache_dir(dir.path().join("seccomp"));
+        let Some(cache) = CACHE_DIR.get().filter(|d| d.starts_with(dir.path())) else {
+            return; // another test of this process chose the directory
+        };
+        let (a, b) = mkdir_and_rmdir_profiles();
+        // A first check compiles; persist writes the file.
+        check(&a).unwrap();
+        assert!(BUILT.with(|slot| slot.borrow().as_ref().is_some_and(|b| b.fresh)));
+        persist();
+        let key_a = cache_key(&a).unwrap();
+        let file = cache_file(&key_a).unwrap();
+        assert!(file.starts_with(cache), "{}", file.display());
+        let data = std::fs::read(&file).unwrap();
+        assert_eq!(decode(&key_a, &data), Some(compiled(&a)));
+        // The next check reads it instead of compiling.
+        check(&a).unwrap();
+        assert!(BUILT.with(|slot| slot.borrow().as_ref().is_some_and(|b| !b.fresh)));
+        assert_eq!(compiled_filter(&a).unwrap(), compiled(&a));
+        // Another profile's key never matches that file, even under its name.
+        let key_b = cache_key(&b).unwrap();
+        assert_eq!(decode(&key_b, &data), None);
+        std::fs::write(cache_file(&key_b).unwrap(), &data).unwrap();
+        check(&b).unwrap();
+        assert!(BUILT.with(|slot| slot.borrow().as_ref().is_some_and(|b| b.fresh)));
+        assert_eq!(compiled_filter(&b).unwrap(), compiled(&b));
+        // Damaged files are misses.
+        for bad in [
+            &data[..data.len() - 3],
+            &data[1..],
+            &data[..CACHE_MAGIC.len() + 4],
+        ] {
+            assert_eq!(decode(&key_a, bad), None);
+        }
     }
 
     #[test]

@@ -548,19 +548,64 @@ pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     Ok(Some(unsafe { info.assume_init() }.ssi_signo as i32))
 }
 
-/// Sends the seccomp listener `fd` (a number libseccomp keeps for the life
-/// of the process) over `socket` with `payload`, as the OCI notify
-/// protocol wants.
+/// Sends the seccomp listener `fd` over `socket` with `payload`, as the OCI
+/// notify protocol wants.
 pub fn send_seccomp_listener(
     socket: BorrowedFd<'_>,
-    fd: std::os::fd::RawFd,
+    fd: BorrowedFd<'_>,
     payload: &[u8],
 ) -> io::Result<()> {
-    // SAFETY: `fd` was just returned by seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)
-    // through libseccomp, which keeps it open for the life of the process and
-    // never closes it; the borrow ends with this call, before execve.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     crate::init::send_fd(socket, fd, payload)
+}
+
+/// Loads a classic BPF seccomp program into this thread with `flags`
+/// (`SECCOMP_FILTER_FLAG_*`). `bpf` is what libseccomp exports: an array of
+/// `struct sock_filter` in native byte order. With
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER` the kernel returns the listener, a new
+/// fd, which is returned here.
+pub fn load_seccomp_filter(bpf: &[u8], flags: libc::c_ulong) -> io::Result<Option<OwnedFd>> {
+    const INSN: usize = std::mem::size_of::<libc::sock_filter>();
+    let count = bpf.len() / INSN;
+    if bpf.is_empty() || !bpf.len().is_multiple_of(INSN) || count > usize::from(u16::MAX) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a BPF program: {} bytes", bpf.len()),
+        ));
+    }
+    let insns: Vec<libc::sock_filter> = bpf
+        .chunks_exact(INSN)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: count as u16, // checked above
+        filter: insns.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `insns`, `count` valid instructions that live
+    // until after the call; the kernel copies the program and writes nothing
+    // through the pointers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    let fd = i32::try_from(ret).map_err(|_| io::Error::other("seccomp returned no fd"))?;
+    // SAFETY: with NEW_LISTENER the kernel returns a new fd that nothing in
+    // this process owns yet; the OwnedFd becomes its only owner.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Makes a forked helper process hold only `keep` (renumbered 3, 4, …, in

@@ -167,13 +167,25 @@ fn oci_state(st: &StateFile, status: Status) -> OciState {
 
 /// The JSON hooks get on stdin (the OCI state, without runc's extras).
 pub(crate) fn hook_state(st: &StateFile, status: Status) -> Vec<u8> {
+    state_json(&st.id, st.pid, &st.bundle, &st.annotations, status)
+}
+
+/// The OCI state as JSON, from its parts: the init builds its own from its
+/// copy of the spec, so the sync channel carries only the pid.
+pub(crate) fn state_json(
+    id: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &HashMap<String, String>,
+    status: Status,
+) -> Vec<u8> {
     let s = serde_json::json!({
         "ociVersion": OCI_VERSION,
-        "id": st.id,
+        "id": id,
         "status": status,
-        "pid": st.pid,
-        "bundle": st.bundle,
-        "annotations": st.annotations,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
     });
     s.to_string().into_bytes()
 }
@@ -647,12 +659,10 @@ pub fn create_container(
             .as_ref()
             .expect("held until disarmed")
             .save(&st)?;
-        init::send(
-            parent_end.as_fd(),
-            tag::GO,
-            &hook_state(&st, Status::Creating),
-        )
-        .map_err(|_| init_gone(pid))?;
+        // Only the pid: the state with its annotations (up to the config's
+        // size) could pass the socket's message size, or the init's buffer.
+        init::send(parent_end.as_fd(), tag::GO, pid.to_string().as_bytes())
+            .map_err(|_| init_gone(pid))?;
         let mut msg = init::recv(parent_end.as_fd()).map_err(|_| init_gone(pid))?;
         if let Some((tag::HOOKS, _)) = msg {
             failpoint::hit("create.before_hooks")?;
@@ -738,10 +748,21 @@ fn init_gone(pid: i32) -> Error {
 }
 
 /// Reaps our child `pid` and says how it ended; a SIGKILL during setup is
-/// most often the memory limit.
+/// most often the memory limit. Waits at most a second: a broken channel
+/// does not always mean a dead init, and the caller's cleanup kills it.
 fn reap_status(pid: i32) -> String {
     let child = rustix::process::Pid::from_raw(pid);
-    match rustix::process::waitpid(child, rustix::process::WaitOptions::empty()) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let waited = loop {
+        match rustix::process::waitpid(child, rustix::process::WaitOptions::NOHANG) {
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => return "still running; killed".into(),
+            other => break other,
+        }
+    };
+    match waited {
         Ok(Some((_, st))) => match (st.exit_status(), st.terminating_signal()) {
             (Some(code), _) => format!("exit status {code}"),
             (_, Some(libc::SIGKILL)) => "killed by SIGKILL: is the memory limit too low?".into(),

@@ -174,8 +174,21 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         rustix::io::write(tasks, b"0")
             .map_err(|e| io_step(&format!("join cgroup {}", path.display()))(e.into()))?;
     }
-    let state = expect(a.sync, tag::GO)?;
+    let go = expect(a.sync, tag::GO)?;
     let spec = a.spec;
+    // The parent sends our pid (in its namespace); the rest of the state we
+    // have in our copy of its memory.
+    let host_pid: i32 = std::str::from_utf8(&go)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .ok_or("bad sync message: no pid")?;
+    let state = crate::container::state_json(
+        a.id,
+        host_pid,
+        a.bundle,
+        &spec.annotations().clone().unwrap_or_default(),
+        crate::state::Status::Creating,
+    );
     let linux = spec.linux().as_ref().ok_or("config.json: linux: missing")?;
     let namespaces = linux.namespaces().clone().unwrap_or_default();
     let new_ns = |t: LinuxNamespaceType| {

@@ -16,6 +16,12 @@ pub const OCI_VERSION_LIMIT: (u64, u64) = (1, 4);
 /// The spec version corral implements, reported in state and `spec`.
 pub const OCI_VERSION: &str = "1.2.1";
 
+/// The largest `config.json` accepted (docs/security.md): real ones are
+/// tens of KiB (a long seccomp profile, many mounts and variables); a
+/// bigger one is refused before it is parsed, so that a hostile bundle
+/// cannot make the runtime hold, copy and store hundreds of MiB.
+pub const CONFIG_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
 /// A bundle's `config.json` could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -27,6 +33,16 @@ pub enum SpecError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The file is larger than [`CONFIG_MAX_BYTES`].
+    #[error("{path} is larger than {limit} bytes ({size} bytes): refused")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
     /// The JSON does not parse or does not match the OCI schema.
     #[error("{file}: {at}{msg}")]
@@ -57,8 +73,29 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
 
 /// Reads and parses `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
+    use std::io::Read;
     let path = bundle.join("config.json");
-    let data = std::fs::read(&path).map_err(|source| SpecError::Read { path, source })?;
+    let file = std::fs::File::open(&path).map_err(|source| SpecError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // Read at most one byte past the limit: the size on disk may change
+    // under us, what we read may not.
+    let mut data = Vec::new();
+    file.take(CONFIG_MAX_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(|source| SpecError::Read {
+            path: path.clone(),
+            source,
+        })?;
+    if data.len() as u64 > CONFIG_MAX_BYTES {
+        let size = std::fs::metadata(&path).map_or(data.len() as u64, |m| m.len());
+        return Err(SpecError::TooLarge {
+            path,
+            size,
+            limit: CONFIG_MAX_BYTES,
+        });
+    }
     parse(&data, "config.json")
 }
 

@@ -263,68 +263,6 @@ pub fn process_vm_writev(pid: i32, local: &[&[u8]], remote: &[(u64, u64)]) -> io
     check(ret as libc::c_long).map(|n| n as usize)
 }
 
-/// A file (or a window of one) mapped read-only into our address space.
-pub struct MappedFile {
-    ptr: *mut c_void,
-    len: usize,
-}
-
-impl MappedFile {
-    /// Maps `len` bytes of `fd` from `offset` (a multiple of the page
-    /// size), read-only and shared (no copy: the page-cache pages
-    /// themselves), populated up front so that readers of it take no page
-    /// faults. `len` 0 gives an empty mapping.
-    pub fn map_range(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<Self> {
-        if len == 0 {
-            return Ok(MappedFile {
-                ptr: std::ptr::null_mut(),
-                len: 0,
-            });
-        }
-        let offset = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-        // SAFETY: a fresh mapping chosen by the kernel (addr NULL) replaces
-        // nothing of ours; fd is borrowed and valid for the call; the kernel
-        // checks that offset is page aligned.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd.as_raw_fd(),
-                offset,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(MappedFile { ptr, len })
-    }
-
-    /// The mapped bytes.
-    pub fn bytes(&self) -> &[u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: `ptr` is a live PROT_READ mapping of `len` bytes owned by
-        // self, unmapped only in Drop; it is never written through. A file
-        // truncated under us would fault (SIGBUS): the image directory is
-        // ours while we restore, as for any mmap-based reader.
-        unsafe { std::slice::from_raw_parts(self.ptr.cast(), self.len) }
-    }
-}
-
-impl Drop for MappedFile {
-    fn drop(&mut self) {
-        if self.len != 0 {
-            // SAFETY: unmaps exactly the mapping `map` created; no slice from
-            // `bytes` outlives self.
-            unsafe { libc::munmap(self.ptr, self.len) };
-        }
-    }
-}
-
 /// `O_CLOEXEC | UFFD_USER_MODE_ONLY`: the flags a restored task's
 /// `userfaultfd` is created with (an injected syscall, so the number is
 /// here rather than a call).

@@ -7,7 +7,8 @@
 //! message per step (tag byte + payload):
 //!
 //! ```text
-//! parent -> init   G <state json>   ids mapped, cgroup joined: go on
+//! parent -> init   G <pid>          ids mapped, cgroup joined: go on (our pid in
+//!                                   the runtime's namespace, for the OCI state)
 //! init -> parent   H                mounts done: run createRuntime hooks now
 //! parent -> init   C                hooks done: continue
 //! init -> parent   R                ready, waiting for start

@@ -10,8 +10,9 @@
 //! fails half way leaves no image that opens. Then kill the task, or let it
 //! go on with `leave_running`.
 //!
-//! Supported so far: one single-threaded process, private and file-backed
-//! memory, signal handlers and mask, rseq, cwd, and fds on regular files,
+//! Supported so far: one process with any number of threads (each one's
+//! registers, xstate, signal mask, rseq, robust list and clear_child_tid),
+//! private and file-backed memory, signal handlers, cwd, and fds on regular files,
 //! directories and memory devices (/dev/null…). Everything else is refused
 //! with an error naming the pid and the resource.
 
@@ -137,68 +138,83 @@ pub fn kernel_release() -> String {
         .into_owned()
 }
 
-/// A task stopped under our ptrace. Dropping it without [`Seized::kill`] or
-/// [`Seized::release`] puts the registers back and detaches, so a failed
-/// dump leaves the process running as it was.
+/// A process whose every thread is stopped under our ptrace. Dropping it
+/// without [`Seized::kill`] or [`Seized::release`] puts each thread's
+/// registers and signal mask back and detaches, so a failed dump leaves
+/// the process running as it was.
 struct Seized {
     pid: i32,
-    regs: libc::user_regs_struct,
-    sigmask: u64,
+    /// Every thread, the leader first.
+    threads: Vec<Stopped>,
     done: bool,
 }
 
+/// One thread in a ptrace stop, with what we change while it is stopped.
+struct Stopped {
+    tid: i32,
+    regs: libc::user_regs_struct,
+    sigmask: u64,
+}
+
+/// Rounds of "list the threads, seize the new ones" before giving up on a
+/// process that creates threads faster than we stop them.
+const SEIZE_ROUNDS: usize = 16;
+
 impl Seized {
     fn new(pid: i32) -> Result<Self, DumpError> {
-        let trace = |op: &str| {
-            let op = op.to_owned();
-            move |source| DumpError::Trace { pid, op, source }
-        };
-        sys::ptrace_seize(pid, libc::PTRACE_O_TRACESYSGOOD as u32)
-            .map_err(trace("PTRACE_SEIZE"))?;
         let mut s = Seized {
             pid,
-            regs: Regs::default().into(),
-            sigmask: 0,
-            done: true, // nothing to put back until the registers are read
+            threads: Vec::new(),
+            done: false,
         };
-        sys::ptrace_interrupt(pid).map_err(trace("PTRACE_INTERRUPT"))?;
-        loop {
-            match sys::waitpid(pid).map_err(trace("waitpid"))? {
-                WaitStatus::Stopped { event, .. } if event == sys::PTRACE_EVENT_STOP => break,
-                // A signal arrived first: let the task have it; our
-                // interrupt stays pending and stops it right after.
-                WaitStatus::Stopped { sig, .. } => {
-                    sys::ptrace_cont(pid, sig).map_err(trace("PTRACE_CONT"))?
-                }
-                status => {
-                    return Err(DumpError::Trace {
-                        pid,
-                        op: format!("task ended while seized ({status:?})"),
-                        source: io::Error::from_raw_os_error(libc::ESRCH),
-                    })
+        // A thread not yet stopped may start another: list again until a
+        // round finds none new (stopped threads start nothing).
+        for _ in 0..SEIZE_ROUNDS {
+            let tids = thread_ids(pid)?;
+            let new: Vec<i32> = tids
+                .into_iter()
+                .filter(|t| !s.threads.iter().any(|o| o.tid == *t))
+                .collect();
+            if new.is_empty() {
+                return Ok(s);
+            }
+            for tid in new {
+                if let Some(t) = stop_thread(pid, tid)? {
+                    s.threads.push(t);
                 }
             }
         }
-        s.regs = sys::ptrace_getregs(pid).map_err(trace("PTRACE_GETREGS"))?;
-        s.sigmask = sys::ptrace_get_sigmask(pid).map_err(trace("PTRACE_GETSIGMASK"))?;
-        s.done = false;
-        Ok(s)
+        Err(unsupported(
+            pid,
+            None,
+            "threads created faster than they can be stopped",
+        ))
     }
 
-    fn release(mut self) -> Result<(), DumpError> {
-        self.done = true;
-        let pid = self.pid;
+    fn put_back(&self, t: &Stopped) -> Result<(), DumpError> {
+        let tid = t.tid;
         let trace = |op: &'static str| {
             move |source| DumpError::Trace {
-                pid,
+                pid: tid,
                 op: op.to_owned(),
                 source,
             }
         };
-        sys::ptrace_set_sigmask(pid, self.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
-        sys::ptrace_setregs(pid, &inject::restart_regs(self.regs))
-            .map_err(trace("PTRACE_SETREGS"))?;
-        sys::ptrace_detach(pid, 0).map_err(trace("PTRACE_DETACH"))
+        sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
+        sys::ptrace_setregs(tid, &inject::restart_regs(t.regs)).map_err(trace("PTRACE_SETREGS"))?;
+        sys::ptrace_detach(tid, 0).map_err(trace("PTRACE_DETACH"))
+    }
+
+    fn release(mut self) -> Result<(), DumpError> {
+        self.done = true;
+        let mut first_err = Ok(());
+        for t in &self.threads {
+            let r = self.put_back(t);
+            if first_err.is_ok() {
+                first_err = r;
+            }
+        }
+        first_err
     }
 
     fn kill(mut self) {
@@ -210,9 +226,13 @@ impl Seized {
         if let Ok(fd) = &pidfd {
             let _ = sys::process_mrelease(fd.as_fd());
         }
-        // As its tracer we see it die; reaping is its parent's business.
-        while let Ok(WaitStatus::Stopped { .. }) = sys::waitpid(self.pid) {
-            let _ = sys::ptrace_cont(self.pid, 0);
+        // As their tracer we see each thread die (the leader last: its exit
+        // is reported once the others are gone); reaping the process is its
+        // parent's business.
+        for t in self.threads.iter().rev() {
+            while let Ok(WaitStatus::Stopped { .. }) = sys::waitpid(t.tid) {
+                let _ = sys::ptrace_cont(t.tid, 0);
+            }
         }
     }
 }
@@ -220,11 +240,71 @@ impl Seized {
 impl Drop for Seized {
     fn drop(&mut self) {
         if !self.done {
-            let _ = sys::ptrace_set_sigmask(self.pid, self.sigmask);
-            let _ = sys::ptrace_setregs(self.pid, &inject::restart_regs(self.regs));
-            let _ = sys::ptrace_detach(self.pid, 0);
+            for t in &self.threads {
+                let _ = self.put_back(t);
+            }
         }
     }
+}
+
+/// The thread ids of `pid` (/proc/PID/task), the leader first.
+fn thread_ids(pid: i32) -> Result<Vec<i32>, DumpError> {
+    let dir = PathBuf::from(format!("/proc/{pid}/task"));
+    let proc_err = |source| DumpError::Proc {
+        pid,
+        path: dir.clone(),
+        source,
+    };
+    let mut tids = Vec::new();
+    for e in fs::read_dir(&dir).map_err(proc_err)? {
+        let name = e.map_err(proc_err)?.file_name();
+        if let Some(tid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) {
+            tids.push(tid);
+        }
+    }
+    tids.sort_by_key(|&t| (t != pid, t));
+    Ok(tids)
+}
+
+/// Seizes and interrupts thread `tid` of `pid` and waits for it to stop.
+/// `None` when a thread other than the leader exited in between.
+fn stop_thread(pid: i32, tid: i32) -> Result<Option<Stopped>, DumpError> {
+    let trace = |op: &str| {
+        let op = op.to_owned();
+        move |source| DumpError::Trace {
+            pid: tid,
+            op,
+            source,
+        }
+    };
+    match sys::ptrace_seize(tid, libc::PTRACE_O_TRACESYSGOOD as u32) {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) && tid != pid => return Ok(None),
+        r => r.map_err(trace("PTRACE_SEIZE"))?,
+    }
+    sys::ptrace_interrupt(tid).map_err(trace("PTRACE_INTERRUPT"))?;
+    loop {
+        match sys::waitpid(tid).map_err(trace("waitpid"))? {
+            WaitStatus::Stopped { event, .. } if event == sys::PTRACE_EVENT_STOP => break,
+            // A signal arrived first: let the thread have it; our
+            // interrupt stays pending and stops it right after.
+            WaitStatus::Stopped { sig, .. } => {
+                sys::ptrace_cont(tid, sig).map_err(trace("PTRACE_CONT"))?
+            }
+            _ if tid != pid => return Ok(None),
+            status => {
+                return Err(DumpError::Trace {
+                    pid,
+                    op: format!("task ended while seized ({status:?})"),
+                    source: io::Error::from_raw_os_error(libc::ESRCH),
+                })
+            }
+        }
+    }
+    Ok(Some(Stopped {
+        tid,
+        regs: sys::ptrace_getregs(tid).map_err(trace("PTRACE_GETREGS"))?,
+        sigmask: sys::ptrace_get_sigmask(tid).map_err(trace("PTRACE_GETSIGMASK"))?,
+    }))
 }
 
 fn read_proc(pid: i32, name: &str) -> Result<String, DumpError> {
@@ -263,35 +343,18 @@ fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError 
 
 fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
-    let trace = |op: &'static str| {
-        move |source| DumpError::Trace {
-            pid,
-            op: op.to_owned(),
-            source,
-        }
-    };
     let status = read_proc(pid, "status")?;
-    let threads = procfs::status_field(&status, "Threads").unwrap_or("1");
-    if threads != "1" {
-        return Err(unsupported(pid, None, format!("{threads} threads")));
-    }
-    let children = read_proc(pid, &format!("task/{pid}/children"))?;
-    if !children.trim().is_empty() {
-        return Err(unsupported(
-            pid,
-            None,
-            format!("child processes ({})", children.trim()),
-        ));
+    for t in &s.threads {
+        let children = read_proc(pid, &format!("task/{}/children", t.tid))?;
+        if !children.trim().is_empty() {
+            return Err(unsupported(
+                pid,
+                None,
+                format!("child processes ({})", children.trim()),
+            ));
+        }
     }
     let fds = collect_fds(pid)?;
-    let xstate = sys::ptrace_get_xstate(pid).map_err(trace("PTRACE_GETREGSET NT_X86_XSTATE"))?;
-    let rseq = sys::ptrace_get_rseq(pid)
-        .map_err(trace("PTRACE_GET_RSEQ_CONFIGURATION"))?
-        .map(|(addr, len, signature)| Rseq {
-            addr,
-            len,
-            signature,
-        });
     let maps = procfs::parse_smaps(&read_proc(pid, "smaps")?).map_err(|e| DumpError::Proc {
         pid,
         path: format!("/proc/{pid}/smaps").into(),
@@ -305,7 +368,7 @@ fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration)
 
     let caught = parse_mask(procfs::status_field(&status, "SigCgt"));
     let ignored = parse_mask(procfs::status_field(&status, "SigIgn"));
-    let (sigactions, brk) = inject_queries(s, &maps, caught)?;
+    let (sigactions, brk, clear_tids) = inject_queries(s, &maps, caught)?;
     let sigactions = merge_ignored(sigactions, ignored);
 
     let stat = procfs::parse_stat_mm(&read_proc(pid, "stat")?).ok_or_else(|| DumpError::Proc {
@@ -347,13 +410,12 @@ fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration)
         comm: read_proc(pid, "comm")?.trim_end_matches('\n').to_owned(),
         exe: file_id(pid, "exe")?,
         cwd: read_link(pid, "cwd")?,
-        threads: vec![ThreadImage {
-            tid: pid,
-            regs: Regs::from(&s.regs),
-            xstate: hex_encode(&xstate),
-            sigmask: s.sigmask,
-            rseq,
-        }],
+        threads: s
+            .threads
+            .iter()
+            .zip(clear_tids)
+            .map(|(t, clear_tid)| thread_image(t, clear_tid))
+            .collect::<Result<_, _>>()?,
         mm,
         vmas,
         sigactions,
@@ -362,6 +424,36 @@ fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration)
         pages_size,
     };
     Ok((task, pages_size, pages_elapsed))
+}
+
+/// What ptrace and `get_robust_list` tell of a stopped thread.
+fn thread_image(t: &Stopped, clear_tid: u64) -> Result<ThreadImage, DumpError> {
+    let tid = t.tid;
+    let trace = |op: &'static str| {
+        move |source| DumpError::Trace {
+            pid: tid,
+            op: op.to_owned(),
+            source,
+        }
+    };
+    let xstate = sys::ptrace_get_xstate(tid).map_err(trace("PTRACE_GETREGSET NT_X86_XSTATE"))?;
+    let rseq = sys::ptrace_get_rseq(tid)
+        .map_err(trace("PTRACE_GET_RSEQ_CONFIGURATION"))?
+        .map(|(addr, len, signature)| Rseq {
+            addr,
+            len,
+            signature,
+        });
+    let (head, len) = sys::get_robust_list(tid).map_err(trace("get_robust_list"))?;
+    Ok(ThreadImage {
+        tid,
+        regs: Regs::from(&t.regs),
+        xstate: hex_encode(&xstate),
+        sigmask: t.sigmask,
+        rseq,
+        clear_tid,
+        robust_list: (head != 0).then_some(RobustList { head, len }),
+    })
 }
 
 fn parse_mask(field: Option<&str>) -> u64 {
@@ -431,14 +523,16 @@ fn vma_of(pid: i32, m: &MapEntry) -> Result<Vma, DumpError> {
     })
 }
 
-/// Reads the signal handlers of `caught` signals and the program break by
-/// running `rt_sigaction` and `brk` in the task: /proc shows neither. All
-/// signals are blocked meanwhile so none is delivered between our syscalls.
+/// Reads what /proc does not show by running syscalls in the task: the
+/// handlers of `caught` signals (`rt_sigaction`), the program break
+/// (`brk(0)`) and each thread's `clear_child_tid` (`PR_GET_TID_ADDRESS`,
+/// run in that thread). A thread's signals are blocked while it runs ours,
+/// so none is delivered between them.
 fn inject_queries(
     s: &mut Seized,
     maps: &[MapEntry],
     caught: u64,
-) -> Result<(Vec<SigAction>, u64), DumpError> {
+) -> Result<(Vec<SigAction>, u64, Vec<u64>), DumpError> {
     let pid = s.pid;
     let trace = |op: &'static str| {
         move |source| DumpError::Trace {
@@ -456,39 +550,63 @@ fn inject_queries(
         .map_err(trace("read the vdso"))?;
     let off = inject::find_syscall_insn(&text)
         .ok_or_else(|| unsupported(pid, None, "vdso without a syscall instruction"))?;
+    let leader = &s.threads[0];
     sys::ptrace_set_sigmask(pid, !0).map_err(trace("PTRACE_SETSIGMASK"))?;
-    let inj = Injector::new(pid, vdso.start + off, s.regs);
+    let inj = Injector::new(pid, vdso.start + off, leader.regs);
     let brk = inj.syscall(libc::SYS_brk, [0; 6])?;
+    let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+    let scratch = inj.syscall(libc::SYS_mmap, [0, 4096, prot, flags, u64::MAX, 0])?;
+    let read_u64s = |at: u64, n: usize| -> Result<Vec<u64>, DumpError> {
+        let mut raw = vec![0u8; n * 8];
+        sys::process_vm_readv(pid, &mut raw, &[(at, n as u64 * 8)])
+            .map_err(trace("read the scratch page"))?;
+        Ok(raw
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+            .collect())
+    };
     let mut acts = Vec::new();
-    if caught != 0 {
-        let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
-        let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
-        let scratch = inj.syscall(libc::SYS_mmap, [0, 4096, prot, flags, u64::MAX, 0])?;
-        let result = (|| {
-            for signo in 1..=64u32 {
-                if caught & (1 << (signo - 1)) == 0 {
-                    continue;
+    let mut clear_tids = Vec::new();
+    let result = (|| {
+        for signo in (1..=64u32).filter(|n| caught & (1 << (n - 1)) != 0) {
+            inj.syscall(libc::SYS_rt_sigaction, [signo.into(), 0, scratch, 8, 0, 0])?;
+            let w = read_u64s(scratch, 4)?;
+            acts.push(SigAction {
+                signo,
+                handler: w[0],
+                flags: w[1],
+                restorer: w[2],
+                mask: w[3],
+            });
+        }
+        for t in &s.threads {
+            let tid = t.tid;
+            let trace = |op: &'static str| {
+                move |source| DumpError::Trace {
+                    pid: tid,
+                    op: op.to_owned(),
+                    source,
                 }
-                inj.syscall(libc::SYS_rt_sigaction, [signo.into(), 0, scratch, 8, 0, 0])?;
-                let mut raw = [0u8; 32];
-                sys::process_vm_readv(pid, &mut raw, &[(scratch, 32)])
-                    .map_err(trace("read a sigaction"))?;
-                let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8"));
-                acts.push(SigAction {
-                    signo,
-                    handler: w(0),
-                    flags: w(1),
-                    restorer: w(2),
-                    mask: w(3),
-                });
+            };
+            if tid != pid {
+                sys::ptrace_set_sigmask(tid, !0).map_err(trace("PTRACE_SETSIGMASK"))?;
             }
-            Ok::<_, DumpError>(())
-        })();
-        inj.syscall(libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0])?;
-        result?;
-    }
-    sys::ptrace_set_sigmask(pid, s.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
-    Ok((acts, brk))
+            let inj = Injector::new(tid, vdso.start + off, t.regs);
+            let args = [sys::PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0];
+            let got = inj.syscall(libc::SYS_prctl, args);
+            if tid != pid {
+                sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
+            }
+            got?;
+            clear_tids.push(read_u64s(scratch, 1)?[0]);
+        }
+        Ok::<_, DumpError>(())
+    })();
+    inj.syscall(libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0])?;
+    result?;
+    sys::ptrace_set_sigmask(pid, leader.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
+    Ok((acts, brk, clear_tids))
 }
 
 fn collect_fds(pid: i32) -> Result<Vec<FdImage>, DumpError> {

@@ -187,6 +187,24 @@ pub struct ThreadImage {
     pub sigmask: u64,
     /// Registered rseq area, if any (trap 2).
     pub rseq: Option<Rseq>,
+    /// `clear_child_tid` (`set_tid_address`, `CLONE_CHILD_CLEARTID`): where
+    /// the kernel writes 0 and wakes a futex when the thread exits, which
+    /// `pthread_join` waits on. 0 for none. Absent in older images.
+    #[serde(default)]
+    pub clear_tid: u64,
+    /// `get_robust_list`, if the thread registered one (glibc does for
+    /// every thread). Absent in older images.
+    #[serde(default)]
+    pub robust_list: Option<RobustList>,
+}
+
+/// A thread's robust futex list (`set_robust_list`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RobustList {
+    /// Address of the list head.
+    pub head: u64,
+    /// Its length as registered.
+    pub len: u64,
 }
 
 /// x86_64 `user_regs_struct`, field for field.
@@ -400,10 +418,13 @@ impl TaskImage {
     /// runs inside their mapping and inside the page file; at least one
     /// thread; xstate hex. A restore trusts nothing it has not checked here.
     pub fn validate(&self) -> Result<(), String> {
-        if self.threads.is_empty() {
-            return Err("task has no thread".into());
+        if self.threads.first().map(|t| t.tid) != Some(self.pid) {
+            return Err("the first thread is not the thread group leader".into());
         }
-        for t in &self.threads {
+        for (i, t) in self.threads.iter().enumerate() {
+            if t.tid <= 0 || self.threads[..i].iter().any(|o| o.tid == t.tid) {
+                return Err(format!("thread {}: bad or repeated tid", t.tid));
+            }
             let x = t
                 .xstate_bytes()
                 .map_err(|e| format!("thread {}: xstate: {e}", t.tid))?;
@@ -687,6 +708,11 @@ mod tests {
                     len: 32,
                     signature: 0x53053053,
                 }),
+                clear_tid: 0x7000,
+                robust_list: Some(RobustList {
+                    head: 0x7010,
+                    len: 24,
+                }),
             }],
             mm: MmFields::default(),
             vmas: vec![Vma {
@@ -767,6 +793,30 @@ mod tests {
         let mut t = sample();
         t.vmas[0].pages[0].npages = u64::MAX;
         assert!(t.validate().unwrap_err().contains("overflows"));
+    }
+
+    #[test]
+    fn threads_must_start_with_the_leader_and_not_repeat() {
+        let mut t = sample();
+        t.threads.push(t.threads[0].clone());
+        assert!(t.validate().unwrap_err().contains("repeated"));
+        t.threads[1].tid = 43;
+        t.validate().unwrap();
+        t.threads.swap(0, 1);
+        assert!(t.validate().unwrap_err().contains("leader"));
+    }
+
+    #[test]
+    fn a_thread_without_the_newer_fields_still_reads() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        let th = v["threads"][0].as_object_mut().unwrap();
+        th.remove("clear_tid");
+        th.remove("robust_list");
+        let t: TaskImage = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            (t.threads[0].clear_tid, &t.threads[0].robust_list),
+            (0, &None)
+        );
     }
 
     #[test]

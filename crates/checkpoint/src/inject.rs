@@ -77,6 +77,16 @@ impl Injector {
         }
     }
 
+    /// The tracee.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Address of the `syscall` instruction used.
+    pub fn syscall_ip(&self) -> u64 {
+        self.syscall_ip
+    }
+
     /// Moves the `syscall` instruction used (after the vdso moved).
     pub fn set_syscall_ip(&mut self, ip: u64) {
         self.syscall_ip = ip;

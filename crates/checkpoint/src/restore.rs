@@ -23,9 +23,15 @@
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
 //!    and detach.
 //!
+//! Threads: the leader is rebuilt as above; each other thread is made by an
+//! injected `clone3` with `CLONE_THREAD | CLONE_PTRACE` and `set_tid` (its
+//! dumped tid), stops before running anything, and gets its robust list,
+//! `clear_child_tid` and rseq from syscalls injected into it; then every
+//! thread gets its registers, xstate and signal mask, and all are detached.
+//!
 //! Not restored yet: credentials, session and process group, rlimits,
-//! timers, pending signals, madvise flags; threads and trees are refused at
-//! dump time.
+//! timers, pending signals, alternate signal stacks, madvise flags; process
+//! trees are refused at dump time.
 
 use std::collections::HashMap;
 use std::fs;
@@ -108,13 +114,14 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
             image.tasks.len()
         )));
     };
-    let thread = match task.threads.as_slice() {
-        [t] => t,
-        ts => return Err(RestoreError::Unsupported(format!("{} threads", ts.len()))),
-    };
-    let xstate = thread
-        .xstate_bytes()
-        .map_err(|e| RestoreError::Unsupported(format!("xstate: {e}")))?;
+    let xstates = task
+        .threads
+        .iter()
+        .map(|t| {
+            t.xstate_bytes()
+                .map_err(|e| RestoreError::Unsupported(format!("thread {} xstate: {e}", t.tid)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let pages_path = image.pages_path(task);
     let pages_file = fs::File::open(&pages_path).map_err(|source| RestoreError::Open {
         path: pages_path.clone(),
@@ -138,7 +145,10 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
             source: e,
         },
     })?;
-    let mut guard = KillOnDrop(Some(child.pid));
+    let mut guard = KillOnDrop {
+        pid: Some(child.pid),
+        threads: Vec::new(),
+    };
     let pid = child.pid;
     let trace = |op: &'static str| {
         move |source| RestoreError::Trace {
@@ -160,15 +170,34 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
     let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
     sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))?;
 
-    let pages_elapsed = rebuild(pid, task, &files, &pages_file)?;
+    let pages_elapsed = rebuild(pid, task, &files, &pages_file, &mut guard.threads)?;
     drop(files);
 
-    sys::ptrace_set_xstate(pid, &xstate).map_err(trace("PTRACE_SETREGSET NT_X86_XSTATE"))?;
-    let regs: libc::user_regs_struct = thread.regs.clone().into();
-    sys::ptrace_setregs(pid, &inject::restart_regs(regs)).map_err(trace("PTRACE_SETREGS"))?;
-    sys::ptrace_set_sigmask(pid, thread.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
-    sys::ptrace_detach(pid, 0).map_err(trace("PTRACE_DETACH"))?;
-    guard.0 = None;
+    // Every thread gets its CPU state and mask, then runs: the others
+    // first, the leader last.
+    let tids = guard.threads.iter().copied().chain([pid]);
+    let states = task.threads[1..].iter().zip(&xstates[1..]);
+    for (tid, (t, xstate)) in tids.zip(states.chain([(&task.threads[0], &xstates[0])])) {
+        let trace = |op: &'static str| {
+            move |source| RestoreError::Trace {
+                pid: tid,
+                op: op.to_owned(),
+                source,
+            }
+        };
+        sys::ptrace_set_xstate(tid, xstate).map_err(trace("PTRACE_SETREGSET NT_X86_XSTATE"))?;
+        let regs: libc::user_regs_struct = t.regs.clone().into();
+        sys::ptrace_setregs(tid, &inject::restart_regs(regs)).map_err(trace("PTRACE_SETREGS"))?;
+        sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
+    }
+    for &tid in guard.threads.iter().chain([&pid]) {
+        sys::ptrace_detach(tid, 0).map_err(|source| RestoreError::Trace {
+            pid: tid,
+            op: "PTRACE_DETACH".into(),
+            source,
+        })?;
+    }
+    guard.pid = None;
     tracing::info!(pid, "restored");
     Ok(Restored {
         pid,
@@ -190,12 +219,20 @@ pub fn wait(pid: i32) -> io::Result<i32> {
     }
 }
 
-struct KillOnDrop(Option<i32>);
+/// Kills the task being restored unless it was handed over, and reaps it
+/// and the threads we created (as their tracer, we see each exit).
+struct KillOnDrop {
+    pid: Option<i32>,
+    threads: Vec<i32>,
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        if let Some(pid) = self.0 {
+        if let Some(pid) = self.pid {
             let _ = sys::kill(pid, libc::SIGKILL);
+            for &tid in &self.threads {
+                let _ = wait(tid);
+            }
             let _ = wait(pid);
         }
     }
@@ -318,6 +355,7 @@ fn rebuild(
     task: &TaskImage,
     files: &Files,
     pages: &fs::File,
+    threads: &mut Vec<i32>,
 ) -> Result<Duration, RestoreError> {
     let trace = |op: &'static str| {
         move |source| RestoreError::Trace {
@@ -529,6 +567,11 @@ fn rebuild(
         libc::SYS_close_range,
         [files.base as u64, u32::MAX.into(), 0, 0, 0, 0],
     )?;
+    let leader = &task.threads[0];
+    set_thread_state(&inj, leader, false)?;
+    for t in &task.threads[1..] {
+        clone_thread(&inj, scratch, t, threads)?;
+    }
     inj.syscall(libc::SYS_munmap, [scratch, PAGE_SIZE, 0, 0, 0, 0])?;
     if let Some(r) = &task.threads[0].rseq {
         inj.syscall(
@@ -541,6 +584,86 @@ fn rebuild(
         [libc::PR_SET_PDEATHSIG as u64, 0, 0, 0, 0, 0],
     )?;
     Ok(pages_elapsed)
+}
+
+/// Runs in a thread (through `inj`) the syscalls that set what belongs to
+/// it alone: `clear_child_tid`, the robust futex list and, with `rseq`,
+/// its rseq area (the leader registers its own last, trap 2).
+fn set_thread_state(inj: &Injector, t: &ThreadImage, rseq: bool) -> Result<(), RestoreError> {
+    inj.syscall(libc::SYS_set_tid_address, [t.clear_tid, 0, 0, 0, 0, 0])?;
+    if let Some(r) = &t.robust_list {
+        inj.syscall(libc::SYS_set_robust_list, [r.head, r.len, 0, 0, 0, 0])?;
+    }
+    if let (true, Some(r)) = (rseq, &t.rseq) {
+        inj.syscall(
+            libc::SYS_rseq,
+            [r.addr, r.len.into(), 0, r.signature.into(), 0, 0],
+        )?;
+    }
+    Ok(())
+}
+
+/// `clone3` flags of a restored thread: the leader's address space, files,
+/// fs, signal handlers and SysV undo list, in its thread group, and traced
+/// by us from birth (`CLONE_PTRACE`: it stops with `SIGSTOP` before running
+/// any instruction, so it never runs on the leader's stack).
+const THREAD_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SYSVSEM
+    | libc::CLONE_PTRACE) as u64;
+
+/// Creates thread `t` in the task with an injected `clone3` (`set_tid`: its
+/// dumped tid), waits for its first stop and sets its own state; returns
+/// its tid, pushed on `created` as soon as it exists. Registers, xstate and
+/// mask come with the leader's, at the end.
+fn clone_thread(
+    inj: &Injector,
+    scratch: u64,
+    t: &ThreadImage,
+    created: &mut Vec<i32>,
+) -> Result<(), RestoreError> {
+    let pid = inj.pid();
+    let trace = |op: &'static str| {
+        move |source| RestoreError::Trace {
+            pid: t.tid,
+            op: op.to_owned(),
+            source,
+        }
+    };
+    let set_tid_at = scratch + 512;
+    // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
+    // stack, stack_size, tls, set_tid, set_tid_size, cgroup.
+    let args: Vec<u8> = [THREAD_FLAGS, 0, 0, 0, 0, 0, 0, 0, set_tid_at, 1, 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    poke(pid, scratch, &args).map_err(trace("write clone_args"))?;
+    poke(pid, set_tid_at, &t.tid.to_le_bytes()).map_err(trace("write set_tid"))?;
+    let tid = inj.syscall(libc::SYS_clone3, [scratch, args.len() as u64, 0, 0, 0, 0])? as i32;
+    created.push(tid);
+    if tid != t.tid {
+        return Err(RestoreError::Trace {
+            pid: t.tid,
+            op: format!("clone3 made thread {tid}"),
+            source: io::ErrorKind::Other.into(),
+        });
+    }
+    match sys::waitpid(tid).map_err(trace("waitpid"))? {
+        WaitStatus::Stopped { sig, .. } if sig == libc::SIGSTOP => {}
+        status => {
+            return Err(RestoreError::Trace {
+                pid: tid,
+                op: format!("new thread did not stop ({status:?})"),
+                source: io::ErrorKind::Other.into(),
+            })
+        }
+    }
+    let regs = sys::ptrace_getregs(tid).map_err(trace("PTRACE_GETREGS"))?;
+    let tinj = Injector::new(tid, inj.syscall_ip(), regs);
+    set_thread_state(&tinj, t, true)
 }
 
 fn poke(pid: i32, addr: u64, data: &[u8]) -> io::Result<()> {

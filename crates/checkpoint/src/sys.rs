@@ -21,6 +21,9 @@ pub const PR_SET_MM_MAP: u64 = 14;
 const PR_SET_MM_MAP_SIZE: libc::c_ulong = 15;
 /// `CLONE_CLEAR_SIGHAND`: libc's constant is a truncated c_int.
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+/// `PR_GET_TID_ADDRESS` (include/uapi/linux/prctl.h): writes the thread's
+/// `clear_child_tid` pointer to the address given.
+pub const PR_GET_TID_ADDRESS: u64 = 40;
 /// `RSEQ_FLAG_UNREGISTER`.
 pub const RSEQ_FLAG_UNREGISTER: u64 = 1;
 
@@ -165,6 +168,26 @@ pub fn ptrace_get_rseq(pid: i32) -> io::Result<Option<(u64, u32, u32)>> {
         conf.rseq_abi_size,
         conf.signature,
     )))
+}
+
+/// `get_robust_list(tid)`: `(head, len)` of the thread's robust futex
+/// list; head 0 when it registered none.
+pub fn get_robust_list(tid: i32) -> io::Result<(u64, u64)> {
+    let mut head: u64 = 0;
+    let mut len: libc::size_t = 0;
+    // SAFETY: the kernel writes one pointer-sized value through each of the
+    // two pointers, which point at `head` (a u64, the size of a pointer on
+    // x86_64) and `len`, both live for the call; it checks the tid and our
+    // ptrace rights over it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            tid,
+            &mut head as *mut u64,
+            &mut len as *mut libc::size_t,
+        )
+    })?;
+    Ok((head, len as u64))
 }
 
 /// What `waitpid` reported.

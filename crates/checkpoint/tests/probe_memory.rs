@@ -6,35 +6,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{build_probe, wait_for};
 use corral_checkpoint::{collect, image, restore};
 use rustix::process::{kill_process, Pid, Signal};
 
-fn build_probe(dir: &Path, name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/probes/{name}.c"));
-    let out = dir.join(name);
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run cc");
-    assert!(st.success(), "cc {}", src.display());
-    out
-}
-
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+mod common;
 
 /// Starts the probe with stdio on /dev/null and a log file; returns its pid.
 fn start(probe: &Path, dir: &Path, mib: u32) -> (i32, PathBuf) {

@@ -465,6 +465,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_config_past_the_limit_is_refused_unparsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        // Not even JSON: the size is checked first.
+        std::fs::write(&path, vec![b' '; CONFIG_MAX_BYTES as usize + 1]).unwrap();
+        match load(dir.path()) {
+            Err(SpecError::TooLarge { size, limit, .. }) => {
+                assert_eq!((size, limit), (CONFIG_MAX_BYTES + 1, CONFIG_MAX_BYTES));
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // At the limit it is parsed (and here refused as empty JSON).
+        std::fs::write(&path, vec![b' '; CONFIG_MAX_BYTES as usize]).unwrap();
+        assert!(matches!(load(dir.path()), Err(SpecError::Parse { .. })));
+    }
+
+    #[test]
     fn versions() {
         for v in [
             "1.0.0",

@@ -409,6 +409,31 @@ mod tests {
     }
 
     #[test]
+    fn created_needs_an_init_reading_the_fifo() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("state"));
+        let c = store.create("fifo").unwrap();
+        assert!(!c.init_waits_on_fifo(), "no fifo yet");
+        c.make_fifo().unwrap();
+        let init_end = c.open_fifo_for_init().unwrap();
+        assert!(c.init_waits_on_fifo(), "the init holds it open");
+        // The probe wrote nothing: the init's end has no byte to read.
+        let mut fds = [rustix::event::PollFd::new(
+            &init_end,
+            rustix::event::PollFlags::IN,
+        )];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        assert_eq!(rustix::event::poll(&mut fds, Some(&zero)).unwrap(), 0);
+        drop(init_end); // the init went on to execve
+        assert!(c.has_fifo());
+        assert!(!c.init_waits_on_fifo(), "a fifo nobody reads");
+        c.remove().unwrap();
+    }
+
+    #[test]
     fn create_is_exclusive_and_list_sees_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("state"));

@@ -247,6 +247,12 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
     }
     let (ns_flags, pidns) = join_flags(&st.config);
     let seccomp_profile = st.config.linux().as_ref().and_then(|l| l.seccomp().clone());
+    if let Some(profile) = &seccomp_profile {
+        // Compiled (or read from the cache) here, before the clone, so the
+        // child inherits the program; a profile that fails is reported by
+        // the child, which compiles it again.
+        let _ = seccomp::check(profile);
+    }
     let state_json = hook_state(&st, Status::Running);
     let userns = ns_flags & libc::CLONE_NEWUSER as u32 != 0;
     let (into_cgroup, v1_tasks) = match &st.cgroup {
@@ -328,6 +334,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<RunOutcome, Error> {
         return Err(e);
     }
     tracing::info!(container_id = %opts.id, pid, "exec started");
+    seccomp::persist();
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid)?;
     }

@@ -2,11 +2,11 @@
 //!
 //! Order: seize and interrupt (the task stops where it is, no code of ours
 //! runs in it); refuse what we cannot restore yet, by name; read registers,
-//! xstate, signal mask and rseq; read smaps; run `rt_sigaction` and `brk(0)`
+//! xstate, signal mask and rseq; read maps; run `rt_sigaction` and `brk(0)`
 //! inside the task (see [`crate::inject`]) for what /proc does not show;
 //! read the pages pagemap says exist with large `process_vm_readv` vectors
-//! into one buffer and write them once (trap 4: never a round trip per
-//! page); write the task file, then the inventory last, so a dump that
+//! and write them once ([`crate::pages`], trap 4: never a round trip per
+//! page) while another thread reads smaps for the `VmFlags`; write the task file, then the inventory last, so a dump that
 //! fails half way leaves no image that opens. Then kill the task, or let it
 //! go on with `leave_running`.
 //!
@@ -355,11 +355,9 @@ fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration)
         }
     }
     let fds = collect_fds(pid)?;
-    let maps = procfs::parse_smaps(&read_proc(pid, "smaps")?).map_err(|e| DumpError::Proc {
-        pid,
-        path: format!("/proc/{pid}/smaps").into(),
-        source: io::Error::new(io::ErrorKind::InvalidData, e),
-    })?;
+    // maps, not smaps: smaps walks every page table to count Rss (20-50 ms
+    // for 1 GiB here); its VmFlags are read beside the page copy below.
+    let maps = parse_maps(pid, "maps")?;
     let mut vmas = maps
         .iter()
         .filter(|m| m.path.as_deref() != Some("[vsyscall]"))
@@ -402,7 +400,13 @@ fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration)
 
     let pages_started = Instant::now();
     let pages_file = format!("pages-{pid}.img");
-    let pages_size = dump_pages(pid, &mut vmas, &dir.join(&pages_file))?;
+    let (pages_size, smaps) = std::thread::scope(|scope| {
+        let smaps = scope.spawn(|| parse_maps(pid, "smaps"));
+        let size = dump_pages(pid, &mut vmas, &dir.join(&pages_file));
+        let smaps = smaps.join().expect("parse_maps does not panic");
+        Ok::<_, DumpError>((size?, smaps?))
+    })?;
+    set_vm_flags(pid, &mut vmas, smaps)?;
     let pages_elapsed = pages_started.elapsed();
 
     let task = TaskImage {
@@ -454,6 +458,39 @@ fn thread_image(t: &Stopped, clear_tid: u64) -> Result<ThreadImage, DumpError> {
         clear_tid,
         robust_list: (head != 0).then_some(RobustList { head, len }),
     })
+}
+
+/// Parses /proc/PID/`name` (`maps` or `smaps`).
+fn parse_maps(pid: i32, name: &str) -> Result<Vec<MapEntry>, DumpError> {
+    procfs::parse_smaps(&read_proc(pid, name)?).map_err(|e| DumpError::Proc {
+        pid,
+        path: format!("/proc/{pid}/{name}").into(),
+        source: io::Error::new(io::ErrorKind::InvalidData, e),
+    })
+}
+
+/// Copies the `VmFlags` of smaps onto the mappings read from maps. The task
+/// is stopped, so both list the same mappings; a difference is an error.
+fn set_vm_flags(pid: i32, vmas: &mut [Vma], smaps: Vec<MapEntry>) -> Result<(), DumpError> {
+    let mut smaps = smaps
+        .into_iter()
+        .filter(|m| m.path.as_deref() != Some("[vsyscall]"));
+    for v in vmas.iter_mut() {
+        match smaps.next() {
+            Some(m) if (m.start, m.end) == (v.start, v.end) => v.vm_flags = m.vm_flags,
+            _ => {
+                return Err(DumpError::Proc {
+                    pid,
+                    path: format!("/proc/{pid}/smaps").into(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("mapping {:#x}-{:#x} not in smaps", v.start, v.end),
+                    ),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_mask(field: Option<&str>) -> u64 {

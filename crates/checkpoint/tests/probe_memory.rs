@@ -51,6 +51,11 @@ fn dump_restore_verify(mib: u32, leave_running: bool) {
     let img = image::ImageDir::open(&images).unwrap();
     assert_eq!(img.inventory.root_pid, pid);
     assert_eq!(img.tasks[0].comm, "memory");
+    // VmFlags come from smaps, read beside the page copy.
+    assert!(img.tasks[0]
+        .vmas
+        .iter()
+        .all(|v| v.vm_flags.contains(&"rd".to_owned()) || v.prot & libc::PROT_READ as u32 == 0));
     assert!(img.tasks[0]
         .sigactions
         .iter()

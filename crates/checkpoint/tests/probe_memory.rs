@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{build_probe, wait_for};
+use common::{build_probe, wait_for, Reap};
 use corral_checkpoint::{collect, image, restore};
 use rustix::process::{kill_process, Pid, Signal};
 
@@ -40,6 +40,10 @@ fn dump_restore_verify(mib: u32, leave_running: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let probe = build_probe(tmp.path(), "memory");
     let (pid, log) = start(&probe, tmp.path(), mib);
+    // Kills the probe (or the restored copy, our child too) if the test
+    // fails half way; forgotten once the last one is reaped, so a reused
+    // pid is never hit.
+    let reap = Reap(pid);
     let images = tmp.path().join("img");
     let opts = collect::DumpOptions {
         pid,
@@ -81,6 +85,7 @@ fn dump_restore_verify(mib: u32, leave_running: bool) {
     std::thread::sleep(Duration::from_millis(50)); // let the loop count on
     kill_process(target, Signal::USR1).unwrap();
     let code = restore::wait(pid).unwrap();
+    std::mem::forget(reap);
     let text = fs::read_to_string(&log).unwrap();
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("ok: 0 differences"), "{text}");

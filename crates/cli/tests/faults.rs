@@ -322,13 +322,19 @@ fn fail_at(point: &str, command: &str) {
             assert!(leaks.is_empty(), "{what} left:\n  {}", leaks.join("\n  "));
         }
         "start" => {
-            // Before waking the init it still waits; after, it runs.
+            // Before waking the init it still waits; after, it runs,
+            // though the FIFO is still there (no reader: not "created").
             let want = if point == "start.before_wake" {
                 "created"
             } else {
                 "running"
             };
             assert_eq!(bundle.status(), want, "{what}");
+            if point == "start.after_wake" {
+                assert!(bundle.state_dir().join("exec.fifo").exists(), "{what}");
+                let again = bundle.runtime(&["start", id]);
+                assert_ne!(again.code, 0, "{what}: started twice: {again}");
+            }
         }
         "exec" => {
             assert_eq!(bundle.status(), "running", "{what}");
@@ -347,4 +353,58 @@ fn fail_at(point: &str, command: &str) {
         _ => {}
     }
     bundle.assert_no_leaks();
+}
+
+/// SIGKILL at exactly each stage: the fail point sleeps there (the `fail`
+/// crate's `sleep` action) and the test kills the runtime meanwhile. The
+/// bundle has its own `cgroupsPath`, which only state.json records: a kill
+/// before it was written would leave a cgroup `delete --force` cannot find.
+#[test]
+#[ignore = "needs root"]
+fn kill_9_at_every_stage_leaves_a_consistent_store() {
+    if common::is_runc() {
+        return; // fail points are corral's test build only
+    }
+    let started = Instant::now();
+    for &point in failpoint::ALL {
+        let bundle = Bundle::new("kill9stage");
+        bundle.set_args(&["sleep", "1000"]);
+        bundle.add_hook("createRuntime", "/bin/true", &[]);
+        let custom = format!("{}-own-path", bundle.id());
+        bundle.edit_config(|c| c["linux"]["cgroupsPath"] = custom.into());
+        let dir = bundle.dir().to_str().unwrap().to_owned();
+        let id = bundle.id();
+        let args: Vec<&str> = match point.split('.').next() {
+            Some("create" | "init") => vec!["create", "--bundle", &dir, id],
+            Some("run") => vec!["run", id],
+            Some("start") => {
+                bundle.create();
+                vec!["start", id]
+            }
+            Some("exec" | "delete") => {
+                bundle.create();
+                bundle.runtime(&["start", id]).assert_success();
+                if point.starts_with("exec") {
+                    vec!["exec", id, "sleep", "1000"]
+                } else {
+                    vec!["delete", "--force", id]
+                }
+            }
+            _ => panic!("fail point {point} belongs to no command"),
+        };
+        let armed = format!("{point}=sleep(5000)");
+        let mut cmd = bundle.spawn_with_env(&[("FAILPOINTS", &armed)], &args);
+        // Every stage is reached within tens of ms; then it sleeps 5 s.
+        thread::sleep(Duration::from_millis(500));
+        assert!(!cmd.exited(), "{point}: the command ended before the kill");
+        kill_pid(cmd.pid());
+        let out = cmd.wait();
+        assert_eq!(out.code, 137, "{point}: {out}");
+        let what = format!("killed at {point}");
+        assert_consistent(&bundle, &what);
+        let delete = bundle.runtime(&["delete", "--force", id]);
+        assert_eq!(delete.code, 0, "{what}: `delete --force` failed:\n{delete}");
+        bundle.assert_no_leaks();
+    }
+    eprintln!("{} stages in {:?}", failpoint::ALL.len(), started.elapsed());
 }

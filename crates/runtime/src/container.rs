@@ -850,8 +850,9 @@ pub fn start(store: &Store, id: &str) -> Result<(), Error> {
             _ => io("open exec fifo")(e),
         })?;
     std::io::Write::write_all(&mut fifo, b"0").map_err(io("write exec fifo"))?;
-    dir.remove_fifo();
+    // A start that dies here leaves a FIFO nobody reads: not "created".
     failpoint::hit("start.after_wake")?;
+    dir.remove_fifo();
     tracing::info!(container_id = %id, pid = st.pid, "started");
     poststart(&st);
     Ok(())

@@ -966,6 +966,11 @@ impl Bundle {
     /// (`FAILPOINTS=…`): set per invocation, never in the test process,
     /// whose other tests run in parallel.
     pub fn runtime_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        self.spawn_with_env(env, args).wait()
+    }
+
+    /// As [`Bundle::spawn`], with `env` added to the runtime's environment.
+    pub fn spawn_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> Background {
         let (mut cmd, line, out, err) = self.command(&self.dir(), args);
         cmd.envs(env.iter().copied());
         let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -975,6 +980,5 @@ impl Bundle {
             out,
             err,
         }
-        .wait()
     }
 }

@@ -205,6 +205,19 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
             t.fds.len(),
             t.pages_size as f64 / 1048576.0
         )?;
+        for th in &t.threads {
+            writeln!(
+                out,
+                "  thread {}: rip {:#x} sigmask {:#x} rseq {} clear_tid {:#x}",
+                th.tid,
+                th.regs.rip,
+                th.sigmask,
+                th.rseq
+                    .as_ref()
+                    .map_or("none".into(), |r| format!("{:#x}", r.addr)),
+                th.clear_tid
+            )?;
+        }
         for v in &t.vmas {
             let prot = |bit: i32, c: char| if v.prot & bit as u32 != 0 { c } else { '-' };
             let what = match &v.backing {

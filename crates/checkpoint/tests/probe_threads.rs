@@ -17,6 +17,16 @@ mod common;
 #[test]
 #[ignore = "needs root"]
 fn a_process_of_five_threads_comes_back_with_every_tid() {
+    dump_restore_verify(false);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn five_threads_run_on_after_a_leave_running_dump_then_restore() {
+    dump_restore_verify(true);
+}
+
+fn dump_restore_verify(leave_running: bool) {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap(); // trap 6
     let tmp = tempfile::tempdir().unwrap();
     let probe = build_probe(tmp.path(), "threads");
@@ -44,9 +54,18 @@ fn a_process_of_five_threads_comes_back_with_every_tid() {
     let opts = collect::DumpOptions {
         pid,
         images_dir: images.clone(),
-        leave_running: false,
+        leave_running,
     };
     collect::dump(&opts).unwrap();
+    if leave_running {
+        // Every thread was put back as it was: the original checks itself.
+        kill_process(Pid::from_raw(pid).unwrap(), Signal::USR1).unwrap();
+        let code = restore::wait(pid).unwrap();
+        let text = fs::read_to_string(&log).unwrap();
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("ok: 0 differences, 5 threads"), "{text}");
+        fs::write(&log, "").unwrap();
+    }
     assert!(!Path::new(&format!("/proc/{pid}")).exists());
     let img = image::ImageDir::open(&images).unwrap();
     let threads = &img.tasks[0].threads;

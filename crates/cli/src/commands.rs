@@ -127,6 +127,14 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     // Compiled seccomp filters, kept between runs: "@" is not allowed in a
     // container id, so no container can be named like this directory.
     corral_runtime::seccomp::set_cache_dir(cli.state_root().join("@cache").join("seccomp"));
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        // Before anything else: these commands make processes that run
+        // inside the container with corral's binary as their exe.
+        corral_runtime::selfexe::reexec_read_only()?;
+    }
     match &cli.command {
         Command::Create(a) => {
             container::create(&store, &a.options())

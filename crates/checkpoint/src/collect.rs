@@ -201,8 +201,7 @@ impl Seized {
             }
         };
         sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
-        sys::ptrace_setregs(tid, &inject::restart_regs(t.regs)).map_err(trace("PTRACE_SETREGS"))?;
-        sys::ptrace_detach(tid, 0).map_err(trace("PTRACE_DETACH"))
+        inject::resume(self.pid, tid, &t.regs).map_err(trace("resume"))
     }
 
     fn release(mut self) -> Result<(), DumpError> {

@@ -125,33 +125,42 @@ impl Injector {
     }
 }
 
-/// Registers as the task would have them after the kernel's syscall-restart
-/// logic: a task stopped while a syscall was interrupted holds
-/// `-ERESTART*` in rax; resumed from any stop by us, it must re-run that
-/// syscall as it would have without the checkpoint.
-pub fn restart_regs(mut r: libc::user_regs_struct) -> libc::user_regs_struct {
-    const ERESTARTSYS: i64 = -512;
-    const ERESTARTNOINTR: i64 = -513;
-    const ERESTARTNOHAND: i64 = -514;
-    const ERESTART_RESTARTBLOCK: i64 = -516;
-    if (r.orig_rax as i64) < 0 {
-        return r;
-    }
-    match r.rax as i64 {
-        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
-            r.rax = r.orig_rax;
-            r.rip -= 2;
+/// Most stops [`resume`] lets pass before it gives up.
+const RESUME_STOPS: usize = 64;
+
+/// Sets `regs` on stopped thread `tid` of `pid` exactly as they were dumped
+/// or seized (an interrupted syscall's `-ERESTART*` in rax included) and
+/// detaches it from inside the kernel's signal path, so the kernel itself
+/// finishes the interrupted syscall as if the thread had never stopped:
+/// restarted, or `EINTR` for a handler of a signal that arrives meanwhile.
+///
+/// Restarting by hand (rip back on the `syscall`, rax = its number) loses
+/// that signal's wakeup: a handler that runs before the thread resumes
+/// returns onto the `syscall` instruction, and `pause()` sleeps for ever.
+/// So the thread is sent a SIGSTOP, continued, and detached with signal 0
+/// from the signal-delivery-stop it reports (the SIGSTOP is dropped);
+/// signals that come first are delivered on the way.
+pub fn resume(pid: i32, tid: i32, regs: &libc::user_regs_struct) -> io::Result<()> {
+    sys::ptrace_setregs(tid, regs)?;
+    sys::tgkill(pid, tid, libc::SIGSTOP)?;
+    sys::ptrace_cont(tid, 0)?;
+    for _ in 0..RESUME_STOPS {
+        match sys::waitpid(tid)? {
+            WaitStatus::Stopped { sig, event: 0 } if sig == libc::SIGSTOP => {
+                return sys::ptrace_detach(tid, 0);
+            }
+            // Another signal: the thread takes it (its handler frame is
+            // built now, with the kernel's restart rules), then our
+            // SIGSTOP stops it again.
+            WaitStatus::Stopped { sig, event: 0 } => sys::ptrace_cont(tid, sig)?,
+            WaitStatus::Stopped { .. } => sys::ptrace_cont(tid, 0)?,
+            _ => return Err(io::Error::from_raw_os_error(libc::ESRCH)),
         }
-        ERESTART_RESTARTBLOCK => {
-            // In a restored task restart_syscall finds no restart block and
-            // returns EINTR, which callers of nanosleep & co. handle.
-            r.rax = libc::SYS_restart_syscall as u64;
-            r.rip -= 2;
-        }
-        _ => {}
     }
-    r.orig_rax = u64::MAX;
-    r
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("thread {tid} did not reach its SIGSTOP in {RESUME_STOPS} stops"),
+    ))
 }
 
 #[cfg(test)]
@@ -162,19 +171,5 @@ mod tests {
     fn the_syscall_bytes_are_found() {
         assert_eq!(find_syscall_insn(&[0x90, 0x0f, 0x05, 0xc3]), Some(1));
         assert_eq!(find_syscall_insn(&[0x0f, 0x90, 0x05]), None);
-    }
-
-    #[test]
-    fn an_interrupted_syscall_is_rerun() {
-        let mut r: libc::user_regs_struct = crate::image::Regs::default().into();
-        r.orig_rax = 35;
-        r.rax = (-514i64) as u64;
-        r.rip = 0x1002;
-        let n = restart_regs(r);
-        assert_eq!((n.rax, n.rip, n.orig_rax), (35, 0x1000, u64::MAX));
-        r.rax = (-516i64) as u64;
-        assert_eq!(restart_regs(r).rax, libc::SYS_restart_syscall as u64);
-        r.rax = 0;
-        assert_eq!(restart_regs(r).rip, 0x1002);
     }
 }

@@ -187,15 +187,8 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
         };
         sys::ptrace_set_xstate(tid, xstate).map_err(trace("PTRACE_SETREGSET NT_X86_XSTATE"))?;
         let regs: libc::user_regs_struct = t.regs.clone().into();
-        sys::ptrace_setregs(tid, &inject::restart_regs(regs)).map_err(trace("PTRACE_SETREGS"))?;
         sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
-    }
-    for &tid in guard.threads.iter().chain([&pid]) {
-        sys::ptrace_detach(tid, 0).map_err(|source| RestoreError::Trace {
-            pid: tid,
-            op: "PTRACE_DETACH".into(),
-            source,
-        })?;
+        inject::resume(pid, tid, &regs).map_err(trace("resume"))?;
     }
     guard.pid = None;
     tracing::info!(pid, "restored");

@@ -457,6 +457,12 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     check(unsafe { libc::kill(pid, sig) } as libc::c_long).map(drop)
 }
 
+/// `tgkill(pid, tid, sig)`: a signal to one thread.
+pub fn tgkill(pid: i32, tid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) }).map(drop)
+}
+
 /// `pidfd_open(pid)` then `pidfd_getfd` of `fd`: copies another task's fd.
 pub fn pidfd_getfd(pid: i32, fd: i32) -> io::Result<OwnedFd> {
     // SAFETY: integer arguments only; the result is a new fd nobody owns.

@@ -388,3 +388,187 @@ fn add_shared_libraries(rootfs: &std::path::Path, bin: &std::path::Path) {
         fs::copy(lib, &target).expect("copy a library into the rootfs");
     }
 }
+
+/// Accepts one connection on `listener` within 10 s and receives the fd
+/// sent with SCM_RIGHTS (runc's console socket protocol); `None` if the
+/// runtime never connected.
+fn receive_console(listener: &std::os::unix::net::UnixListener) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::AsFd;
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((conn, _)) => break conn,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(_) => return None,
+        }
+    };
+    conn.set_nonblocking(false).expect("blocking connection");
+    let mut buf = [0u8; 4096];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(
+        conn.as_fd(),
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        rustix::net::RecvFlags::CMSG_CLOEXEC,
+    )
+    .ok()?;
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    fds.pop()
+}
+
+/// Reads the pty master `fd` until `needle` appears, EOF/EIO, or 10 s pass.
+fn read_pty_until(fd: &std::os::fd::OwnedFd, needle: &str) -> String {
+    let mut text = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !String::from_utf8_lossy(&text).contains(needle) && std::time::Instant::now() < deadline {
+        let mut pfd = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        if rustix::event::poll(&mut pfd, Some(&timeout)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// CVE-2025-52565 class: runc bound the pty onto /dev/console by path, and
+/// a hostile image (or a racing container) could point that path elsewhere.
+/// Here the image's /dev/console (or /dev/pts/ptmx, with no devpts from the
+/// spec) is a symlink to a file of the host (absolute, and as `../` climbing
+/// out of the rootfs), with `terminal: true` and a console socket. corral
+/// reaches both paths under the root fd with `RESOLVE_IN_ROOT` (the link
+/// resolves inside the rootfs), and binds the slave it got from the master
+/// by fd (`TIOCGPTPEER`, no /dev/pts/N path to swap). The host file keeps
+/// its content, mode and inode, and nothing is mounted over it; the
+/// container fails with an error naming the path, or (when the link's
+/// target exists inside the rootfs) runs with a pty as /dev/console.
+/// Without the in-root lookup the bind would land on the host file (the
+/// leak check and the mountinfo check see it) or the ptmx open would reach
+/// a host path.
+#[test]
+#[ignore = "needs root"]
+fn a_dev_console_symlink_cannot_reach_the_host() {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    for name in ["absolute", "relative", "absent", "shadowed", "ptmx"] {
+        let bundle = Bundle::new(&format!("console-{name}"));
+        let victim = bundle.tmp_dir().join("victim");
+        fs::write(&victim, b"host file\n").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+        let before = fs::metadata(&victim).unwrap();
+        let victim_str = victim.to_str().unwrap();
+        let dev = bundle.rootfs().join("dev");
+        // A host path that does not exist: a runtime that creates the
+        // console's mount point through the link would create it.
+        let absent = bundle.tmp_dir().join("absent");
+        let (link, target) = match name {
+            "absent" => (dev.join("console"), absent.to_str().unwrap().to_owned()),
+            "relative" => (
+                dev.join("console"),
+                format!("{}{}", "../".repeat(16), victim_str.trim_start_matches('/')),
+            ),
+            "ptmx" => (dev.join("pts/ptmx"), victim_str.to_owned()),
+            _ => (dev.join("console"), victim_str.to_owned()),
+        };
+        if name == "shadowed" {
+            // The same path inside the rootfs: there the bind may land.
+            let inside = bundle.rootfs().join(victim_str.trim_start_matches('/'));
+            fs::create_dir_all(inside.parent().unwrap()).unwrap();
+            fs::write(&inside, b"image file\n").unwrap();
+        }
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        symlink(&target, &link).unwrap();
+        bundle.edit_config(|c| {
+            // No /dev tmpfs (and for ptmx no devpts): the image's own /dev.
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.retain(|m| {
+                let dest = m["destination"].as_str().unwrap_or("");
+                dest != "/dev" && !(name == "ptmx" && dest == "/dev/pts")
+            });
+        });
+        bundle.set_terminal(true);
+        bundle.set_args(&["sh", "-c", "test -c /dev/console && echo console-ok"]);
+        let socket = bundle.tmp_dir().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let dir = bundle.dir();
+        let out = bundle.runtime(&[
+            "create",
+            "--bundle",
+            dir.to_str().unwrap(),
+            "--console-socket",
+            socket.to_str().unwrap(),
+            bundle.id(),
+        ]);
+        eprintln!("{name}: create exited {}: {}", out.code, out.stderr.trim());
+        if out.code == 0 {
+            let master = receive_console(&listener).expect("the pty master");
+            // The pty is bound inside the container's root (at the link's
+            // target in the rootfs), where the init, past pivot_root, sees it.
+            let pid = bundle.pid();
+            let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+            assert!(
+                mountinfo
+                    .lines()
+                    .any(|l| l.contains(" - devpts ") && l.split(' ').nth(4) == Some(victim_str)),
+                "{name}: no pty bound at {victim_str} inside the container:\n{mountinfo}"
+            );
+            bundle.runtime(&["start", bundle.id()]).assert_success();
+            let text = read_pty_until(&master, "console-ok");
+            assert!(text.contains("console-ok"), "{name}: {text:?}");
+            bundle.wait_for_status("stopped");
+        } else {
+            let path = if name == "ptmx" {
+                "/dev/pts/ptmx"
+            } else {
+                "/dev/console"
+            };
+            assert!(
+                out.stderr.contains(path),
+                "{name}: the error names {path}: {out}"
+            );
+        }
+        let after = fs::metadata(&victim).unwrap();
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"host file\n",
+            "{name}: content"
+        );
+        assert_eq!(after.mode(), before.mode(), "{name}: mode");
+        assert_eq!(after.ino(), before.ino(), "{name}: inode");
+        assert_eq!(after.mtime(), before.mtime(), "{name}: mtime");
+        assert!(!absent.exists(), "{name}: created on the host");
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(victim_str),
+            "{name}: a mount over the host file"
+        );
+        assert!(
+            !String::from_utf8_lossy(
+                &fs::read_link(&link)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
+            )
+            .is_empty(),
+            "{name}: the image's link is still a link"
+        );
+        bundle.assert_no_leaks();
+    }
+}

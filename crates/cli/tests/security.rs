@@ -318,6 +318,9 @@ fn the_container_cannot_overwrite_the_runtime_binary() {
     fs::copy(common::runtime_bin(), &copy).unwrap();
     let original = fs::read(&copy).unwrap();
     let bundle = Bundle::with_runtime("exeattack", copy.clone());
+    // Dropped before `bundle`, whose cleanup runs the copy: a damaged copy
+    // is made whole first, even when an assertion fails half way.
+    let _restore = RestoreOnDrop(copy.clone(), original.clone());
     bundle.edit_config(|c| c["root"]["readonly"] = false.into());
     let rootfs = bundle.rootfs();
     add_shared_libraries(&rootfs, &copy);
@@ -337,10 +340,6 @@ fn the_container_cannot_overwrite_the_runtime_binary() {
     let execs: Vec<String> = execs.iter().map(ToString::to_string).collect();
     let report = format!("attack log:\n{log}\nexecs:\n{}", execs.join("\n"));
     let after = fs::read(&copy).unwrap();
-    if after != original {
-        // Bundle's cleanup runs this copy: make it whole again first.
-        fs::write(&copy, &original).unwrap();
-    }
     assert!(
         after == original,
         "the runtime binary was changed\n{report}"
@@ -356,6 +355,17 @@ fn the_container_cannot_overwrite_the_runtime_binary() {
     }
     eprintln!("{report}"); // with --nocapture: what the attack met
     bundle.assert_no_leaks();
+}
+
+/// Rewrites file `.0` with `.1` on drop if its content differs.
+struct RestoreOnDrop(std::path::PathBuf, Vec<u8>);
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        if fs::read(&self.0).ok().as_deref() != Some(&self.1[..]) {
+            let _ = fs::write(&self.0, &self.1);
+        }
+    }
 }
 
 /// Waits (at most `limit`) for `path` to exist; panics after.

@@ -8,6 +8,7 @@
 # with storage private to the benchmark, and a cgroup parent removed at the end.
 #
 #   bench/podman.sh [--runs N]     (root; installs hyperfine, crun, runc, podman)
+#   ROUNDS=R bench/podman.sh …     (default 5 rounds, see below)
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 RUNS=40
@@ -38,18 +39,36 @@ podman_cmd() { # $1 runtime binary, $2 name
   r+=" --cgroup-parent /$parent --rootfs $work/rootfs /bin/true"
   echo "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec podman $g run $r >/dev/null'"
 }
-hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/result.json" \
-  -n corral "$(podman_cmd "$CORRAL" corral)" \
-  -n crun "$(podman_cmd "$(command -v crun)" crun)" \
-  -n runc "$(podman_cmd "$(command -v runc)" runc)"
+# Load on a shared machine drifts over a minute; hyperfine runs each command's
+# runs back to back, so the benchmark is split into rounds with the order of
+# the three rotated, and the ratios come from all samples together.
+ROUNDS=${ROUNDS:-5}
+per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+names=(corral crun runc)
+bins=("$CORRAL" "$(command -v crun)" "$(command -v runc)")
+for ((round = 0; round < ROUNDS; round++)); do
+  args=()
+  for ((i = 0; i < 3; i++)); do
+    j=$(( (i + round) % 3 ))
+    args+=(-n "${names[j]}" "$(podman_cmd "${bins[j]}" "${names[j]}")")
+  done
+  hyperfine -N --warmup 2 --runs "$per" --export-json "$work/round-$round.json" "${args[@]}" |
+    grep -E "^Benchmark|Time \(mean"
+done
 
-python3 - "$work/result.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-c = r["corral"]
+python3 - "$work" "$ROUNDS" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+times = {}
+for r in range(rounds):
+    for x in json.load(open(f"{work}/round-{r}.json"))["results"]:
+        times.setdefault(x["command"], []).extend(x["times"])
+mean = {k: statistics.mean(v) for k, v in times.items()}
+median = {k: statistics.median(v) for k, v in times.items()}
+n = len(times["corral"])
 for name in ("crun", "runc"):
-    o = r[name]
-    print(f"podman run --rm: corral / {name}: {c['mean'] / o['mean']:.2f}x by mean, "
-          f"{c['median'] / o['median']:.2f}x by median  (corral {c['mean']*1e3:.1f} ms, "
-          f"{name} {o['mean']*1e3:.1f} ms; medians {c['median']*1e3:.1f} / {o['median']*1e3:.1f} ms)")
+    print(f"podman run --rm ({n} runs each, {rounds} rounds): corral / {name}: "
+          f"{mean['corral'] / mean[name]:.2f}x by mean, {median['corral'] / median[name]:.2f}x by median "
+          f"(means: corral {mean['corral']*1e3:.1f} ms, {name} {mean[name]*1e3:.1f} ms; "
+          f"medians {median['corral']*1e3:.1f} / {median[name]*1e3:.1f} ms)")
 PY

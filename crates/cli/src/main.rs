@@ -102,7 +102,48 @@ impl Cli {
     }
 }
 
+/// The command word of `args` (after the global flags), found without clap
+/// so that `create`, `run` and `exec` can re-execute from a read-only mount
+/// of the binary before doing anything else (CVE-2019-5736; the re-exec
+/// repeats whatever came before it). Only a shortcut: `dispatch` checks the
+/// parsed command again.
+fn early_command(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
+    let mut args = args.into_iter().skip(1).peekable();
+    while let Some(arg) = args.next() {
+        let arg = arg.into_string().ok()?;
+        match arg.as_str() {
+            "--" => return None,
+            "--root" | "--log" | "--log-format" | "--criu" => {
+                args.next();
+            }
+            "--rootless" => {
+                if args
+                    .peek()
+                    .is_some_and(|v| matches!(v.to_str(), Some("true" | "false" | "auto")))
+                {
+                    args.next();
+                }
+            }
+            flag if flag.starts_with('-') => {}
+            command => return Some(command.to_owned()),
+        }
+    }
+    None
+}
+
 fn main() -> ExitCode {
+    let early = early_command(std::env::args_os());
+    if matches!(early.as_deref(), Some("create" | "run" | "exec")) {
+        if let Err(e) = corral_runtime::selfexe::reexec_read_only() {
+            // exec's own failures are 255, as runc's.
+            let code = if early.as_deref() == Some("exec") {
+                255
+            } else {
+                1
+            };
+            return fail_with(anyhow::Error::new(e), code);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -136,4 +177,47 @@ pub fn fail_with(err: anyhow::Error, code: u8) -> ExitCode {
     logging::error(&msg);
     eprintln!("corral: {msg}");
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::early_command;
+
+    fn cmd(args: &[&str]) -> Option<String> {
+        early_command(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn the_command_word_after_global_flags() {
+        assert_eq!(cmd(&["corral", "exec", "x", "sh"]).as_deref(), Some("exec"));
+        assert_eq!(
+            cmd(&[
+                "corral",
+                "--root",
+                "/r",
+                "--log",
+                "l",
+                "--log-format",
+                "json",
+                "run",
+                "x"
+            ])
+            .as_deref(),
+            Some("run")
+        );
+        assert_eq!(
+            cmd(&["corral", "--root=/r", "--debug", "create", "x"]).as_deref(),
+            Some("create")
+        );
+        assert_eq!(
+            cmd(&["corral", "--rootless", "true", "state", "x"]).as_deref(),
+            Some("state")
+        );
+        assert_eq!(
+            cmd(&["corral", "--rootless", "run", "x"]).as_deref(),
+            Some("run")
+        );
+        assert_eq!(cmd(&["corral", "--", "run"]), None);
+        assert_eq!(cmd(&["corral"]), None);
+    }
 }

@@ -31,7 +31,7 @@ use std::{
 
 use common::{
     cgroup_dir_of, cgroup_dirs_named, cgroup_path_of, is_runc, kill_tracked, process_alive,
-    runtime_bin, spawn_tracked, unique_id, wait_tracked, Bundle, Output, TIMEOUT,
+    read_fd_until, runtime_bin, spawn_tracked, unique_id, wait_tracked, Bundle, Output, TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -1150,28 +1150,6 @@ fn receive_fd(listener: &UnixListener) -> OwnedFd {
     fds.pop().unwrap()
 }
 
-/// Reads `fd` until `needle` appears, EOF/EIO, or 10 s pass.
-fn read_until(fd: &OwnedFd, needle: &str) -> String {
-    let mut text = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !String::from_utf8_lossy(&text).contains(needle) && Instant::now() < deadline {
-        let mut pfd = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
-        let timeout = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        if rustix::event::poll(&mut pfd, Some(&timeout)).unwrap_or(0) == 0 {
-            continue;
-        }
-        let mut buf = [0u8; 1024];
-        match rustix::io::read(fd, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&text).into_owned()
-}
-
 #[test]
 #[ignore = "needs root"]
 fn terminal_sends_the_pty_master_to_the_console_socket() {
@@ -1193,7 +1171,7 @@ fn terminal_sends_the_pty_master_to_the_console_socket() {
         .assert_success();
     let master = receive_fd(&listener);
     bundle.runtime(&["start", bundle.id()]).assert_success();
-    let text = read_until(&master, "console-ok");
+    let text = read_fd_until(&master, "console-ok");
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     assert!(
         lines.first().is_some_and(|l| l.starts_with("/dev/pts/")),
@@ -1242,7 +1220,7 @@ fn preserve_fds_passes_fd_3_and_nothing_else() {
         "run -d failed: {}",
         fs::read_to_string(&err).unwrap_or_default()
     );
-    assert_eq!(read_until(&read_end, "\n"), "through-fd-3\n");
+    assert_eq!(read_fd_until(&read_end, "\n"), "through-fd-3\n");
     let pid = bundle.pid();
     let mut fds: Vec<u32> = fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()

@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::process::Command;
 
-use common::{output_tracked, runtime_bin, Bundle};
+use common::{output_tracked, read_fd_until, runtime_bin, Bundle};
 
 /// Runs the runtime through sh with fd 7 open on `fd7` (a host path), the
 /// way an engine might leak one; returns (status code, stdout, stderr).
@@ -437,28 +437,6 @@ fn receive_console(listener: &std::os::unix::net::UnixListener) -> Option<std::o
     fds.pop()
 }
 
-/// Reads the pty master `fd` until `needle` appears, EOF/EIO, or 10 s pass.
-fn read_pty_until(fd: &std::os::fd::OwnedFd, needle: &str) -> String {
-    let mut text = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !String::from_utf8_lossy(&text).contains(needle) && std::time::Instant::now() < deadline {
-        let mut pfd = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
-        let timeout = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        if rustix::event::poll(&mut pfd, Some(&timeout)).unwrap_or(0) == 0 {
-            continue;
-        }
-        let mut buf = [0u8; 1024];
-        match rustix::io::read(fd, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&text).into_owned()
-}
-
 /// CVE-2025-52565 class: runc bound the pty onto /dev/console by path, and
 /// a hostile image (or a racing container) could point that path elsewhere.
 /// Here the image's /dev/console (or /dev/pts/ptmx, with no devpts from the
@@ -540,7 +518,7 @@ fn a_dev_console_symlink_cannot_reach_the_host() {
                 "{name}: no pty bound at {victim_str} inside the container:\n{mountinfo}"
             );
             bundle.runtime(&["start", bundle.id()]).assert_success();
-            let text = read_pty_until(&master, "console-ok");
+            let text = read_fd_until(&master, "console-ok");
             assert!(text.contains("console-ok"), "{name}: {text:?}");
             bundle.wait_for_status("stopped");
         } else {

@@ -982,3 +982,25 @@ impl Bundle {
         }
     }
 }
+
+/// Reads `fd` (a pty master, a pipe) until `needle` appears, EOF/EIO, or 10 s pass.
+pub fn read_fd_until(fd: &std::os::fd::OwnedFd, needle: &str) -> String {
+    let mut text = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&text).contains(needle) && Instant::now() < deadline {
+        let mut pfd = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+        let timeout = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        if rustix::event::poll(&mut pfd, Some(&timeout)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}

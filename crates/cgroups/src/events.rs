@@ -202,19 +202,7 @@ impl Cgroup {
     }
 
     fn memory_dir(&self) -> Result<(Place, CgroupDir), Error> {
-        let place =
-            self.locate(Controller::Memory)
-                .ok_or_else(|| Error::ControllerUnavailable {
-                    resource: "OOM and memory pressure events",
-                    controller: Controller::Memory,
-                    path: self.path.clone(),
-                })?;
-        let path = match place {
-            Place::V1(i) => self.v1.get(i).map(|d| d.path()),
-            Place::Unified => self.unified.as_ref().map(|u| u.path()),
-        };
-        let path = path.expect("locate returns a place this cgroup has");
-        Ok((place, CgroupDir::open(&path)?))
+        self.controller_dir(Controller::Memory, "OOM and memory pressure events")
     }
 
     fn watch_err(&self, what: &'static str) -> impl FnOnce(rustix::io::Errno) -> Error + '_ {

@@ -54,20 +54,30 @@ impl Backoff {
 }
 
 impl Cgroup {
-    fn freezer(&self) -> Result<(Place, CgroupDir), Error> {
-        let place =
-            self.locate(Controller::Freezer)
-                .ok_or_else(|| Error::ControllerUnavailable {
-                    resource: "freezing",
-                    controller: Controller::Freezer,
-                    path: self.path.clone(),
-                })?;
+    /// Where `controller` lives for this cgroup and its directory there;
+    /// `ControllerUnavailable` naming `resource` when no hierarchy has it.
+    pub(crate) fn controller_dir(
+        &self,
+        controller: Controller,
+        resource: &'static str,
+    ) -> Result<(Place, CgroupDir), Error> {
+        let place = self
+            .locate(controller)
+            .ok_or_else(|| Error::ControllerUnavailable {
+                resource,
+                controller,
+                path: self.path.clone(),
+            })?;
         let path = match place {
             Place::V1(i) => self.v1.get(i).map(|d| d.path()),
             Place::Unified => self.unified.as_ref().map(|u| u.path()),
         };
         let path = path.expect("locate returns a place this cgroup has");
         Ok((place, CgroupDir::open(&path)?))
+    }
+
+    fn freezer(&self) -> Result<(Place, CgroupDir), Error> {
+        self.controller_dir(Controller::Freezer, "freezing")
     }
 
     /// Freezes every task and waits (at most 5 s) until the kernel reports

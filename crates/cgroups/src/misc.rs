@@ -15,12 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{
-    cgroup::Cgroup,
-    dir::CgroupDir,
-    hybrid::{Controller, Place},
-    Error,
-};
+use crate::{cgroup::Cgroup, dir::CgroupDir, hybrid::Controller, Error};
 
 /// Parses `misc.max`, `misc.current` or `misc.capacity`; `None` is `max`.
 pub fn parse(text: &str) -> Option<BTreeMap<String, Option<u64>>> {
@@ -40,20 +35,9 @@ pub fn parse(text: &str) -> Option<BTreeMap<String, Option<u64>>> {
 
 impl Cgroup {
     fn misc_dir(&self) -> Result<CgroupDir, Error> {
-        let place = self
-            .locate(Controller::Misc)
-            .ok_or_else(|| Error::ControllerUnavailable {
-                resource: "misc resource limits",
-                controller: Controller::Misc,
-                path: self.path.clone(),
-            })?;
-        let path = match place {
-            Place::V1(i) => self.v1.get(i).map(|d| d.path()),
-            Place::Unified => self.unified.as_ref().map(|u| u.path()),
-        };
-        Ok(CgroupDir::open(
-            &path.expect("locate returns a place this cgroup has"),
-        )?)
+        Ok(self
+            .controller_dir(Controller::Misc, "misc resource limits")?
+            .1)
     }
 
     /// `misc.max`: each resource's limit (`None`: max).

@@ -427,7 +427,7 @@ fn device_rules_allow_and_deny_and_reapply_replaces() {
 
 #[test]
 #[ignore = "needs root"]
-fn the_hot_path_is_fast() {
+fn new_create_apply_add_task_and_destroy_in_one_go() {
     let h = Hierarchy::detect().unwrap();
     let r = LinuxResourcesBuilder::default()
         .memory(
@@ -442,22 +442,18 @@ fn the_hot_path_is_fast() {
         .unwrap();
     let mut child = TestChild::sleep();
     let name = format!("/{}", common::unique_name("fast"));
-    let started = Instant::now();
+    // The runtime's hot path, end to end (its speed is bench/cgroup.sh's
+    // business, not a timed test's).
     let cg = Cgroup::new(&h, &name).unwrap();
     let guard = scopeguard(cg.clone());
     cg.create().unwrap();
     cg.apply(&r).unwrap();
     cg.add_task(child.pid()).unwrap();
-    let setup = started.elapsed();
+    assert!(cg.pids().unwrap().contains(&child.pid()));
     cg.destroy().unwrap();
-    let total = started.elapsed();
     drop(guard);
-    eprintln!("new+create+apply+add_task: {setup:?}; with destroy (kills the child): {total:?}");
     assert_eq!(child.child.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert_gone(&cg);
-    if !in_vm() {
-        assert!(setup.as_millis() < 14, "setup took {setup:?}");
-    }
 }
 
 /// Destroys on drop (for tests that drive `Cgroup` by hand).

@@ -55,25 +55,37 @@ impl Backoff {
 
 impl Cgroup {
     /// Where `controller` lives for this cgroup and its directory there;
-    /// `ControllerUnavailable` naming `resource` when no hierarchy has it.
+    /// `None` when no hierarchy of this cgroup has it.
+    pub(crate) fn located_dir(
+        &self,
+        controller: Controller,
+    ) -> Result<Option<(Place, CgroupDir)>, Error> {
+        let Some(place) = self.locate(controller) else {
+            return Ok(None);
+        };
+        let path = match place {
+            Place::V1(i) => self.v1.get(i).map(|d| d.path()),
+            Place::Unified => self.unified.as_ref().map(|u| u.path()),
+        };
+        match path {
+            Some(p) => Ok(Some((place, CgroupDir::open(&p)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// As [`Cgroup::located_dir`]; `ControllerUnavailable` naming
+    /// `resource` when no hierarchy has the controller.
     pub(crate) fn controller_dir(
         &self,
         controller: Controller,
         resource: &'static str,
     ) -> Result<(Place, CgroupDir), Error> {
-        let place = self
-            .locate(controller)
+        self.located_dir(controller)?
             .ok_or_else(|| Error::ControllerUnavailable {
                 resource,
                 controller,
                 path: self.path.clone(),
-            })?;
-        let path = match place {
-            Place::V1(i) => self.v1.get(i).map(|d| d.path()),
-            Place::Unified => self.unified.as_ref().map(|u| u.path()),
-        };
-        let path = path.expect("locate returns a place this cgroup has");
-        Ok((place, CgroupDir::open(&path)?))
+            })
     }
 
     fn freezer(&self) -> Result<(Place, CgroupDir), Error> {

@@ -197,7 +197,7 @@ impl Cgroup {
     /// cgroup has a unified directory.
     pub fn metrics(&self) -> Result<Metrics, Error> {
         let mut m = Metrics::default();
-        match self.metrics_dir(Controller::Cpuacct)? {
+        match self.located_dir(Controller::Cpuacct)? {
             Some((Place::V1(_), d)) => v1_cpuacct(&d, &mut m.cpu.usage)?,
             // cpu.stat's usage lines are a core v2 file, controller or not.
             Some((Place::Unified, _)) | None => {
@@ -206,27 +206,27 @@ impl Cgroup {
                 }
             }
         }
-        if let Some((Place::V1(_), d)) = self.metrics_dir(Controller::Cpu)? {
+        if let Some((Place::V1(_), d)) = self.located_dir(Controller::Cpu)? {
             v1_throttling(&d, &mut m.cpu.throttling)?;
         }
-        if let Some((place, d)) = self.metrics_dir(Controller::Memory)? {
+        if let Some((place, d)) = self.located_dir(Controller::Memory)? {
             match place {
                 Place::V1(_) => v1_memory(&d, &mut m.memory)?,
                 Place::Unified => v2_memory(&d, &mut m.memory)?,
             }
         }
-        if let Some((_, d)) = self.metrics_dir(Controller::Pids)? {
+        if let Some((_, d)) = self.located_dir(Controller::Pids)? {
             // Same files in v1 and v2.
             m.pids.current = read_u64(&d, "pids.current")?.unwrap_or(0);
             m.pids.limit = v2_max(&d, "pids.max")?;
         }
-        if let Some((place, d)) = self.metrics_dir(Controller::Io)? {
+        if let Some((place, d)) = self.located_dir(Controller::Io)? {
             match place {
                 Place::V1(_) => v1_blkio(&d, &mut m.blkio)?,
                 Place::Unified => v2_io(&d, &mut m.blkio)?,
             }
         }
-        if let Some((place, d)) = self.metrics_dir(Controller::Hugetlb)? {
+        if let Some((place, d)) = self.located_dir(Controller::Hugetlb)? {
             m.hugetlb = hugetlb(&d, place)?;
         }
         if let Some(u) = &self.unified {
@@ -236,20 +236,6 @@ impl Cgroup {
             m.blkio.psi = read_psi(&d, PsiResource::Io)?;
         }
         Ok(m)
-    }
-
-    fn metrics_dir(&self, c: Controller) -> Result<Option<(Place, CgroupDir)>, Error> {
-        let Some(place) = self.locate(c) else {
-            return Ok(None);
-        };
-        let path = match place {
-            Place::V1(i) => self.v1.get(i).map(|d| d.path()),
-            Place::Unified => self.unified.as_ref().map(|u| u.path()),
-        };
-        match path {
-            Some(p) => Ok(Some((place, CgroupDir::open(&p)?))),
-            None => Ok(None),
-        }
     }
 }
 

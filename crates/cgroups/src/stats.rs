@@ -33,12 +33,12 @@ impl Cgroup {
     /// Reads the counters of every available controller.
     pub fn stats(&self) -> Result<Stats, Error> {
         let mut s = Stats::default();
-        if let Some((_, d)) = self.stat_dir(Controller::Pids)? {
+        if let Some((_, d)) = self.located_dir(Controller::Pids)? {
             // Same files in v1 and v2.
             s.pids_current = Some(d.read_parsed("pids.current", parse_u64)?);
             s.pids_limit = d.read_parsed("pids.max", v2::parse_max)?;
         }
-        match self.stat_dir(Controller::Memory)? {
+        match self.located_dir(Controller::Memory)? {
             Some((Place::V1(_), d)) => {
                 s.memory_usage = Some(d.read_parsed("memory.usage_in_bytes", parse_u64)?);
                 let limit = d.read_parsed("memory.limit_in_bytes", parse_u64)?;
@@ -50,7 +50,7 @@ impl Cgroup {
             }
             None => {}
         }
-        match self.stat_dir(Controller::Cpuacct)? {
+        match self.located_dir(Controller::Cpuacct)? {
             Some((Place::V1(_), d)) => {
                 s.cpu_usage_ns = Some(d.read_parsed("cpuacct.usage", parse_u64)?)
             }
@@ -70,7 +70,7 @@ impl Cgroup {
     /// cgroup (v1 `memory.oom_control`, v2 `memory.events`: `oom_kill`);
     /// `None` without a memory controller or on kernels without the count.
     pub fn oom_kills(&self) -> Result<Option<u64>, Error> {
-        let (file, d) = match self.stat_dir(Controller::Memory)? {
+        let (file, d) = match self.located_dir(Controller::Memory)? {
             Some((Place::V1(_), d)) => ("memory.oom_control", d),
             Some((Place::Unified, d)) => ("memory.events", d),
             None => return Ok(None),
@@ -79,20 +79,6 @@ impl Cgroup {
         Ok(text
             .lines()
             .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok()))
-    }
-
-    fn stat_dir(&self, c: Controller) -> Result<Option<(Place, CgroupDir)>, Error> {
-        let Some(place) = self.locate(c) else {
-            return Ok(None);
-        };
-        let path = match place {
-            Place::V1(i) => self.v1.get(i).map(|d| d.path()),
-            Place::Unified => self.unified.as_ref().map(|u| u.path()),
-        };
-        match path {
-            Some(p) => Ok(Some((place, CgroupDir::open(&p)?))),
-            None => Ok(None),
-        }
     }
 }
 

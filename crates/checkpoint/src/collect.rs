@@ -10,7 +10,7 @@
 //! fails half way leaves no image that opens. Then kill the task, or let it
 //! go on with `leave_running`.
 //!
-//! Supported so far: one process with any number of threads (each one's
+//! Supported so far: a process tree ([`crate::tree`]), each process with any number of threads (each one's
 //! registers, xstate, signal mask, rseq, robust list and clear_child_tid),
 //! private and file-backed memory, signal handlers, cwd, and fds on regular files,
 //! directories and memory devices (/dev/null…). Everything else is refused
@@ -106,24 +106,37 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
         path: dir.clone(),
         source,
     })?;
-    let mut seized = Seized::new(pid)?;
-    let (task, page_bytes, pages_elapsed) = collect_task(&mut seized, dir)?;
-    image::write_file(dir, &TaskImage::file_name(pid), &encode(Kind::Task, &task))?;
+    // Every process of the tree, every thread stopped, before anything is
+    // read ([`crate::tree`]).
+    let mut tree = crate::tree::dump::SeizedTree::seize(pid)?;
+    let mut tasks = Vec::new();
+    let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
+    for seized in tree.procs_mut() {
+        let (task, bytes, elapsed) = collect_task(seized, dir)?;
+        (page_bytes, pages_elapsed) = (page_bytes + bytes, pages_elapsed + elapsed);
+        tasks.push(task);
+    }
+    let shared_fds = tree.shared_fds(&tasks)?;
+    for task in &tasks {
+        image::write_file(dir, &TaskImage::file_name(task.pid), &encode(Kind::Task, task))?;
+    }
     let inventory = Inventory {
         kernel_release: kernel_release(),
         corral_version: env!("CARGO_PKG_VERSION").to_owned(),
         root_pid: pid,
-        tasks: vec![pid],
+        tasks: tasks.iter().map(|t| t.pid).collect(),
+        tree: tree.entries(),
+        shared_fds,
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
     if opts.leave_running {
-        seized.release()?;
+        tree.release()?;
     } else {
-        seized.kill();
+        tree.kill();
     }
     tracing::info!(pid, page_bytes, "dumped");
     Ok(DumpStats {
-        vmas: task.vmas.len(),
+        vmas: tasks.iter().map(|t| t.vmas.len()).sum(),
         page_bytes,
         elapsed: started.elapsed(),
         pages_elapsed,
@@ -142,8 +155,8 @@ pub fn kernel_release() -> String {
 /// without [`Seized::kill`] or [`Seized::release`] puts each thread's
 /// registers and signal mask back and detaches, so a failed dump leaves
 /// the process running as it was.
-struct Seized {
-    pid: i32,
+pub(crate) struct Seized {
+    pub(crate) pid: i32,
     /// Every thread, the leader first.
     threads: Vec<Stopped>,
     done: bool,
@@ -161,7 +174,7 @@ struct Stopped {
 const SEIZE_ROUNDS: usize = 16;
 
 impl Seized {
-    fn new(pid: i32) -> Result<Self, DumpError> {
+    pub(crate) fn new(pid: i32) -> Result<Self, DumpError> {
         let mut s = Seized {
             pid,
             threads: Vec::new(),
@@ -204,7 +217,7 @@ impl Seized {
         inject::resume(self.pid, tid, &t.regs).map_err(trace("resume"))
     }
 
-    fn release(mut self) -> Result<(), DumpError> {
+    pub(crate) fn release(mut self) -> Result<(), DumpError> {
         self.done = true;
         let mut first_err = Ok(());
         for t in &self.threads {
@@ -216,7 +229,17 @@ impl Seized {
         first_err
     }
 
-    fn kill(mut self) {
+    /// Every thread id, the leader first.
+    pub(crate) fn tids(&self) -> Vec<i32> {
+        self.threads.iter().map(|t| t.tid).collect()
+    }
+
+    /// The leader's registers as seized (for syscalls injected into it).
+    pub(crate) fn leader_regs(&self) -> libc::user_regs_struct {
+        self.threads[0].regs
+    }
+
+    pub(crate) fn kill(mut self) {
         self.done = true;
         let pidfd = sys::pidfd_open(self.pid);
         let _ = sys::kill(self.pid, libc::SIGKILL);
@@ -247,7 +270,7 @@ impl Drop for Seized {
 }
 
 /// The thread ids of `pid` (/proc/PID/task), the leader first.
-fn thread_ids(pid: i32) -> Result<Vec<i32>, DumpError> {
+pub(crate) fn thread_ids(pid: i32) -> Result<Vec<i32>, DumpError> {
     let dir = PathBuf::from(format!("/proc/{pid}/task"));
     let proc_err = |source| DumpError::Proc {
         pid,
@@ -306,7 +329,7 @@ fn stop_thread(pid: i32, tid: i32) -> Result<Option<Stopped>, DumpError> {
     }))
 }
 
-fn read_proc(pid: i32, name: &str) -> Result<String, DumpError> {
+pub(crate) fn read_proc(pid: i32, name: &str) -> Result<String, DumpError> {
     let path = PathBuf::from(format!("/proc/{pid}/{name}"));
     fs::read_to_string(&path).map_err(|source| DumpError::Proc { pid, path, source })
 }
@@ -332,7 +355,7 @@ fn file_id(pid: i32, link: &str) -> Result<FileId, DumpError> {
     })
 }
 
-fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError {
+pub(crate) fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError {
     DumpError::Unsupported {
         pid,
         fd,
@@ -340,19 +363,9 @@ fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError 
     }
 }
 
-fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration), DumpError> {
+pub(crate) fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
     let status = read_proc(pid, "status")?;
-    for t in &s.threads {
-        let children = read_proc(pid, &format!("task/{}/children", t.tid))?;
-        if !children.trim().is_empty() {
-            return Err(unsupported(
-                pid,
-                None,
-                format!("child processes ({})", children.trim()),
-            ));
-        }
-    }
     let fds = collect_fds(pid)?;
     // maps, not smaps: smaps walks every page table to count Rss (20-50 ms
     // for 1 GiB here); its VmFlags are read beside the page copy below.

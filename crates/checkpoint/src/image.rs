@@ -133,6 +133,42 @@ pub struct Inventory {
     pub root_pid: i32,
     /// Every task of the image (its `task-<pid>.json`).
     pub tasks: Vec<i32>,
+    /// Every process of the tree, the root first, each after its parent:
+    /// ids, and the wait status of zombies (which have no task file).
+    /// Absent in older images, which hold one process.
+    #[serde(default)]
+    pub tree: Vec<ProcEntry>,
+    /// Groups of fds, in one task or several, that share one open file
+    /// description (a dup, a fork): restored as one, so the offset stays
+    /// shared. Only groups of two or more. Absent in older images.
+    #[serde(default)]
+    pub shared_fds: Vec<Vec<TaskFd>>,
+}
+
+/// One process of the dumped tree, with its ids as the dumper saw them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcEntry {
+    /// Pid.
+    pub pid: i32,
+    /// Parent pid; the root's parent is outside the tree.
+    pub ppid: i32,
+    /// Process group id.
+    pub pgid: i32,
+    /// Session id.
+    pub sid: i32,
+    /// For a zombie (exited, not reaped), its wait status as `waitpid`
+    /// gives it (`code << 8`, or the signal number); `None` for a live one.
+    #[serde(default)]
+    pub zombie: Option<i32>,
+}
+
+/// An fd number in one task's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TaskFd {
+    /// The task.
+    pub pid: i32,
+    /// The fd.
+    pub fd: i32,
 }
 
 /// One process (thread group).
@@ -603,6 +639,10 @@ impl ImageDir {
             &read_file(&inv_path)?,
             &inv_path.display().to_string(),
         )?;
+        crate::tree::check_inventory(&inventory).map_err(|reason| ImageError::Invalid {
+            what: inv_path.display().to_string(),
+            reason,
+        })?;
         let mut tasks = Vec::new();
         for &pid in &inventory.tasks {
             let path = dir.join(TaskImage::file_name(pid));
@@ -645,7 +685,12 @@ fn check_task(task: &TaskImage, pid: i32, what: &str) -> Result<(), ImageError> 
 /// validates what decodes. Must never panic, whatever the bytes; proptest
 /// drives it in the unit tests and a `cargo fuzz` target can wrap it.
 pub fn fuzz_image(data: &[u8]) {
-    let _ = decode::<Inventory>(Kind::Inventory, data, "input");
+    if let Ok(inv) = decode::<Inventory>(Kind::Inventory, data, "input") {
+        let _ = crate::tree::check_inventory(&inv);
+    }
+    if let Ok(inv) = serde_json::from_slice::<Inventory>(data) {
+        let _ = crate::tree::check_inventory(&inv);
+    }
     if let Ok(task) = decode::<TaskImage>(Kind::Task, data, "input") {
         let _ = check_task(&task, task.pid, "input");
     }
@@ -773,6 +818,8 @@ mod tests {
             corral_version: "0.1.0".into(),
             root_pid: 1,
             tasks: vec![1],
+            tree: vec![],
+            shared_fds: vec![],
         };
         let bytes = encode(Kind::Inventory, &inv);
         assert!(decode::<TaskImage>(Kind::Task, &bytes, "x").is_err());

@@ -7,6 +7,8 @@
 //! - [`restore`]: bring an image back as a running process.
 //! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
+//! - [`tree`]: process trees: seizing every descendant, sessions, process
+//!   groups, zombies, fds shared between processes.
 //!
 //! Kernel facts and the traps this code avoids are in CHECKPOINT-NOTES.md
 //! (shared with the project); comments cite them as "trap N".
@@ -19,3 +21,4 @@ mod pages;
 pub mod proc;
 pub mod restore;
 mod sys;
+pub mod tree;

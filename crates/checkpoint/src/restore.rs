@@ -29,9 +29,12 @@
 //! `clear_child_tid` and rseq from syscalls injected into it; then every
 //! thread gets its registers, xstate and signal mask, and all are detached.
 //!
-//! Not restored yet: credentials, session and process group, rlimits,
-//! timers, pending signals, alternate signal stacks, madvise flags; process
-//! trees are refused at dump time.
+//! Trees: [`crate::tree`] forks the root with [`fork_root`], makes every
+//! other process from inside its parent, sets sessions, groups and zombies,
+//! then runs steps 1-6 in each process and resumes them all.
+//!
+//! Not restored yet: credentials, rlimits, timers, pending signals,
+//! alternate signal stacks, madvise flags.
 
 use std::collections::HashMap;
 use std::fs;
@@ -103,17 +106,83 @@ pub struct Restored {
     pub pages_elapsed: Duration,
 }
 
-/// Restores the image in `dir`. The process is our child and runs when this
-/// returns; [`wait`] waits for it.
+/// Restores the image in `dir`. The root is our child and runs when this
+/// returns, with every process of its tree; [`wait`] waits for it.
 pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
-    let started = Instant::now();
     let image = ImageDir::open(dir)?;
-    let [task] = image.tasks.as_slice() else {
-        return Err(RestoreError::Unsupported(format!(
-            "image of {} tasks",
-            image.tasks.len()
-        )));
+    restore_image(&image, fork_root)
+}
+
+/// Restores an opened image, the root made by `fork_root` (given the
+/// root's pid; see [`fork_root`] for what it must return), every other
+/// process from inside its parent ([`crate::tree`]).
+pub fn restore_image(
+    image: &ImageDir,
+    fork_root: impl FnOnce(i32) -> Result<i32, RestoreError>,
+) -> Result<Restored, RestoreError> {
+    crate::tree::restore::restore_tree(image, fork_root)
+}
+
+/// Makes the root of a restored tree: a child of ours with pid `pid`
+/// (`clone3` with `set_tid`), traced by us with `PTRACE_O_TRACESYSGOOD |
+/// PTRACE_O_EXITKILL`, stopped in its first `SIGSTOP`, its memory and fds
+/// a copy of ours. Returns its pid.
+pub fn fork_root(pid: i32) -> Result<i32, RestoreError> {
+    let child = sys::fork_traced_child(Some(pid)).map_err(|e| match e.raw_os_error() {
+        Some(libc::EEXIST) => RestoreError::PidInUse(pid),
+        _ => RestoreError::Trace {
+            pid,
+            op: "clone3 with set_tid".into(),
+            source: e,
+        },
+    })?;
+    let pid = child.pid;
+    let trace = |op: &'static str| {
+        move |source| RestoreError::Trace {
+            pid,
+            op: op.to_owned(),
+            source,
+        }
     };
+    let stopped = match sys::waitpid(pid).map_err(trace("waitpid")) {
+        Ok(WaitStatus::Stopped { sig, .. }) if sig == libc::SIGSTOP => Ok(()),
+        Ok(status) => Err(RestoreError::Trace {
+            pid,
+            op: format!("child did not stop ({status:?})"),
+            source: io::ErrorKind::Other.into(),
+        }),
+        Err(e) => Err(e),
+    };
+    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
+    let r = stopped.and_then(|()| {
+        sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))
+    });
+    if let Err(e) = r {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = wait(pid);
+        return Err(e);
+    }
+    Ok(pid)
+}
+
+/// What one task needs from us, ready before the root is forked.
+pub(crate) struct Prepared {
+    /// Each thread's xstate, in image order.
+    pub xstates: Vec<Vec<u8>>,
+    /// The page file.
+    pub pages: fs::File,
+    /// Files it inherits from us.
+    pub files: Files,
+}
+
+/// Reads and checks what `task` needs and opens its files at numbers from
+/// `base` up (fds sharing a description with one opened before reuse it).
+pub(crate) fn prepare(
+    image: &ImageDir,
+    task: &TaskImage,
+    base: i32,
+    shared: &mut crate::tree::SharedFiles,
+) -> Result<Prepared, RestoreError> {
     let xstates = task
         .threads
         .iter()
@@ -123,11 +192,11 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let pages_path = image.pages_path(task);
-    let pages_file = fs::File::open(&pages_path).map_err(|source| RestoreError::Open {
+    let pages = fs::File::open(&pages_path).map_err(|source| RestoreError::Open {
         path: pages_path.clone(),
         source,
     })?;
-    let pages_len = pages_file.metadata().map(|m| m.len()).unwrap_or(0);
+    let pages_len = pages.metadata().map(|m| m.len()).unwrap_or(0);
     if pages_len != task.pages_size {
         return Err(ImageError::Invalid {
             what: pages_path.display().to_string(),
@@ -135,47 +204,24 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
         }
         .into());
     }
-    let files = Files::open(task)?;
+    let files = Files::open(task, base, shared)?;
+    Ok(Prepared {
+        xstates,
+        pages,
+        files,
+    })
+}
 
-    let child = sys::fork_traced_child(Some(task.pid)).map_err(|e| match e.raw_os_error() {
-        Some(libc::EEXIST) => RestoreError::PidInUse(task.pid),
-        _ => RestoreError::Trace {
-            pid: task.pid,
-            op: "clone3 with set_tid".into(),
-            source: e,
-        },
-    })?;
-    let mut guard = KillOnDrop {
-        pid: Some(child.pid),
-        threads: Vec::new(),
-    };
-    let pid = child.pid;
-    let trace = |op: &'static str| {
-        move |source| RestoreError::Trace {
-            pid,
-            op: op.to_owned(),
-            source,
-        }
-    };
-    match sys::waitpid(pid).map_err(trace("waitpid"))? {
-        WaitStatus::Stopped { sig, .. } if sig == libc::SIGSTOP => {}
-        status => {
-            return Err(RestoreError::Trace {
-                pid,
-                op: format!("child did not stop ({status:?})"),
-                source: io::ErrorKind::Other.into(),
-            })
-        }
-    }
-    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
-    sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))?;
-
-    let pages_elapsed = rebuild(pid, task, &files, &pages_file, &mut guard.threads)?;
-    drop(files);
-
-    // Every thread gets its CPU state and mask, then runs: the others
-    // first, the leader last.
-    let tids = guard.threads.iter().copied().chain([pid]);
+/// Gives every thread of `task` (the leader `pid`, the others `threads`,
+/// in image order) its CPU state and mask, and lets it run: the others
+/// first, the leader last.
+pub(crate) fn resume_task(
+    pid: i32,
+    task: &TaskImage,
+    xstates: &[Vec<u8>],
+    threads: &[i32],
+) -> Result<(), RestoreError> {
+    let tids = threads.iter().copied().chain([pid]);
     let states = task.threads[1..].iter().zip(&xstates[1..]);
     for (tid, (t, xstate)) in tids.zip(states.chain([(&task.threads[0], &xstates[0])])) {
         let trace = |op: &'static str| {
@@ -190,14 +236,7 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
         sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
         inject::resume(pid, tid, &regs).map_err(trace("resume"))?;
     }
-    guard.pid = None;
-    tracing::info!(pid, "restored");
-    Ok(Restored {
-        pid,
-        page_bytes: task.pages_size,
-        elapsed: started.elapsed(),
-        pages_elapsed,
-    })
+    Ok(())
 }
 
 /// Waits for a restored child; returns its exit status, 128 + N when
@@ -212,28 +251,9 @@ pub fn wait(pid: i32) -> io::Result<i32> {
     }
 }
 
-/// Kills the task being restored unless it was handed over, and reaps it
-/// and the threads we created (as their tracer, we see each exit).
-struct KillOnDrop {
-    pid: Option<i32>,
-    threads: Vec<i32>,
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid {
-            let _ = sys::kill(pid, libc::SIGKILL);
-            for &tid in &self.threads {
-                let _ = wait(tid);
-            }
-            let _ = wait(pid);
-        }
-    }
-}
-
 /// Files the new task needs, opened by us before the fork and moved to fd
 /// numbers above every fd of the image, so the child inherits them there.
-struct Files {
+pub(crate) struct Files {
     /// First number of ours; every image fd is below.
     base: i32,
     /// Kept open until the child has its copies.
@@ -267,8 +287,11 @@ fn open_checked(id: &FileId, opts: &mut fs::OpenOptions) -> Result<fs::File, Res
 }
 
 impl Files {
-    fn open(task: &TaskImage) -> Result<Self, RestoreError> {
-        let base = task.fds.iter().map(|f| f.fd + 1).max().unwrap_or(0).max(3);
+    fn open(
+        task: &TaskImage,
+        base: i32,
+        shared: &mut crate::tree::SharedFiles,
+    ) -> Result<Self, RestoreError> {
         let mut files = Files {
             base,
             held: Vec::new(),
@@ -305,6 +328,14 @@ impl Files {
             })?;
         files.cwd = files.keep(cwd_dir.into())?;
         for fd in &task.fds {
+            let at = TaskFd {
+                pid: task.pid,
+                fd: fd.fd,
+            };
+            if let Some(n) = shared.source(at) {
+                files.fds.push(n);
+                continue;
+            }
             let FdKind::Path { file, pos } = &fd.kind;
             let acc = fd.flags & libc::O_ACCMODE as u32;
             let keep_flags = libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECT | libc::O_NOATIME;
@@ -322,6 +353,7 @@ impl Files {
                 })?;
             }
             let n = files.keep(f.into())?;
+            shared.opened(at, n);
             files.fds.push(n);
         }
         Ok(files)
@@ -343,7 +375,7 @@ const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 /// Injects into `pid` everything between the first stop and the final
 /// registers. Returns the time spent writing pages.
-fn rebuild(
+pub(crate) fn rebuild(
     pid: i32,
     task: &TaskImage,
     files: &Files,

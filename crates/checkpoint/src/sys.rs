@@ -485,6 +485,24 @@ pub fn memfd_create(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// `kcmp(pid_a, pid_b, KCMP_FILE, fd_a, fd_b)`: whether fd `fd_a` of
+/// `pid_a` and fd `fd_b` of `pid_b` are one open file description.
+pub fn kcmp_file(pid_a: i32, pid_b: i32, fd_a: i32, fd_b: i32) -> io::Result<bool> {
+    // SAFETY: integer arguments only; the kernel reads no memory of ours and
+    // checks the pids, the fds and our ptrace rights over both tasks.
+    let ret = check(unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, 0, fd_a, fd_b) })?;
+    Ok(ret == 0)
+}
+
+/// `waitpid(pid, WNOHANG | __WALL)`: reaps `pid` if it is a child of ours
+/// that has exited; whether it did.
+pub fn reap_if_exited(pid: i32) -> io::Result<bool> {
+    let mut status = 0;
+    // SAFETY: `status` is a live c_int the kernel writes.
+    let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) };
+    check(ret.into()).map(|r| r == pid as libc::c_long)
+}
+
 /// `kcmp(pid, pid, KCMP_FILE, fd, fd)` of ourselves: whether kcmp exists.
 pub fn kcmp_self_file(fd: BorrowedFd<'_>) -> io::Result<bool> {
     let me = std::process::id();

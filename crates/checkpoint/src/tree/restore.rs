@@ -1,0 +1,338 @@
+//! Restore side of process trees. After [`crate::restore::fork_root`]:
+//!
+//! 1. every other process is made by an injected `clone3` in its parent
+//!    (`set_tid`: its pid; `CLONE_PTRACE`: it stops before running),
+//!    while each parent is still a copy of us, so every process starts
+//!    with our fd table (the files opened for all tasks, shared
+//!    descriptions once) and our memory, which its own rebuild replaces;
+//!    session leaders call `setsid` in the order [`Plan`] gives;
+//! 2. each process joins its group with `setpgid` (leaders first);
+//! 3. zombies exit with their status (`exit_group`, or their signal);
+//!    once we, their tracer, have waited, they are zombies of their
+//!    parent, whose `SIGCHLD` from that is taken back (`rt_sigtimedwait`);
+//! 4. each live process is rebuilt ([`crate::restore`], steps 1-6);
+//! 5. all are resumed, children before parents.
+//!
+//! Every process's signals stay blocked (`PTRACE_SETSIGMASK`) until its
+//! own mask is set in step 5, so nothing is delivered in between.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use super::dump::syscall_ip;
+use super::{entries, Plan, SharedFiles, Step};
+use crate::image::ImageDir;
+use crate::inject::{InjectError, Injector};
+use crate::restore::{self as rs, RestoreError, Restored};
+use crate::sys::{self, WaitStatus};
+
+/// Restores every process of `image`; the root is made by `fork_root`.
+pub(crate) fn restore_tree(
+    image: &ImageDir,
+    fork_root: impl FnOnce(i32) -> Result<i32, RestoreError>,
+) -> Result<Restored, RestoreError> {
+    let started = Instant::now();
+    let plan = Plan::new(&entries(&image.inventory))
+        .map_err(|e| RestoreError::Unsupported(e.to_string()))?;
+    // Every task's files sit above every image fd of every task.
+    let base = image
+        .tasks
+        .iter()
+        .flat_map(|t| t.fds.iter().map(|f| f.fd + 1))
+        .max()
+        .unwrap_or(0)
+        .max(3);
+    let mut shared = SharedFiles::new(&image.inventory.shared_fds);
+    let prepared = image
+        .tasks
+        .iter()
+        .map(|t| rs::prepare(image, t, base, &mut shared))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut guard = Guard::default();
+    let root = fork_root(plan.root)?;
+    guard.procs.push(root);
+    let trace = |pid: i32, op: &'static str| {
+        move |source| RestoreError::Trace {
+            pid,
+            op: op.to_owned(),
+            source,
+        }
+    };
+    sys::ptrace_set_sigmask(root, !0).map_err(trace(root, "PTRACE_SETSIGMASK"))?;
+    let mut maker = Maker {
+        ip: None,
+        scratch: HashMap::new(),
+    };
+    let outside_pgid = pgid_of(root)?;
+    for step in &plan.steps {
+        match *step {
+            Step::Create { pid, parent } => maker.create(parent, pid, &mut guard)?,
+            Step::Setsid(pid) => {
+                maker.inj(pid)?.syscall(libc::SYS_setsid, [0; 6])?;
+            }
+        }
+    }
+    for &(pid, group) in &plan.groups {
+        let want = group.unwrap_or(outside_pgid);
+        if pgid_of(pid)? != want {
+            let args = [0, want as u64, 0, 0, 0, 0];
+            maker.inj(pid)?.syscall(libc::SYS_setpgid, args)?;
+        }
+    }
+    let mut parents = Vec::new();
+    for &(pid, parent, status) in &plan.zombies {
+        maker.exit_zombie(pid, status)?;
+        if !parents.contains(&parent) {
+            parents.push(parent);
+        }
+    }
+    for parent in parents {
+        maker.take_sigchld(parent)?;
+    }
+
+    let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
+    for (task, prep) in image.tasks.iter().zip(&prepared) {
+        guard.threads.push((task.pid, Vec::new()));
+        let threads = &mut guard.threads.last_mut().expect("pushed above").1;
+        pages_elapsed += rs::rebuild(task.pid, task, &prep.files, &prep.pages, threads)?;
+        page_bytes += task.pages_size;
+    }
+    // Our copies of the files close here: each process has its own.
+    let xstates: Vec<_> = prepared.into_iter().map(|p| p.xstates).collect();
+    for (task, xstates) in image.tasks.iter().zip(&xstates).rev() {
+        let threads = guard
+            .threads
+            .iter()
+            .find(|(p, _)| *p == task.pid)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default();
+        rs::resume_task(task.pid, task, xstates, &threads)?;
+    }
+    guard.procs.clear();
+    tracing::info!(pid = root, processes = image.tasks.len(), "restored");
+    Ok(Restored {
+        pid: root,
+        page_bytes,
+        elapsed: started.elapsed(),
+        pages_elapsed,
+    })
+}
+
+/// Runs the creation steps: syscalls injected into processes that are
+/// still copies of us, so one `syscall` address (our vdso's, which each
+/// inherits) and one scratch page per lineage serve them all.
+struct Maker {
+    ip: Option<u64>,
+    /// Scratch page of each process; a child inherits its parent's.
+    scratch: HashMap<i32, u64>,
+}
+
+impl Maker {
+    fn inj(&mut self, pid: i32) -> Result<Injector, RestoreError> {
+        let trace = |op: &'static str| {
+            move |source| RestoreError::Trace {
+                pid,
+                op: op.to_owned(),
+                source,
+            }
+        };
+        let ip = match self.ip {
+            Some(ip) => ip,
+            None => *self
+                .ip
+                .insert(syscall_ip(pid).map_err(trace("find a syscall instruction"))?),
+        };
+        let regs = sys::ptrace_getregs(pid).map_err(trace("PTRACE_GETREGS"))?;
+        Ok(Injector::new(pid, ip, regs))
+    }
+
+    fn scratch(&mut self, pid: i32) -> Result<u64, RestoreError> {
+        if let Some(&s) = self.scratch.get(&pid) {
+            return Ok(s);
+        }
+        let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+        let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+        let s = self
+            .inj(pid)?
+            .syscall(libc::SYS_mmap, [0, 4096, rw, anon, u64::MAX, 0])?;
+        self.scratch.insert(pid, s);
+        Ok(s)
+    }
+
+    /// Has `parent` make `pid` with `clone3` (`set_tid`, `CLONE_PTRACE`:
+    /// traced by us, stopped before its first instruction).
+    fn create(&mut self, parent: i32, pid: i32, guard: &mut Guard) -> Result<(), RestoreError> {
+        let scratch = self.scratch(parent)?;
+        let inj = self.inj(parent)?;
+        let set_tid_at = scratch + 512;
+        // struct clone_args: flags, pidfd, child_tid, parent_tid,
+        // exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup.
+        let flags = libc::CLONE_PTRACE as u64;
+        let exit_signal = libc::SIGCHLD as u64;
+        let args: Vec<u8> = [flags, 0, 0, 0, exit_signal, 0, 0, 0, set_tid_at, 1, 0]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let poke = |at: u64, data: &[u8]| {
+            sys::process_vm_writev(parent, &[data], &[(at, data.len() as u64)]).map_err(|source| {
+                RestoreError::Trace {
+                    pid: parent,
+                    op: "write clone_args".into(),
+                    source,
+                }
+            })
+        };
+        poke(scratch, &args)?;
+        poke(set_tid_at, &pid.to_le_bytes())?;
+        let made = match inj.syscall(libc::SYS_clone3, [scratch, args.len() as u64, 0, 0, 0, 0]) {
+            Ok(made) => made as i32,
+            Err(InjectError::Failed { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => {
+                return Err(RestoreError::PidInUse(pid))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        guard.procs.push(made);
+        if made != pid {
+            return Err(RestoreError::Trace {
+                pid,
+                op: format!("clone3 made process {made}"),
+                source: io::ErrorKind::Other.into(),
+            });
+        }
+        match sys::waitpid(pid) {
+            Ok(WaitStatus::Stopped { sig, .. }) if sig == libc::SIGSTOP => {}
+            other => {
+                return Err(RestoreError::Trace {
+                    pid,
+                    op: format!("new process did not stop ({other:?})"),
+                    source: io::ErrorKind::Other.into(),
+                })
+            }
+        }
+        self.scratch.insert(pid, scratch);
+        Ok(())
+    }
+
+    /// Makes `pid` exit with wait status `status`: `exit_group(code)`, or
+    /// its terminating signal (with no core file), then waits for it as
+    /// its tracer, which leaves it a zombie of its parent.
+    fn exit_zombie(&mut self, pid: i32, status: i32) -> Result<(), RestoreError> {
+        let trace = |op: String| {
+            move |source| RestoreError::Trace { pid, op, source }
+        };
+        let (code, sig) = ((status >> 8) & 0xff, status & 0x7f);
+        if sig == 0 {
+            let ip = self.inj(pid)?.syscall_ip();
+            let mut regs = sys::ptrace_getregs(pid).map_err(trace("PTRACE_GETREGS".into()))?;
+            regs.rip = ip;
+            regs.rax = libc::SYS_exit_group as u64;
+            regs.orig_rax = u64::MAX;
+            regs.rdi = code as u64;
+            sys::ptrace_setregs(pid, &regs).map_err(trace("PTRACE_SETREGS".into()))?;
+        } else {
+            let none = rustix::process::Rlimit {
+                current: Some(0),
+                maximum: Some(0),
+            };
+            let p = rustix::process::Pid::from_raw(pid);
+            rustix::process::prlimit(p, rustix::process::Resource::Core, none)
+                .map_err(|e| trace("prlimit RLIMIT_CORE".into())(e.into()))?;
+            sys::ptrace_set_sigmask(pid, 0).map_err(trace("PTRACE_SETSIGMASK".into()))?;
+            sys::tgkill(pid, pid, sig).map_err(trace(format!("signal {sig}")))?;
+        }
+        sys::ptrace_cont(pid, 0).map_err(trace("PTRACE_CONT".into()))?;
+        for _ in 0..8 {
+            match sys::waitpid(pid).map_err(trace("waitpid".into()))? {
+                WaitStatus::Exited(c) if sig == 0 && c == code => return Ok(()),
+                WaitStatus::Signaled(s) if s == sig => return Ok(()),
+                WaitStatus::Stopped { sig: s, event: 0 } => {
+                    sys::ptrace_cont(pid, s).map_err(trace("PTRACE_CONT".into()))?
+                }
+                WaitStatus::Stopped { .. } => {
+                    sys::ptrace_cont(pid, 0).map_err(trace("PTRACE_CONT".into()))?
+                }
+                other => {
+                    return Err(RestoreError::Trace {
+                        pid,
+                        op: format!("zombie ended as {other:?}, not wait status {status:#x}"),
+                        source: io::ErrorKind::Other.into(),
+                    })
+                }
+            }
+        }
+        Err(RestoreError::Unsupported(format!(
+            "pid {pid}: a zombie whose wait status {status:#x} cannot be made"
+        )))
+    }
+
+    /// Takes back the `SIGCHLD` that its zombies' exits queued in `pid`
+    /// (blocked, so pending): the dumped process had none from them.
+    fn take_sigchld(&mut self, pid: i32) -> Result<(), RestoreError> {
+        let scratch = self.scratch(pid)?;
+        let inj = self.inj(pid)?;
+        // sigset_t with SIGCHLD, then a zero timespec.
+        let mut data = (1u64 << (libc::SIGCHLD - 1)).to_le_bytes().to_vec();
+        data.extend([0u8; 16]);
+        sys::process_vm_writev(pid, &[&data], &[(scratch, data.len() as u64)]).map_err(
+            |source| RestoreError::Trace {
+                pid,
+                op: "write a sigset".into(),
+                source,
+            },
+        )?;
+        let args = [scratch, 0, scratch + 8, 8, 0, 0];
+        match inj.syscall(libc::SYS_rt_sigtimedwait, args) {
+            Ok(_) => Ok(()),
+            Err(InjectError::Failed { source, .. }) if source.raw_os_error() == Some(libc::EAGAIN) => {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// `getpgid(pid)`.
+fn pgid_of(pid: i32) -> Result<i32, RestoreError> {
+    let p = rustix::process::Pid::from_raw(pid);
+    rustix::process::getpgid(p)
+        .map(|g| g.as_raw_nonzero().get())
+        .map_err(|e| RestoreError::Trace {
+            pid,
+            op: "getpgid".into(),
+            source: e.into(),
+        })
+}
+
+/// Kills every process made so far unless the restore completed, and
+/// reaps what it can: as their tracer we see each exit; the root is our
+/// child; the others, reparented to us when we are a subreaper (the
+/// tests), are reaped after.
+#[derive(Default)]
+struct Guard {
+    procs: Vec<i32>,
+    threads: Vec<(i32, Vec<i32>)>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.procs.is_empty() {
+            return;
+        }
+        for &pid in &self.procs {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        for (_, threads) in &self.threads {
+            for &tid in threads {
+                let _ = rs::wait(tid);
+            }
+        }
+        for &pid in &self.procs {
+            let _ = rs::wait(pid);
+        }
+        for &pid in &self.procs[1..] {
+            let _ = sys::reap_if_exited(pid);
+        }
+    }
+}

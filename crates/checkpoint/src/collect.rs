@@ -118,7 +118,11 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
     }
     let shared_fds = tree.shared_fds(&tasks)?;
     for task in &tasks {
-        image::write_file(dir, &TaskImage::file_name(task.pid), &encode(Kind::Task, task))?;
+        image::write_file(
+            dir,
+            &TaskImage::file_name(task.pid),
+            &encode(Kind::Task, task),
+        )?;
     }
     let inventory = Inventory {
         kernel_release: kernel_release(),
@@ -363,7 +367,10 @@ pub(crate) fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) ->
     }
 }
 
-pub(crate) fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration), DumpError> {
+pub(crate) fn collect_task(
+    s: &mut Seized,
+    dir: &Path,
+) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
     let status = read_proc(pid, "status")?;
     let fds = collect_fds(pid)?;

@@ -152,4 +152,10 @@ macro_rules! probes {
 
 probes! {
     basic,
+    tree,
+    session,
+    pgroup,
+    zombie,
+    shared_offset,
+    tree_threads,
 }

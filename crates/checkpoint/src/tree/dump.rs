@@ -52,8 +52,7 @@ impl SeizedTree {
                 i += 1;
             }
             if !found {
-                Plan::new(&tree.entries)
-                    .map_err(|e| unsupported(e.pid, None, e.what))?;
+                Plan::new(&tree.entries).map_err(|e| unsupported(e.pid, None, e.what))?;
                 return Ok(tree);
             }
         }
@@ -70,7 +69,10 @@ impl SeizedTree {
         let mut out = Vec::new();
         for tid in p.tids() {
             let text = read_proc(p.pid, &format!("task/{tid}/children"))?;
-            out.extend(text.split_whitespace().filter_map(|w| w.parse::<i32>().ok()));
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|w| w.parse::<i32>().ok()),
+            );
         }
         Ok(out)
     }
@@ -160,13 +162,17 @@ impl SeizedTree {
             for f in fds {
                 let mut placed = false;
                 for g in local.iter_mut() {
-                    let same = sys::kcmp_file(g[0].pid, f.pid, g[0].fd, f.fd).map_err(|source| {
-                        DumpError::Trace {
-                            pid: f.pid,
-                            op: format!("kcmp fd {} with fd {} of pid {}", f.fd, g[0].fd, g[0].pid),
-                            source,
-                        }
-                    })?;
+                    let same =
+                        sys::kcmp_file(g[0].pid, f.pid, g[0].fd, f.fd).map_err(|source| {
+                            DumpError::Trace {
+                                pid: f.pid,
+                                op: format!(
+                                    "kcmp fd {} with fd {} of pid {}",
+                                    f.fd, g[0].fd, g[0].pid
+                                ),
+                                source,
+                            }
+                        })?;
                     if same {
                         g.push(f);
                         placed = true;
@@ -241,7 +247,8 @@ fn reap_in(p: &Seized, kids: &[i32]) -> Result<(), DumpError> {
 /// The address of a `syscall` instruction in `pid`'s vdso.
 pub(crate) fn syscall_ip(pid: i32) -> io::Result<u64> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-    let maps = procfs::parse_smaps(&maps).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let maps =
+        procfs::parse_smaps(&maps).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let vdso = maps
         .iter()
         .find(|m| m.path.as_deref() == Some("[vdso]"))

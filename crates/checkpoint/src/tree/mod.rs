@@ -146,7 +146,12 @@ impl Plan {
             if i > 0 {
                 match index.get(&e.ppid).map(|&p| &tree[p]) {
                     Some(p) if p.pid != e.pid && p.zombie.is_none() => {}
-                    _ => return err(e.pid, format!("parent {} not before it in the tree", e.ppid)),
+                    _ => {
+                        return err(
+                            e.pid,
+                            format!("parent {} not before it in the tree", e.ppid),
+                        )
+                    }
                 }
             }
         }
@@ -190,10 +195,7 @@ impl Plan {
             groups: Vec::new(),
             zombies: Vec::new(),
         };
-        let walk = Walk {
-            tree,
-            outside_sid,
-        };
+        let walk = Walk { tree, outside_sid };
         walk.walk(root, None, &mut plan.steps, 0)?;
         for e in tree {
             if let Some(status) = e.zombie {

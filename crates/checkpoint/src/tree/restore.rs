@@ -188,7 +188,9 @@ impl Maker {
         poke(set_tid_at, &pid.to_le_bytes())?;
         let made = match inj.syscall(libc::SYS_clone3, [scratch, args.len() as u64, 0, 0, 0, 0]) {
             Ok(made) => made as i32,
-            Err(InjectError::Failed { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => {
+            Err(InjectError::Failed { source, .. })
+                if source.raw_os_error() == Some(libc::EEXIST) =>
+            {
                 return Err(RestoreError::PidInUse(pid))
             }
             Err(e) => return Err(e.into()),
@@ -219,9 +221,7 @@ impl Maker {
     /// its terminating signal (with no core file), then waits for it as
     /// its tracer, which leaves it a zombie of its parent.
     fn exit_zombie(&mut self, pid: i32, status: i32) -> Result<(), RestoreError> {
-        let trace = |op: String| {
-            move |source| RestoreError::Trace { pid, op, source }
-        };
+        let trace = |op: String| move |source| RestoreError::Trace { pid, op, source };
         let (code, sig) = ((status >> 8) & 0xff, status & 0x7f);
         if sig == 0 {
             let ip = self.inj(pid)?.syscall_ip();
@@ -285,7 +285,9 @@ impl Maker {
         let args = [scratch, 0, scratch + 8, 8, 0, 0];
         match inj.syscall(libc::SYS_rt_sigtimedwait, args) {
             Ok(_) => Ok(()),
-            Err(InjectError::Failed { source, .. }) if source.raw_os_error() == Some(libc::EAGAIN) => {
+            Err(InjectError::Failed { source, .. })
+                if source.raw_os_error() == Some(libc::EAGAIN) =>
+            {
                 Ok(())
             }
             Err(e) => Err(e.into()),

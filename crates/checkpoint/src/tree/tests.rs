@@ -12,7 +12,12 @@ fn e(pid: i32, ppid: i32, pgid: i32, sid: i32) -> ProcEntry {
 
 #[test]
 fn a_tree_in_the_restorers_session_is_made_parents_first() {
-    let tree = [e(10, 1, 5, 4), e(11, 10, 5, 4), e(12, 11, 5, 4), e(13, 10, 5, 4)];
+    let tree = [
+        e(10, 1, 5, 4),
+        e(11, 10, 5, 4),
+        e(12, 11, 5, 4),
+        e(13, 10, 5, 4),
+    ];
     let plan = Plan::new(&tree).unwrap();
     let made: Vec<(i32, i32)> = plan
         .steps
@@ -42,7 +47,10 @@ fn a_session_leader_makes_its_old_session_children_before_setsid() {
     let create = |pid| Step::Create { pid, parent: 20 };
     assert!(at(create(21)) < at(Step::Setsid(20)));
     assert!(at(Step::Setsid(20)) < at(create(22)));
-    assert_eq!(plan.groups[..3], [(10, Some(10)), (20, Some(20)), (23, Some(23))]);
+    assert_eq!(
+        plan.groups[..3],
+        [(10, Some(10)), (20, Some(20)), (23, Some(23))]
+    );
     assert!(plan.groups.contains(&(22, Some(20))));
 }
 
@@ -50,10 +58,16 @@ fn a_session_leader_makes_its_old_session_children_before_setsid() {
 fn a_session_or_group_led_from_outside_is_refused_by_process() {
     let session = [e(10, 1, 5, 4), e(11, 10, 11, 77)];
     let err = Plan::new(&session).unwrap_err();
-    assert_eq!(err.to_string(), "pid 11: session 77 whose leader is not in the tree");
+    assert_eq!(
+        err.to_string(),
+        "pid 11: session 77 whose leader is not in the tree"
+    );
     let group = [e(10, 1, 5, 4), e(11, 10, 66, 4)];
     let err = Plan::new(&group).unwrap_err();
-    assert_eq!(err.to_string(), "pid 11: process group 66 whose leader is not in the tree");
+    assert_eq!(
+        err.to_string(),
+        "pid 11: process group 66 whose leader is not in the tree"
+    );
     // A group whose leader left it is as good as gone.
     let left = [e(10, 1, 5, 4), e(11, 10, 12, 4), e(12, 10, 11, 4)];
     assert!(Plan::new(&left).is_err());
@@ -77,11 +91,23 @@ fn stat_gives_ids_and_a_zombies_status() {
     line.push_str(" 1792\n");
     let (entry, state) = parse_stat_ids(42, &line).unwrap();
     assert_eq!(state, 'Z');
-    assert_eq!(entry, ProcEntry { zombie: Some(1792), ..e(42, 10, 11, 12) });
+    assert_eq!(
+        entry,
+        ProcEntry {
+            zombie: Some(1792),
+            ..e(42, 10, 11, 12)
+        }
+    );
     let own = std::fs::read_to_string("/proc/self/stat").unwrap();
     let me = std::process::id() as i32;
     let (entry, _) = parse_stat_ids(me, &own).unwrap();
-    assert_eq!(entry.sid, rustix::process::getsid(None).unwrap().as_raw_nonzero().get());
+    assert_eq!(
+        entry.sid,
+        rustix::process::getsid(None)
+            .unwrap()
+            .as_raw_nonzero()
+            .get()
+    );
 }
 
 #[test]

@@ -33,16 +33,59 @@ pub fn wait_for(path: &Path) {
     }
 }
 
-/// Kills and reaps a probe (the one started, or the restored one: both are
-/// our children) when the test ends, passed or failed.
+/// Kills and reaps a probe and every process of its tree (the one started,
+/// or the restored one: the root is our child either way, and we are a
+/// subreaper, so its orphans become ours) when the test ends, passed or
+/// failed.
 pub struct Reap(pub i32);
+
+/// `pid` and its descendants (from each thread's `children`), parents first.
+pub fn tree_of(pid: i32) -> Vec<i32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let p = all[i];
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                let path = t.path().join("children");
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                all.extend(
+                    text.split_whitespace()
+                        .filter_map(|w| w.parse::<i32>().ok()),
+                );
+            }
+        }
+        i += 1;
+    }
+    all
+}
 
 impl Drop for Reap {
     fn drop(&mut self) {
+        use rustix::process::{kill_process, waitpid, Pid, Signal, WaitOptions};
         // Errors mean it is gone already.
-        if let Some(pid) = rustix::process::Pid::from_raw(self.0) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        let pids = tree_of(self.0);
+        for &p in &pids {
+            if let Some(pid) = Pid::from_raw(p) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
+        }
+        if let Some(pid) = Pid::from_raw(self.0) {
+            let _ = waitpid(Some(pid), WaitOptions::empty());
+        }
+        // The others: reaped by their parent, or orphaned to us.
+        let start = Instant::now();
+        for &p in &pids[1..] {
+            let Some(pid) = Pid::from_raw(p) else {
+                continue;
+            };
+            while start.elapsed() < Duration::from_secs(5) {
+                match waitpid(Some(pid), WaitOptions::NOHANG) {
+                    Ok(Some(_)) => break,
+                    _ if !Path::new(&format!("/proc/{p}")).exists() => break,
+                    _ => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
         }
     }
 }

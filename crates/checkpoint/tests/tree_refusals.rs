@@ -1,0 +1,72 @@
+//! A dump refuses, naming the process, a tree whose sessions or process
+//! groups it could not recreate, and leaves the tree running as it was.
+
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns too: a panic is the test failing
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use common::{build_probe, wait_for, Reap};
+use corral_checkpoint::collect;
+
+mod common;
+
+/// Starts refuse_tree in `mode`, dumps it, returns the error and the
+/// child's pid; checks that every process runs on (none left stopped).
+fn refused(mode: &str) -> (String, i32) {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap(); // trap 6
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_probe(tmp.path(), "refuse_tree");
+    let ready = tmp.path().join("ready");
+    let child = Command::new(&exe)
+        .arg(&ready)
+        .arg(mode)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let root = child.id() as i32;
+    std::mem::forget(child);
+    let _reap = Reap(root);
+    wait_for(&ready);
+    let kid: i32 = fs::read_to_string(&ready).unwrap().trim().parse().unwrap();
+    let opts = collect::DumpOptions {
+        pid: root,
+        images_dir: tmp.path().join("img"),
+        leave_running: false,
+    };
+    let err = collect::dump(&opts).unwrap_err().to_string();
+    for pid in [root, kid] {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
+        assert!(!matches!(state, 't' | 'T'), "pid {pid} left stopped");
+    }
+    assert!(!tmp.path().join("img/inventory.json").exists());
+    (err, kid)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_session_led_from_outside_the_tree_is_refused_by_pid() {
+    let (err, kid) = refused("session");
+    let sid = rustix::process::getsid(None)
+        .unwrap()
+        .as_raw_nonzero()
+        .get();
+    assert_eq!(
+        err,
+        format!("pid {kid}: session {sid} whose leader is not in the tree; not supported yet")
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_group_led_from_outside_the_tree_is_refused_by_pid() {
+    let (err, kid) = refused("group");
+    let pgid = rustix::process::getpgrp().as_raw_nonzero().get();
+    assert_eq!(
+        err,
+        format!(
+            "pid {kid}: process group {pgid} whose leader is not in the tree; not supported yet"
+        )
+    );
+}

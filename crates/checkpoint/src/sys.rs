@@ -494,6 +494,20 @@ pub fn kcmp_file(pid_a: i32, pid_b: i32, fd_a: i32, fd_b: i32) -> io::Result<boo
     Ok(ret == 0)
 }
 
+/// `KCMP_VM` (include/uapi/linux/kcmp.h): same address space.
+pub const KCMP_VM: i32 = 1;
+/// `KCMP_FILES`: same fd table.
+pub const KCMP_FILES: i32 = 2;
+
+/// `kcmp(pid_a, pid_b, kind, 0, 0)` for a kind that compares whole
+/// resources (`KCMP_VM`, `KCMP_FILES`): whether the two tasks share it.
+pub fn kcmp(pid_a: i32, pid_b: i32, kind: i32) -> io::Result<bool> {
+    // SAFETY: integer arguments only; the kernel reads no memory of ours and
+    // checks the pids and our ptrace rights over both tasks.
+    let ret = check(unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, kind, 0, 0) })?;
+    Ok(ret == 0)
+}
+
 /// `waitpid(pid, WNOHANG | __WALL)`: reaps `pid` if it is a child of ours
 /// that has exited; whether it did.
 pub fn reap_if_exited(pid: i32) -> io::Result<bool> {

@@ -70,3 +70,23 @@ fn a_group_led_from_outside_the_tree_is_refused_by_pid() {
         )
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_vfork_child_sharing_the_parents_memory_is_refused_by_pid() {
+    let (err, kid) = refused("vfork");
+    assert!(
+        err.starts_with(&format!("pid {kid}: shares its memory with its parent ")),
+        "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_child_sharing_the_fd_table_is_refused_by_pid() {
+    let (err, kid) = refused("files");
+    assert!(
+        err.starts_with(&format!("pid {kid}: shares its fd table with its parent ")),
+        "{err}"
+    );
+}

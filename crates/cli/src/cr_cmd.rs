@@ -192,6 +192,36 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
         inv.corral_version,
         inv.root_pid
     )?;
+    writeln!(out, "process tree (pid ppid pgid sid):")?;
+    // Depth first, each process under its parent (the list is breadth first).
+    let tree = &inv.tree;
+    let mut stack: Vec<(usize, &image::ProcEntry)> =
+        tree.first().map(|r| (0, r)).into_iter().collect();
+    while let Some((depth, e)) = stack.pop() {
+        let state = match e.zombie {
+            Some(status) => format!(" zombie, wait status {status:#x}"),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "  {:indent$}{} {} {} {}{state}",
+            "",
+            e.pid,
+            e.ppid,
+            e.pgid,
+            e.sid,
+            indent = depth * 2
+        )?;
+        let kids = tree[1..].iter().filter(|c| c.ppid == e.pid).rev();
+        stack.extend(kids.map(|c| (depth + 1, c)));
+    }
+    for group in &inv.shared_fds {
+        let fds: Vec<String> = group
+            .iter()
+            .map(|f| format!("{}:{}", f.pid, f.fd))
+            .collect();
+        writeln!(out, "shared file description (pid:fd): {}", fds.join(" "))?;
+    }
     for t in &img.tasks {
         writeln!(
             out,

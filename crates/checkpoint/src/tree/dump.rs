@@ -6,9 +6,9 @@ use std::io;
 use std::os::unix::fs::MetadataExt as _;
 
 use super::{read_ids, Plan};
-use crate::collect::{read_proc, unsupported, DumpError, Seized};
+use crate::collect::{read_proc, thread_ids, unsupported, DumpError, Seized};
 use crate::image::{ProcEntry, TaskFd, TaskImage};
-use crate::inject::{self, Injector};
+use crate::inject::{self, InjectError, Injector};
 use crate::proc as procfs;
 use crate::sys;
 
@@ -36,6 +36,7 @@ impl SeizedTree {
             procs: Vec::new(),
             entries: Vec::new(),
         };
+        refuse_vfork_parent(root)?;
         let seized = Seized::new(root)?;
         tree.entries.push(ids(root)?.0);
         tree.procs.push(seized);
@@ -52,6 +53,7 @@ impl SeizedTree {
                 i += 1;
             }
             if !found {
+                tree.refuse_shared_tables()?;
                 Plan::new(&tree.entries).map_err(|e| unsupported(e.pid, None, e.what))?;
                 return Ok(tree);
             }
@@ -61,6 +63,32 @@ impl SeizedTree {
             None,
             "processes created faster than they can be stopped",
         ))
+    }
+
+    /// Refuses a process that shares its memory (`vfork`, `CLONE_VM`) or
+    /// its fd table (`CLONE_FILES`) with its parent: each process is
+    /// restored with its own.
+    fn refuse_shared_tables(&self) -> Result<(), DumpError> {
+        for p in &self.procs[1..] {
+            let parent = self
+                .entries
+                .iter()
+                .find(|e| e.pid == p.pid)
+                .map_or(0, |e| e.ppid);
+            for (kind, what) in [(sys::KCMP_VM, "memory"), (sys::KCMP_FILES, "fd table")] {
+                let same = sys::kcmp(parent, p.pid, kind).map_err(|source| DumpError::Trace {
+                    pid: p.pid,
+                    op: format!("kcmp with its parent {parent}"),
+                    source,
+                })?;
+                if same {
+                    let why =
+                        format!("shares its {what} with its parent {parent} (vfork or clone)");
+                    return Err(unsupported(p.pid, None, why));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The children of process `i`, from each thread's `children` file.
@@ -85,6 +113,7 @@ impl SeizedTree {
             return Ok(false);
         };
         if state != 'Z' {
+            refuse_vfork_parent(pid)?;
             match Seized::new(pid) {
                 Ok(s) => {
                     // Stopped now: its ids can no longer change.
@@ -223,6 +252,25 @@ impl SeizedTree {
     }
 }
 
+/// Refuses `pid` if a child shares its memory: a `vfork` parent waits in
+/// the kernel until the child execs or exits, where no ptrace stop can
+/// reach it, so seizing it would wait for ever.
+fn refuse_vfork_parent(pid: i32) -> Result<(), DumpError> {
+    for tid in thread_ids(pid)? {
+        let text = read_proc(pid, &format!("task/{tid}/children")).unwrap_or_default();
+        for kid in text
+            .split_whitespace()
+            .filter_map(|w| w.parse::<i32>().ok())
+        {
+            if let Ok(true) = sys::kcmp(pid, kid, sys::KCMP_VM) {
+                let why = format!("shares its memory with its parent {pid} (vfork or clone)");
+                return Err(unsupported(kid, None, why));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs `wait4(kid, NULL, __WALL)` in `p` for each of `kids` (each already
 /// dead: a zombie, or killed and waited for by us as its tracer).
 fn reap_in(p: &Seized, kids: &[i32]) -> Result<(), DumpError> {
@@ -239,7 +287,11 @@ fn reap_in(p: &Seized, kids: &[i32]) -> Result<(), DumpError> {
     let inj = Injector::new(p.pid, ip, p.leader_regs());
     for &kid in kids {
         let wall = libc::__WALL as u64;
-        inj.syscall(libc::SYS_wait4, [kid as u64, 0, wall, 0, 0, 0])?;
+        // ECHILD: reaped already (a parent that ignores SIGCHLD).
+        match inj.syscall(libc::SYS_wait4, [kid as u64, 0, wall, 0, 0, 0]) {
+            Ok(_) | Err(InjectError::Failed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }

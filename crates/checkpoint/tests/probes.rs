@@ -152,4 +152,17 @@ macro_rules! probes {
 
 probes! {
     basic,
+    sig_pending,
+    sigaltstack,
+    itimer,
+    posix_timers,
+    creds,
+    umask,
+    rlimits,
+    personality,
+    no_new_privs,
+    seccomp,
+    subreaper,
+    pdeathsig,
+    madvise,
 }

@@ -1,0 +1,228 @@
+//! Per-task kernel state beyond memory and registers: pending signals
+//! (per thread and shared, with their siginfo), alternate signal stacks,
+//! itimers, POSIX timers with their ids, credentials (ids, groups,
+//! capability sets, securebits), umask, rlimits, personality,
+//! no_new_privs, seccomp filters, the child-subreaper flag, parent-death
+//! signals, the dumpable flag, and the madvise flags of mappings.
+//!
+//! [`dump`] reads it from /proc, ptrace (`PTRACE_PEEKSIGINFO`,
+//! `PTRACE_SECCOMP_GET_FILTER`), `prlimit` from outside and a few syscalls
+//! injected per task (trap 4: never per page); [`restore`] puts it back in
+//! an order the kernel allows: what needs privilege first, seccomp filters
+//! and then credentials last, then what a credential change resets
+//! (parent-death signal, dumpable), then the pending signals.
+//!
+//! Refused at dump time, by name: seccomp strict mode, filters that hand
+//! syscalls to a user-space listener, threads whose credentials or
+//! filters differ from the leader's, POSIX timers on CPU-time clocks, and
+//! a pending SIGKILL or SIGSTOP.
+
+pub(crate) mod dump;
+pub(crate) mod restore;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::{hex_decode, hex_encode};
+
+/// What a process holds once for all its threads (or, for credentials,
+/// no_new_privs and seccomp, what every thread holds alike: a dump refuses
+/// threads that differ). Everything defaults to "not recorded", which a
+/// restore leaves as the restorer made it: images written before this
+/// state was dumped restore as they did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcState {
+    /// User and group ids, groups, capabilities, securebits.
+    pub creds: Option<Creds>,
+    /// File mode creation mask.
+    pub umask: Option<u32>,
+    /// `personality(2)` flags.
+    pub personality: Option<u32>,
+    /// Every resource limit (`prlimit`).
+    pub rlimits: Vec<Rlimit>,
+    /// `PR_SET_NO_NEW_PRIVS` was set.
+    pub no_new_privs: bool,
+    /// `PR_SET_CHILD_SUBREAPER` was set.
+    pub child_subreaper: bool,
+    /// `PR_GET_DUMPABLE`.
+    pub dumpable: Option<u32>,
+    /// Armed interval timers (`getitimer`).
+    pub itimers: Vec<Itimer>,
+    /// POSIX timers (`timer_create`), recreated under their ids.
+    pub posix_timers: Vec<PosixTimer>,
+    /// Signals pending on the process as a whole, in queue order.
+    pub shared_pending: Vec<SigInfo>,
+    /// Seccomp filters, the oldest first, installed on every thread.
+    pub seccomp: Vec<SeccompFilter>,
+}
+
+/// One thread's own state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThreadState {
+    /// Signals pending on this thread, in queue order.
+    pub pending: Vec<SigInfo>,
+    /// `sigaltstack`, when one is set.
+    pub altstack: Option<AltStack>,
+    /// `PR_GET_PDEATHSIG`, 0 for none.
+    pub pdeath_signal: u32,
+}
+
+/// Credentials as /proc/PID/status and `PR_GET_SECUREBITS` show them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Creds {
+    /// Real, effective, saved and filesystem user ids.
+    pub uids: [u32; 4],
+    /// Real, effective, saved and filesystem group ids.
+    pub gids: [u32; 4],
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Inheritable capabilities.
+    pub cap_inh: u64,
+    /// Permitted capabilities.
+    pub cap_prm: u64,
+    /// Effective capabilities.
+    pub cap_eff: u64,
+    /// Bounding set.
+    pub cap_bnd: u64,
+    /// Ambient capabilities.
+    pub cap_amb: u64,
+    /// `SECBIT_*` flags.
+    pub securebits: u32,
+}
+
+/// One resource limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    /// `RLIMIT_*`.
+    pub resource: u32,
+    /// Soft limit (`u64::MAX` = unlimited).
+    pub cur: u64,
+    /// Hard limit.
+    pub max: u64,
+}
+
+/// An armed interval timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Itimer {
+    /// `ITIMER_REAL`, `ITIMER_VIRTUAL` or `ITIMER_PROF`.
+    pub which: u32,
+    /// Reload value, `[seconds, microseconds]`.
+    pub interval: [i64; 2],
+    /// Time left at the dump, `[seconds, microseconds]`.
+    pub value: [i64; 2],
+}
+
+/// A POSIX timer, as /proc/PID/timers and `timer_gettime` show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PosixTimer {
+    /// Its id (`timer_t`), kept by `PR_TIMER_CREATE_RESTORE_IDS`.
+    pub id: i32,
+    /// `CLOCK_*`.
+    pub clock: i32,
+    /// `sigev_notify` (`SIGEV_SIGNAL`, `SIGEV_NONE`, `| SIGEV_THREAD_ID`).
+    pub notify: i32,
+    /// `sigev_signo`.
+    pub signo: i32,
+    /// `sigev_value`.
+    pub value: u64,
+    /// The thread signalled with `SIGEV_THREAD_ID`, else 0.
+    pub tid: i32,
+    /// Reload value, `[seconds, nanoseconds]`.
+    pub interval: [i64; 2],
+    /// Time left at the dump, `[seconds, nanoseconds]`; zero if disarmed.
+    pub value_left: [i64; 2],
+}
+
+/// A pending signal and its `siginfo_t`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigInfo {
+    /// Signal number.
+    pub signo: u32,
+    /// `si_code` (for `cr show`; the raw bytes are what is queued).
+    pub code: i32,
+    /// The 128 bytes of `siginfo_t`, hex.
+    pub raw: String,
+}
+
+/// An alternate signal stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AltStack {
+    /// `ss_sp`.
+    pub sp: u64,
+    /// `ss_flags` (`SS_AUTODISARM`; `SS_ONSTACK` is not kept).
+    pub flags: i32,
+    /// `ss_size`.
+    pub size: u64,
+}
+
+/// One seccomp filter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeccompFilter {
+    /// `SECCOMP_FILTER_FLAG_LOG` if it was installed with it.
+    pub flags: u64,
+    /// The classic BPF program: `sock_filter`s of 8 bytes, hex.
+    pub insns: String,
+}
+
+/// Most instructions of a seccomp program (`BPF_MAXINSNS`).
+pub const MAX_INSNS: usize = 4096;
+
+impl SigInfo {
+    /// Records a siginfo read with `PTRACE_PEEKSIGINFO`.
+    pub fn new(raw: &[u8; crate::sys::SIGINFO_SIZE]) -> Self {
+        let word = |at: usize| i32::from_le_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
+        SigInfo {
+            signo: word(0) as u32,
+            code: word(8),
+            raw: hex_encode(raw),
+        }
+    }
+
+    /// The 128 bytes, checked.
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        let b = hex_decode(&self.raw)?;
+        if b.len() != crate::sys::SIGINFO_SIZE || !(1..=64).contains(&self.signo) {
+            return Err(format!("pending signal {}: malformed siginfo", self.signo));
+        }
+        Ok(b)
+    }
+}
+
+impl SeccompFilter {
+    /// The instructions, checked.
+    pub fn insn_bytes(&self) -> Result<Vec<u8>, String> {
+        let b = hex_decode(&self.insns)?;
+        if b.is_empty() || b.len() % 8 != 0 || b.len() / 8 > MAX_INSNS {
+            return Err(format!("seccomp filter of {} bytes", b.len()));
+        }
+        Ok(b)
+    }
+}
+
+impl ProcState {
+    /// Checks what serde cannot (called from `TaskImage::validate`).
+    pub fn validate<'a>(
+        &self,
+        threads: impl Iterator<Item = &'a ThreadState>,
+    ) -> Result<(), String> {
+        for s in self
+            .shared_pending
+            .iter()
+            .chain(threads.flat_map(|t| &t.pending))
+        {
+            s.bytes()?;
+        }
+        for f in &self.seccomp {
+            f.insn_bytes()?;
+        }
+        if self.rlimits.iter().any(|r| r.resource >= 16) || self.itimers.iter().any(|i| i.which > 2)
+        {
+            return Err("unknown rlimit or itimer".into());
+        }
+        if self.creds.as_ref().is_some_and(|c| c.groups.len() > 65536) {
+            return Err("more than 65536 groups".into());
+        }
+        Ok(())
+    }
+}

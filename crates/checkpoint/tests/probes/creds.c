@@ -1,14 +1,16 @@
 /* Probe: credentials. As root it drops CAP_SYS_BOOT from the bounding set,
  * keeps its capabilities over the uid change (PR_SET_KEEPCAPS), sets
- * groups 2001 2002, gids 1001/1002/1003 and uids 1001/1002/1003, then keeps
- * CAP_NET_BIND_SERVICE and CAP_KILL permitted, CAP_NET_BIND_SERVICE
- * effective, inheritable and ambient. After SIGUSR1 the ids, groups,
- * the five capability sets and securebits read back the same. */
+ * groups 2001 2002, gids 1001/1002/1003 and uids 1001/1002/1003, the fs
+ * ids to 1003, then keeps CAP_NET_BIND_SERVICE and CAP_KILL permitted and
+ * CAP_NET_BIND_SERVICE effective, inheritable and ambient. After SIGUSR1
+ * the ids (fs ids too), groups, the five capability sets and securebits
+ * read back the same. */
 #include "probe.h"
 #include <grp.h>
 #include <libgen.h>
 #include <linux/capability.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 
@@ -53,6 +55,9 @@ int main(int argc, char **argv) {
         perror("set ids");
         return 2;
     }
+    /* Filesystem ids apart from the effective ones. */
+    setfsgid(1003);
+    setfsuid(1003);
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[2] = {{0}};
     d[0].permitted = (1u << CAP_NET_BIND_SERVICE) | (1u << CAP_KILL);

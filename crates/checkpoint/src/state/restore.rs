@@ -75,8 +75,71 @@ fn words(w: &[u64]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// What differs from the state the restorer gave the task: only that is
+/// set.
+struct Plan<'a> {
+    umask: Option<u32>,
+    personality: Option<u32>,
+    /// The dumped credentials and the task's present ones.
+    creds: Option<(&'a Creds, Creds)>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(pid: i32, st: &'a ProcState) -> Result<Self, RestoreError> {
+        let status = fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_err(trace(pid, "read /proc/PID/status"))?;
+        let umask = crate::proc::status_field(&status, "Umask")
+            .and_then(|u| u32::from_str_radix(u, 8).ok());
+        let personality = fs::read_to_string(format!("/proc/{pid}/personality"))
+            .ok()
+            .and_then(|p| u32::from_str_radix(p.trim(), 16).ok());
+        let creds = match &st.creds {
+            None => None,
+            Some(c) => {
+                let now = super::dump::parse_creds(&status).ok_or_else(|| {
+                    RestoreError::Unsupported("unreadable credentials of our own".into())
+                })?;
+                (*c != now).then_some((c, now))
+            }
+        };
+        Ok(Plan {
+            umask: st.umask.filter(|&u| Some(u) != umask),
+            personality: st.personality.filter(|&p| Some(p) != personality),
+            creds,
+        })
+    }
+
+    /// Whether anything needs a syscall inside the task.
+    fn needs_injection(&self, task: &TaskImage) -> bool {
+        let st = &task.state;
+        self.umask.is_some()
+            || self.personality.is_some()
+            || self.creds.is_some()
+            || !st.itimers.is_empty()
+            || !st.posix_timers.is_empty()
+            || !st.seccomp.is_empty()
+            || !st.shared_pending.is_empty()
+            || st.child_subreaper
+            || st.no_new_privs
+            || st.dumpable == Some(0)
+            || task.threads.iter().any(|t| {
+                t.state.altstack.is_some()
+                    || t.state.pdeath_signal != 0
+                    || !t.state.pending.is_empty()
+            })
+            || task.vmas.iter().any(|v| {
+                !matches!(v.backing, Backing::Vdso { .. })
+                    && v.vm_flags
+                        .iter()
+                        .any(|f| ADVICE.iter().any(|(a, _)| a == f))
+            })
+    }
+}
+
 /// Restores the state of `task` into `pid`, whose threads `tids` (the
-/// leader first, in image order) are all in a ptrace stop.
+/// leader first, in image order) are all in a ptrace stop. Injects no
+/// syscall when the state is what the restorer gave the task (a root
+/// process with default settings).
 pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreError> {
     let st = &task.state;
     for r in &st.rlimits {
@@ -87,6 +150,10 @@ pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), Re
                 format!("prlimit resource {} to {}/{}", r.resource, r.cur, r.max),
             ))?;
         }
+    }
+    let plan = Plan::new(pid, st)?;
+    if !plan.needs_injection(task) {
+        return Ok(());
     }
     for &tid in tids {
         sys::ptrace_set_sigmask(tid, !0).map_err(trace(tid, "PTRACE_SETSIGMASK"))?;
@@ -102,7 +169,7 @@ pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), Re
     let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
     let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
     let scratch = injs[0].syscall(libc::SYS_mmap, [0, SCRATCH, rw, anon, u64::MAX, 0])?;
-    let r = steps(pid, task, tids, &injs, scratch);
+    let r = steps(pid, task, &plan, tids, &injs, scratch);
     let unmapped = injs[0].syscall(libc::SYS_munmap, [scratch, SCRATCH, 0, 0, 0, 0]);
     r?;
     unmapped?;
@@ -112,22 +179,18 @@ pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), Re
 fn steps(
     pid: i32,
     task: &TaskImage,
+    plan: &Plan<'_>,
     tids: &[i32],
     injs: &[Injector],
     scratch: u64,
 ) -> Result<(), RestoreError> {
     let st = &task.state;
     let leader = &injs[0];
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(trace(pid, "read /proc/PID/status"))?;
-    if let Some(u) = st.umask {
+    if let Some(u) = plan.umask {
         leader.syscall(libc::SYS_umask, [u.into(), 0, 0, 0, 0, 0])?;
     }
-    if let Some(p) = st.personality {
-        let now = fs::read_to_string(format!("/proc/{pid}/personality")).unwrap_or_default();
-        if u32::from_str_radix(now.trim(), 16).ok() != Some(p) {
-            leader.syscall(libc::SYS_personality, [p.into(), 0, 0, 0, 0, 0])?;
-        }
+    if let Some(p) = plan.personality {
+        leader.syscall(libc::SYS_personality, [p.into(), 0, 0, 0, 0, 0])?;
     }
     for t in &st.itimers {
         itimer(leader, scratch, t)?;
@@ -173,15 +236,9 @@ fn steps(
             )));
         }
     }
-    let mut creds_changed = false;
-    if let Some(c) = &st.creds {
-        let now = super::dump::parse_creds(&status)
-            .ok_or_else(|| RestoreError::Unsupported("unreadable credentials of our own".into()))?;
-        if *c != now {
-            creds_changed = true;
-            for inj in injs {
-                set_creds(inj, scratch, c, &now)?;
-            }
+    if let Some((c, now)) = &plan.creds {
+        for inj in injs {
+            set_creds(inj, scratch, c, now)?;
         }
     }
     for (inj, t) in injs.iter().zip(&task.threads) {
@@ -191,7 +248,7 @@ fn steps(
         }
     }
     if let Some(d @ (0 | 1)) = st.dumpable {
-        if d != 1 || creds_changed {
+        if d != 1 || plan.creds.is_some() {
             leader.syscall(libc::SYS_prctl, [PR_SET_DUMPABLE, d.into(), 0, 0, 0, 0])?;
         }
     }

@@ -226,3 +226,143 @@ impl ProcState {
         Ok(())
     }
 }
+
+impl ProcState {
+    /// One line per kind of state held, for `cr show`; the threads' own
+    /// state (`thread TID: …`) included.
+    pub fn summary<'a>(
+        &self,
+        threads: impl Iterator<Item = (i32, &'a ThreadState)>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.creds {
+            out.push(format!(
+                "creds: uids {:?} gids {:?} groups {:?} caps eff {:#x} prm {:#x} inh {:#x} bnd {:#x} amb {:#x} securebits {:#x}",
+                c.uids, c.gids, c.groups, c.cap_eff, c.cap_prm, c.cap_inh, c.cap_bnd, c.cap_amb, c.securebits
+            ));
+        }
+        let opt = |v: Option<u32>, radix8: bool| match v {
+            None => "-".to_owned(),
+            Some(v) if radix8 => format!("{v:03o}"),
+            Some(v) => format!("{v:#x}"),
+        };
+        out.push(format!(
+            "umask {} personality {} no_new_privs {} child_subreaper {} dumpable {}",
+            opt(self.umask, true),
+            opt(self.personality, false),
+            self.no_new_privs,
+            self.child_subreaper,
+            self.dumpable.map_or("-".into(), |d| d.to_string())
+        ));
+        for t in &self.itimers {
+            out.push(format!(
+                "itimer {}: value {}.{:06} s interval {}.{:06} s",
+                t.which, t.value[0], t.value[1], t.interval[0], t.interval[1]
+            ));
+        }
+        for t in &self.posix_timers {
+            out.push(format!(
+                "POSIX timer {}: clock {} notify {} signal {} value {:#x} left {}.{:09} s interval {}.{:09} s",
+                t.id, t.clock, t.notify, t.signo, t.value, t.value_left[0], t.value_left[1], t.interval[0], t.interval[1]
+            ));
+        }
+        for s in &self.shared_pending {
+            out.push(format!(
+                "pending (process): signal {} code {}",
+                s.signo, s.code
+            ));
+        }
+        for (i, f) in self.seccomp.iter().enumerate() {
+            out.push(format!(
+                "seccomp filter {i}: {} instructions, flags {:#x}",
+                f.insns.len() / 16,
+                f.flags
+            ));
+        }
+        for (tid, t) in threads {
+            for s in &t.pending {
+                out.push(format!(
+                    "pending (thread {tid}): signal {} code {}",
+                    s.signo, s.code
+                ));
+            }
+            if let Some(a) = &t.altstack {
+                out.push(format!(
+                    "thread {tid}: sigaltstack {:#x} size {} flags {:#x}",
+                    a.sp, a.size, a.flags
+                ));
+            }
+            if t.pdeath_signal != 0 {
+                out.push(format!(
+                    "thread {tid}: parent-death signal {}",
+                    t.pdeath_signal
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn siginfo(signo: u32, len: usize) -> SigInfo {
+        let mut raw = vec![0u8; len];
+        raw[..4].copy_from_slice(&signo.to_le_bytes());
+        SigInfo {
+            signo,
+            code: -1,
+            raw: hex_encode(&raw),
+        }
+    }
+
+    #[test]
+    fn state_absent_from_an_image_reads_as_nothing_recorded() {
+        let st: ProcState = serde_json::from_str("{}").unwrap();
+        assert_eq!(st, ProcState::default());
+        assert!(st.creds.is_none() && st.umask.is_none() && st.rlimits.is_empty());
+        let t: ThreadState = serde_json::from_str("{\"pdeath_signal\": 1}").unwrap();
+        assert_eq!((t.pdeath_signal, t.altstack, t.pending.len()), (1, None, 0));
+    }
+
+    #[test]
+    fn malformed_siginfo_filters_and_numbers_are_refused() {
+        let ok = ProcState {
+            shared_pending: vec![siginfo(10, 128)],
+            ..ProcState::default()
+        };
+        ok.validate(std::iter::empty()).unwrap();
+        let short = ProcState {
+            shared_pending: vec![siginfo(10, 64)],
+            ..ProcState::default()
+        };
+        assert!(short.validate(std::iter::empty()).is_err());
+        let thread = ThreadState {
+            pending: vec![siginfo(0, 128)],
+            ..ThreadState::default()
+        };
+        assert!(ProcState::default()
+            .validate(std::iter::once(&thread))
+            .is_err());
+        let filter = |n: usize| ProcState {
+            seccomp: vec![SeccompFilter {
+                flags: 0,
+                insns: hex_encode(&vec![0u8; n * 8]),
+            }],
+            ..ProcState::default()
+        };
+        filter(MAX_INSNS).validate(std::iter::empty()).unwrap();
+        assert!(filter(MAX_INSNS + 1).validate(std::iter::empty()).is_err());
+        assert!(filter(0).validate(std::iter::empty()).is_err());
+        let rl = ProcState {
+            rlimits: vec![Rlimit {
+                resource: 16,
+                cur: 0,
+                max: 0,
+            }],
+            ..ProcState::default()
+        };
+        assert!(rl.validate(std::iter::empty()).is_err());
+    }
+}

@@ -255,18 +255,27 @@ pub(crate) fn parse_timers(text: &str) -> Option<Vec<PosixTimer>> {
 fn pending(pid: i32, tid: i32, shared: bool) -> Result<Vec<SigInfo>, DumpError> {
     let raw = sys::ptrace_peeksiginfo(tid, shared).map_err(trace(tid, "PTRACE_PEEKSIGINFO"))?;
     let infos: Vec<SigInfo> = raw.iter().map(SigInfo::new).collect();
-    if let Some(s) = infos
-        .iter()
-        .find(|s| s.signo == libc::SIGKILL as u32 || s.signo == libc::SIGSTOP as u32)
-    {
-        let name = if s.signo == libc::SIGKILL as u32 {
-            "SIGKILL"
-        } else {
-            "SIGSTOP"
-        };
-        return Err(unsupported(pid, format!("thread {tid}: pending {name}")));
-    }
+    let whose = if shared {
+        "the process".to_owned()
+    } else {
+        format!("thread {tid}")
+    };
+    refuse_pending(pid, &whose, &infos)?;
     Ok(infos)
+}
+
+/// A pending SIGKILL (the task is dying) or SIGSTOP (a stop we would turn
+/// into a queued signal) is refused.
+fn refuse_pending(pid: i32, whose: &str, infos: &[SigInfo]) -> Result<(), DumpError> {
+    for s in infos {
+        let name = match s.signo as i32 {
+            libc::SIGKILL => "SIGKILL",
+            libc::SIGSTOP => "SIGSTOP",
+            _ => continue,
+        };
+        return Err(unsupported(pid, format!("{name} pending on {whose}")));
+    }
+    Ok(())
 }
 
 /// Seccomp filters of the threads, after switching every thread to
@@ -454,6 +463,26 @@ mod tests {
             let got = sys::prlimit_get(std::process::id() as i32, r.resource).unwrap();
             assert_eq!((r.cur, r.max), got, "resource {}", r.resource);
         }
+    }
+
+    #[test]
+    fn a_pending_sigkill_or_sigstop_is_refused_by_name() {
+        let info = |signo: u32| {
+            let mut raw = [0u8; sys::SIGINFO_SIZE];
+            raw[..4].copy_from_slice(&signo.to_le_bytes());
+            SigInfo::new(&raw)
+        };
+        refuse_pending(7, "thread 8", &[info(10), info(34)]).unwrap();
+        let err = refuse_pending(7, "thread 8", &[info(10), info(19)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pid 7: SIGSTOP pending on thread 8; not supported yet"
+        );
+        let err = refuse_pending(7, "the process", &[info(9)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "pid 7: SIGKILL pending on the process; not supported yet"
+        );
     }
 
     #[test]

@@ -165,4 +165,5 @@ probes! {
     subreaper,
     pdeathsig,
     madvise,
+    mlock,
 }

@@ -28,7 +28,7 @@ use std::fs;
 use std::io;
 
 use super::*;
-use crate::image::{Backing, TaskImage};
+use crate::image::{Backing, TaskImage, Vma};
 use crate::inject::{self, Injector};
 use crate::restore::RestoreError;
 use crate::sys;
@@ -50,15 +50,22 @@ const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 /// Room for the largest argument we pass: 65536 groups, or a seccomp
 /// program of `MAX_INSNS` instructions after its header.
 const SCRATCH: u64 = 65536 * 4 + 4096;
-/// VmFlags of smaps and the madvise advice that sets each.
-const ADVICE: [(&str, i32); 6] = [
-    ("dc", libc::MADV_DONTFORK),
-    ("dd", libc::MADV_DONTDUMP),
-    ("wf", libc::MADV_WIPEONFORK),
-    ("hg", libc::MADV_HUGEPAGE),
-    ("nh", libc::MADV_NOHUGEPAGE),
-    ("mg", libc::MADV_MERGEABLE),
+/// VmFlags of smaps and the call that sets each on a range: `madvise`
+/// with an advice, or `mlock2` (`lf`, lock on fault, comes with `lo`; a
+/// plain `lo` is a range locked and populated). The third field is a flag
+/// whose presence skips the entry.
+const ADVICE: [(&str, Option<&str>, i64, u64); 8] = [
+    ("dc", None, libc::SYS_madvise, libc::MADV_DONTFORK as u64),
+    ("dd", None, libc::SYS_madvise, libc::MADV_DONTDUMP as u64),
+    ("wf", None, libc::SYS_madvise, libc::MADV_WIPEONFORK as u64),
+    ("hg", None, libc::SYS_madvise, libc::MADV_HUGEPAGE as u64),
+    ("nh", None, libc::SYS_madvise, libc::MADV_NOHUGEPAGE as u64),
+    ("mg", None, libc::SYS_madvise, libc::MADV_MERGEABLE as u64),
+    ("lf", None, libc::SYS_mlock2, MLOCK_ONFAULT),
+    ("lo", Some("lf"), libc::SYS_mlock2, 0),
 ];
+/// `MLOCK_ONFAULT` (include/uapi/asm-generic/mman-common.h).
+const MLOCK_ONFAULT: u64 = 1;
 
 fn trace(pid: i32, op: impl Into<String>) -> impl FnOnce(io::Error) -> RestoreError {
     let op = op.into();
@@ -129,9 +136,7 @@ impl<'a> Plan<'a> {
             })
             || task.vmas.iter().any(|v| {
                 !matches!(v.backing, Backing::Vdso { .. })
-                    && v.vm_flags
-                        .iter()
-                        .any(|f| ADVICE.iter().any(|(a, _)| a == f))
+                    && v.vm_flags.iter().any(|f| ADVICE.iter().any(|a| a.0 == f))
             })
     }
 }
@@ -381,11 +386,14 @@ fn posix_timers(inj: &Injector, scratch: u64, timers: &[PosixTimer]) -> Result<(
 /// Re-applies the madvise flags of smaps' `VmFlags`: one call per run of
 /// adjacent mappings that share a flag (few: most mappings have none).
 fn madvise(inj: &Injector, task: &TaskImage) -> Result<(), RestoreError> {
-    for (flag, advice) in ADVICE {
-        let mut run: Option<(u64, u64)> = None;
+    for (flag, unless, nr, arg) in ADVICE {
+        let has = |v: &Vma, f: &str| v.vm_flags.iter().any(|x| x == f);
         let flagged = task.vmas.iter().filter(|v| {
-            !matches!(v.backing, Backing::Vdso { .. }) && v.vm_flags.iter().any(|f| f == flag)
+            !matches!(v.backing, Backing::Vdso { .. })
+                && has(v, flag)
+                && !unless.is_some_and(|u| has(v, u))
         });
+        let mut run: Option<(u64, u64)> = None;
         let mut ranges = Vec::new();
         for v in flagged {
             match &mut run {
@@ -398,10 +406,7 @@ fn madvise(inj: &Injector, task: &TaskImage) -> Result<(), RestoreError> {
         }
         ranges.extend(run);
         for (start, end) in ranges {
-            inj.syscall(
-                libc::SYS_madvise,
-                [start, end - start, advice as u64, 0, 0, 0],
-            )?;
+            inj.syscall(nr, [start, end - start, arg, 0, 0, 0])?;
         }
     }
     Ok(())

@@ -30,7 +30,7 @@
 //! thread gets its registers, xstate and signal mask, and all are detached.
 //!
 //! 7. the kernel state of [`crate::state`] (limits, timers, madvise
-//!    flags, alternate stacks, seccomp, credentials, parent-death signals,
+//!    flags and memory locks, alternate stacks, seccomp, credentials, parent-death signals,
 //!    pending signals: its module doc gives the order).
 //!
 //! Not restored yet: session and process group; process trees are refused

@@ -3,7 +3,8 @@
 //! itimers, POSIX timers with their ids, credentials (ids, groups,
 //! capability sets, securebits), umask, rlimits, personality,
 //! no_new_privs, seccomp filters, the child-subreaper flag, parent-death
-//! signals, the dumpable flag, and the madvise flags of mappings.
+//! signals, the dumpable flag, and the madvise flags and locks (`mlock`)
+//! of mappings.
 //!
 //! [`dump`] reads it from /proc, ptrace (`PTRACE_PEEKSIGINFO`,
 //! `PTRACE_SECCOMP_GET_FILTER`), `prlimit` from outside and a few syscalls

@@ -677,3 +677,67 @@ pub fn prlimit_set(pid: i32, resource: u32, soft: u64, hard: u64) -> io::Result<
     })
     .map(drop)
 }
+
+/// `struct sched_attr` as `sched_getattr` fills it (`SCHED_ATTR_SIZE_VER1`,
+/// 56 bytes): size, policy, flags, nice, priority, then the deadline
+/// runtime, deadline and period, and the utilisation clamps.
+pub type SchedAttr = [u8; 56];
+
+/// `sched_getattr(tid)`.
+pub fn sched_getattr(tid: i32) -> io::Result<SchedAttr> {
+    let mut attr: SchedAttr = [0; 56];
+    // SAFETY: the kernel writes at most `size` (56, passed) bytes through
+    // the pointer, which points at `attr`, 56 bytes live for the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            tid,
+            attr.as_mut_ptr(),
+            attr.len() as libc::c_uint,
+            0,
+        )
+    })?;
+    Ok(attr)
+}
+
+/// `sched_setattr(tid, attr)`.
+pub fn sched_setattr(tid: i32, attr: &SchedAttr) -> io::Result<()> {
+    // SAFETY: the kernel reads the struct's `size` field (the first u32,
+    // 56 from sched_getattr, or it refuses with E2BIG/EINVAL) bytes from
+    // `attr`, 56 bytes live for the call.
+    check(unsafe { libc::syscall(libc::SYS_sched_setattr, tid, attr.as_ptr(), 0) }).map(drop)
+}
+
+/// `sched_getaffinity(tid)`: the CPU mask as 64-bit words, as long as the
+/// kernel's (`nr_cpu_ids` bits rounded up).
+pub fn sched_getaffinity(tid: i32) -> io::Result<Vec<u64>> {
+    let mut mask = vec![0u64; 128]; // 8192 CPUs
+                                    // SAFETY: the kernel writes at most the length passed (the size of
+                                    // `mask` in bytes) into `mask`, live for the call; it returns the
+                                    // number of bytes written.
+    let n = check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_getaffinity,
+            tid,
+            mask.len() * 8,
+            mask.as_mut_ptr(),
+        )
+    })?;
+    mask.truncate((n as usize).div_ceil(8));
+    Ok(mask)
+}
+
+/// `sched_setaffinity(tid, mask)`.
+pub fn sched_setaffinity(tid: i32, mask: &[u64]) -> io::Result<()> {
+    // SAFETY: the kernel reads the length passed (the size of `mask` in
+    // bytes) from `mask`, live for the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            tid,
+            mask.len() * 8,
+            mask.as_ptr(),
+        )
+    })
+    .map(drop)
+}

@@ -166,4 +166,6 @@ probes! {
     pdeathsig,
     madvise,
     mlock,
+    sched,
+    oom_score_adj,
 }

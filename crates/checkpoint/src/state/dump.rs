@@ -121,11 +121,20 @@ pub(crate) fn collect(
     st.shared_pending = pending(pid, pid, true)?;
     let mut per_thread = Vec::new();
     for t in threads {
+        let attr = sys::sched_getattr(t.tid).map_err(trace(t.tid, "sched_getattr"))?;
         per_thread.push(ThreadState {
             pending: pending(pid, t.tid, false)?,
+            sched: Some(Sched::from_attr(&attr)),
+            affinity: sys::sched_getaffinity(t.tid).map_err(trace(t.tid, "sched_getaffinity"))?,
             ..ThreadState::default()
         });
     }
+    st.oom_score_adj = Some(
+        read_proc(pid, "oom_score_adj")?
+            .trim()
+            .parse()
+            .map_err(|_| bad_proc(pid, "oom_score_adj", "not a number"))?,
+    );
     let timers = parse_timers(&read_proc(pid, "timers")?)
         .ok_or_else(|| bad_proc(pid, "timers", "malformed"))?;
     for t in &timers {

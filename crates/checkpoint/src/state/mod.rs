@@ -1,7 +1,8 @@
 //! Per-task kernel state beyond memory and registers: pending signals
 //! (per thread and shared, with their siginfo), alternate signal stacks,
 //! itimers, POSIX timers with their ids, credentials (ids, groups,
-//! capability sets, securebits), umask, rlimits, personality,
+//! capability sets, securebits), umask, rlimits, scheduling policy, nice
+//! value and CPU affinity, `oom_score_adj`, personality,
 //! no_new_privs, seccomp filters, the child-subreaper flag, parent-death
 //! signals, the dumpable flag, and the madvise flags and locks (`mlock`)
 //! of mappings.
@@ -55,6 +56,8 @@ pub struct ProcState {
     pub shared_pending: Vec<SigInfo>,
     /// Seccomp filters, the oldest first, installed on every thread.
     pub seccomp: Vec<SeccompFilter>,
+    /// /proc/PID/oom_score_adj.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// One thread's own state.
@@ -67,7 +70,59 @@ pub struct ThreadState {
     pub altstack: Option<AltStack>,
     /// `PR_GET_PDEATHSIG`, 0 for none.
     pub pdeath_signal: u32,
+    /// Scheduling policy and its parameters (`sched_getattr`).
+    pub sched: Option<Sched>,
+    /// CPU affinity mask, 64 CPUs a word; empty if not recorded.
+    pub affinity: Vec<u64>,
 }
+
+/// A thread's scheduling attributes, as `sched_getattr` gives them (the
+/// utilisation clamps are not kept).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sched {
+    /// `SCHED_OTHER`, `SCHED_BATCH`, `SCHED_IDLE`, `SCHED_FIFO`, …
+    pub policy: u32,
+    /// `SCHED_FLAG_RESET_ON_FORK` or 0.
+    pub flags: u64,
+    /// Nice value.
+    pub nice: i32,
+    /// Real-time priority.
+    pub priority: u32,
+    /// `SCHED_DEADLINE` runtime, deadline and period, in ns.
+    pub deadline: [u64; 3],
+}
+
+impl Sched {
+    /// Reads the fields of a `struct sched_attr`.
+    pub fn from_attr(a: &crate::sys::SchedAttr) -> Self {
+        let u32_at = |i: usize| u32::from_le_bytes(a[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        Sched {
+            policy: u32_at(4),
+            flags: u64_at(8) & SCHED_FLAG_RESET_ON_FORK,
+            nice: u32_at(16) as i32,
+            priority: u32_at(20),
+            deadline: [u64_at(24), u64_at(32), u64_at(40)],
+        }
+    }
+
+    /// The `struct sched_attr` that sets these fields.
+    pub fn to_attr(self) -> crate::sys::SchedAttr {
+        let mut a = [0u8; 56];
+        a[..4].copy_from_slice(&56u32.to_le_bytes());
+        a[4..8].copy_from_slice(&self.policy.to_le_bytes());
+        a[8..16].copy_from_slice(&self.flags.to_le_bytes());
+        a[16..20].copy_from_slice(&self.nice.to_le_bytes());
+        a[20..24].copy_from_slice(&self.priority.to_le_bytes());
+        for (i, d) in self.deadline.iter().enumerate() {
+            a[24 + i * 8..32 + i * 8].copy_from_slice(&d.to_le_bytes());
+        }
+        a
+    }
+}
+
+/// `SCHED_FLAG_RESET_ON_FORK`.
+const SCHED_FLAG_RESET_ON_FORK: u64 = 1;
 
 /// Credentials as /proc/PID/status and `PR_GET_SECUREBITS` show them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,12 +303,13 @@ impl ProcState {
             Some(v) => format!("{v:#x}"),
         };
         out.push(format!(
-            "umask {} personality {} no_new_privs {} child_subreaper {} dumpable {}",
+            "umask {} personality {} no_new_privs {} child_subreaper {} dumpable {} oom_score_adj {}",
             opt(self.umask, true),
             opt(self.personality, false),
             self.no_new_privs,
             self.child_subreaper,
-            self.dumpable.map_or("-".into(), |d| d.to_string())
+            self.dumpable.map_or("-".into(), |d| d.to_string()),
+            self.oom_score_adj.map_or("-".into(), |d| d.to_string())
         ));
         for t in &self.itimers {
             out.push(format!(
@@ -291,6 +347,12 @@ impl ProcState {
                 out.push(format!(
                     "thread {tid}: sigaltstack {:#x} size {} flags {:#x}",
                     a.sp, a.size, a.flags
+                ));
+            }
+            if let Some(sc) = &t.sched {
+                out.push(format!(
+                    "thread {tid}: policy {} nice {} priority {} affinity {:x?}",
+                    sc.policy, sc.nice, sc.priority, t.affinity
                 ));
             }
             if t.pdeath_signal != 0 {

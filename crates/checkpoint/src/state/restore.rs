@@ -3,8 +3,8 @@
 //! and signal masks are set and it is let go.
 //!
 //! The order is the kernel's, not the image's:
-//! 1. resource limits, from outside (`prlimit`, while we and the task
-//!    share ids);
+//! 1. resource limits, scheduling policy and nice value, CPU affinity,
+//!    `oom_score_adj`: from outside, while we and the task share ids;
 //! 2. every signal of every thread blocked, so a timer armed now cannot
 //!    interrupt the injected syscalls that follow (the masks are set to
 //!    their dumped values at the end, by the caller);
@@ -82,6 +82,38 @@ fn words(w: &[u64]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// Scheduling, affinity and `oom_score_adj`: set from outside, where they
+/// differ from what the task inherited from us.
+fn from_outside(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreError> {
+    for (&tid, t) in tids.iter().zip(&task.threads) {
+        if let Some(sc) = t.state.sched {
+            let now = sys::sched_getattr(tid).map_err(trace(tid, "sched_getattr"))?;
+            if Sched::from_attr(&now) != sc {
+                sys::sched_setattr(tid, &sc.to_attr()).map_err(trace(
+                    tid,
+                    format!("sched_setattr policy {} nice {}", sc.policy, sc.nice),
+                ))?;
+            }
+        }
+        if !t.state.affinity.is_empty() {
+            let now = sys::sched_getaffinity(tid).map_err(trace(tid, "sched_getaffinity"))?;
+            if now != t.state.affinity {
+                sys::sched_setaffinity(tid, &t.state.affinity)
+                    .map_err(trace(tid, "sched_setaffinity"))?;
+            }
+        }
+    }
+    if let Some(adj) = task.state.oom_score_adj {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        let now = fs::read_to_string(&path).unwrap_or_default();
+        if now.trim().parse::<i32>().ok() != Some(adj) {
+            fs::write(&path, adj.to_string())
+                .map_err(trace(pid, format!("write {adj} to oom_score_adj")))?;
+        }
+    }
+    Ok(())
+}
+
 /// What differs from the state the restorer gave the task: only that is
 /// set.
 struct Plan<'a> {
@@ -156,6 +188,7 @@ pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), Re
             ))?;
         }
     }
+    from_outside(pid, task, tids)?;
     let plan = Plan::new(pid, st)?;
     if !plan.needs_injection(task) {
         return Ok(());

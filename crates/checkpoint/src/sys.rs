@@ -741,3 +741,18 @@ pub fn sched_setaffinity(tid: i32, mask: &[u64]) -> io::Result<()> {
     })
     .map(drop)
 }
+
+/// `IOPRIO_WHO_PROCESS`: an ioprio call names one thread.
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+
+/// `ioprio_get(IOPRIO_WHO_PROCESS, tid)`.
+pub fn ioprio_get(tid: i32) -> io::Result<u32> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid) }).map(|v| v as u32)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, tid, prio)`.
+pub fn ioprio_set(tid: i32, prio: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, prio) }).map(drop)
+}

@@ -168,4 +168,6 @@ probes! {
     mlock,
     sched,
     oom_score_adj,
+    ioprio,
+    thp_disable,
 }

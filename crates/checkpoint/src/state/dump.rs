@@ -106,6 +106,7 @@ pub(crate) fn collect(
         creds: Some(parse_creds(&status).ok_or_else(|| bad_proc(pid, "status", "credentials"))?),
         umask: status_field(&status, "Umask").and_then(|u| u32::from_str_radix(u, 8).ok()),
         no_new_privs: status_field(&status, "NoNewPrivs") == Some("1"),
+        thp_disabled: status_field(&status, "THP_enabled") == Some("0"),
         ..ProcState::default()
     };
     let personality = read_proc(pid, "personality")?;
@@ -126,6 +127,7 @@ pub(crate) fn collect(
             pending: pending(pid, t.tid, false)?,
             sched: Some(Sched::from_attr(&attr)),
             affinity: sys::sched_getaffinity(t.tid).map_err(trace(t.tid, "sched_getaffinity"))?,
+            ioprio: Some(sys::ioprio_get(t.tid).map_err(trace(t.tid, "ioprio_get"))?),
             ..ThreadState::default()
         });
     }

@@ -2,7 +2,8 @@
 //! (per thread and shared, with their siginfo), alternate signal stacks,
 //! itimers, POSIX timers with their ids, credentials (ids, groups,
 //! capability sets, securebits), umask, rlimits, scheduling policy, nice
-//! value and CPU affinity, `oom_score_adj`, personality,
+//! value, CPU affinity and I/O priority, `oom_score_adj`, the THP-disable
+//! flag, personality,
 //! no_new_privs, seccomp filters, the child-subreaper flag, parent-death
 //! signals, the dumpable flag, and the madvise flags and locks (`mlock`)
 //! of mappings.
@@ -58,6 +59,8 @@ pub struct ProcState {
     pub seccomp: Vec<SeccompFilter>,
     /// /proc/PID/oom_score_adj.
     pub oom_score_adj: Option<i32>,
+    /// `PR_SET_THP_DISABLE` was set (status `THP_enabled: 0`).
+    pub thp_disabled: bool,
 }
 
 /// One thread's own state.
@@ -74,6 +77,8 @@ pub struct ThreadState {
     pub sched: Option<Sched>,
     /// CPU affinity mask, 64 CPUs a word; empty if not recorded.
     pub affinity: Vec<u64>,
+    /// I/O priority (`ioprio_get`: class << 13 | data).
+    pub ioprio: Option<u32>,
 }
 
 /// A thread's scheduling attributes, as `sched_getattr` gives them (the
@@ -303,13 +308,14 @@ impl ProcState {
             Some(v) => format!("{v:#x}"),
         };
         out.push(format!(
-            "umask {} personality {} no_new_privs {} child_subreaper {} dumpable {} oom_score_adj {}",
+            "umask {} personality {} no_new_privs {} child_subreaper {} dumpable {} oom_score_adj {} thp_disabled {}",
             opt(self.umask, true),
             opt(self.personality, false),
             self.no_new_privs,
             self.child_subreaper,
             self.dumpable.map_or("-".into(), |d| d.to_string()),
-            self.oom_score_adj.map_or("-".into(), |d| d.to_string())
+            self.oom_score_adj.map_or("-".into(), |d| d.to_string()),
+            self.thp_disabled
         ));
         for t in &self.itimers {
             out.push(format!(
@@ -351,8 +357,8 @@ impl ProcState {
             }
             if let Some(sc) = &t.sched {
                 out.push(format!(
-                    "thread {tid}: policy {} nice {} priority {} affinity {:x?}",
-                    sc.policy, sc.nice, sc.priority, t.affinity
+                    "thread {tid}: policy {} nice {} priority {} affinity {:x?} ioprio {:?}",
+                    sc.policy, sc.nice, sc.priority, t.affinity, t.ioprio
                 ));
             }
             if t.pdeath_signal != 0 {

@@ -3,12 +3,13 @@
 //! and signal masks are set and it is let go.
 //!
 //! The order is the kernel's, not the image's:
-//! 1. resource limits, scheduling policy and nice value, CPU affinity,
-//!    `oom_score_adj`: from outside, while we and the task share ids;
+//! 1. resource limits, scheduling policy and nice value, CPU affinity, I/O
+//!    priority, `oom_score_adj`: from outside, while we and the task share
+//!    ids;
 //! 2. every signal of every thread blocked, so a timer armed now cannot
 //!    interrupt the injected syscalls that follow (the masks are set to
 //!    their dumped values at the end, by the caller);
-//! 3. umask, personality, itimers, POSIX timers under their ids
+//! 3. umask, personality, THP disable, itimers, POSIX timers under their ids
 //!    (`PR_TIMER_CREATE_RESTORE_IDS`), the subreaper flag, madvise flags,
 //!    alternate stacks: none needs privilege;
 //! 4. no_new_privs and seccomp filters (`TSYNC`, so every thread has the
@@ -34,6 +35,7 @@ use crate::restore::RestoreError;
 use crate::sys;
 
 const PR_SET_PDEATHSIG: u64 = 1;
+const PR_SET_THP_DISABLE: u64 = 41;
 const PR_SET_DUMPABLE: u64 = 4;
 const PR_CAPBSET_DROP: u64 = 24;
 const PR_SET_SECUREBITS: u64 = 28;
@@ -82,7 +84,7 @@ fn words(w: &[u64]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Scheduling, affinity and `oom_score_adj`: set from outside, where they
+/// Scheduling, affinity, I/O priority and `oom_score_adj`: set from outside, where they
 /// differ from what the task inherited from us.
 fn from_outside(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreError> {
     for (&tid, t) in tids.iter().zip(&task.threads) {
@@ -93,6 +95,11 @@ fn from_outside(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreE
                     tid,
                     format!("sched_setattr policy {} nice {}", sc.policy, sc.nice),
                 ))?;
+            }
+        }
+        if let Some(prio) = t.state.ioprio {
+            if sys::ioprio_get(tid).map_err(trace(tid, "ioprio_get"))? != prio {
+                sys::ioprio_set(tid, prio).map_err(trace(tid, format!("ioprio_set {prio:#x}")))?;
             }
         }
         if !t.state.affinity.is_empty() {
@@ -119,6 +126,8 @@ fn from_outside(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreE
 struct Plan<'a> {
     umask: Option<u32>,
     personality: Option<u32>,
+    /// `PR_SET_THP_DISABLE` to set (the restorer's own is off).
+    thp_disable: bool,
     /// The dumped credentials and the task's present ones.
     creds: Option<(&'a Creds, Creds)>,
 }
@@ -144,6 +153,8 @@ impl<'a> Plan<'a> {
         Ok(Plan {
             umask: st.umask.filter(|&u| Some(u) != umask),
             personality: st.personality.filter(|&p| Some(p) != personality),
+            thp_disable: st.thp_disabled
+                && crate::proc::status_field(&status, "THP_enabled") != Some("0"),
             creds,
         })
     }
@@ -153,6 +164,7 @@ impl<'a> Plan<'a> {
         let st = &task.state;
         self.umask.is_some()
             || self.personality.is_some()
+            || self.thp_disable
             || self.creds.is_some()
             || !st.itimers.is_empty()
             || !st.posix_timers.is_empty()
@@ -229,6 +241,9 @@ fn steps(
     }
     if let Some(p) = plan.personality {
         leader.syscall(libc::SYS_personality, [p.into(), 0, 0, 0, 0, 0])?;
+    }
+    if plan.thp_disable {
+        leader.syscall(libc::SYS_prctl, [PR_SET_THP_DISABLE, 1, 0, 0, 0, 0])?;
     }
     for t in &st.itimers {
         itimer(leader, scratch, t)?;

@@ -170,4 +170,5 @@ probes! {
     oom_score_adj,
     ioprio,
     thp_disable,
+    locked_down,
 }

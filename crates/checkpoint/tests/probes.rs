@@ -171,4 +171,5 @@ probes! {
     ioprio,
     thp_disable,
     locked_down,
+    cpu_timers,
 }

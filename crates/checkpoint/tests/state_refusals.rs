@@ -76,13 +76,13 @@ fn settled(_: i32) -> bool {
 
 #[test]
 #[ignore = "needs root"]
-fn a_cpu_time_timer_is_refused() {
+fn a_timer_on_an_unknown_threads_cpu_time_is_refused() {
     let (reap, err) = refusal("cpu_timer", settled);
     let pid = reap.0;
     assert_eq!(
         err,
         format!(
-            "pid {pid}: POSIX timer 0 on clock -6 (a CPU-time or alarm clock); not supported yet"
+            "pid {pid}: POSIX timer 0 on clock -2: the CPU time of the thread that made it, which is unknown; not supported yet"
         )
     );
 }

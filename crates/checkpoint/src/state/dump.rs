@@ -140,13 +140,10 @@ pub(crate) fn collect(
     let timers = parse_timers(&read_proc(pid, "timers")?)
         .ok_or_else(|| bad_proc(pid, "timers", "malformed"))?;
     for t in &timers {
-        if !PLAIN_CLOCKS.contains(&t.clock) {
+        if let Some(why) = clock_refused(pid, threads, t.clock) {
             return Err(unsupported(
                 pid,
-                format!(
-                    "POSIX timer {} on clock {} (a CPU-time or alarm clock)",
-                    t.id, t.clock
-                ),
+                format!("POSIX timer {} on clock {}: {why}", t.id, t.clock),
             ));
         }
         if t.tid != 0 && !threads.iter().any(|th| th.tid == t.tid) {
@@ -162,6 +159,33 @@ pub(crate) fn collect(
     st.posix_timers = timers;
     injected(pid, threads, maps, &mut st, &mut per_thread)?;
     Ok((st, per_thread))
+}
+
+/// Why a timer on `clock` cannot be recreated as it is, if it cannot. The
+/// plain clocks can; a CPU-time clock (negative: `~pid << 3`, bit 2 for a
+/// thread, low bits the kind) can when it names this process or one of
+/// its threads, which keep their ids; pid 0 means the caller, which for a
+/// thread clock (`CLOCK_THREAD_CPUTIME_ID`) is the thread that created the
+/// timer: /proc does not say which, so that one is refused unless the
+/// process has one thread. Alarm clocks are refused.
+fn clock_refused(pid: i32, threads: &[Thread], clock: i32) -> Option<&'static str> {
+    if PLAIN_CLOCKS.contains(&clock) {
+        return None;
+    }
+    if clock >= 0 {
+        return Some("alarm or other clock");
+    }
+    let target = !(clock >> 3);
+    let per_thread = clock & 4 != 0;
+    match (target, per_thread) {
+        (_, _) if clock & 3 == 3 => Some("unknown CPU-time clock"),
+        (0, false) => None,
+        (0, true) if threads.len() == 1 => None,
+        (0, true) => Some("the CPU time of the thread that made it, which is unknown"),
+        (t, false) if t == pid => None,
+        (t, true) if threads.iter().any(|th| th.tid == t) => None,
+        _ => Some("the CPU time of another process"),
+    }
 }
 
 /// The credentials of a status text; securebits are asked separately.
@@ -465,6 +489,37 @@ mod tests {
             (0xabcd, libc::SIGEV_NONE, 0)
         );
         assert!(parse_timers("signal: 1/0\n").is_none());
+    }
+
+    #[test]
+    fn cpu_time_clocks_of_this_process_are_kept_and_others_refused() {
+        let th = |tid| Thread {
+            tid,
+            regs: zero_regs(),
+            sigmask: 0,
+        };
+        let one = [th(100)];
+        let two = [th(100), th(101)];
+        let process = |pid: i32| (!pid << 3) | 2; // CPUCLOCK_SCHED
+        let thread = |tid: i32| (!tid << 3) | 4 | 2;
+        assert_eq!(process(0), -6);
+        assert_eq!(thread(0), -2);
+        for c in [0, 1, 7, 11, -6, process(100), thread(101)] {
+            assert_eq!(clock_refused(100, &two, c), None, "clock {c}");
+        }
+        assert_eq!(clock_refused(100, &one, -2), None);
+        assert!(clock_refused(100, &two, -2).unwrap().contains("unknown"));
+        assert!(clock_refused(100, &two, process(99))
+            .unwrap()
+            .contains("another"));
+        assert!(clock_refused(100, &two, thread(102))
+            .unwrap()
+            .contains("another"));
+        assert!(clock_refused(100, &two, 8).is_some()); // CLOCK_REALTIME_ALARM
+    }
+
+    fn zero_regs() -> libc::user_regs_struct {
+        crate::image::Regs::default().into()
     }
 
     #[test]

@@ -17,8 +17,10 @@
 //!
 //! Refused at dump time, by name: seccomp strict mode, filters that hand
 //! syscalls to a user-space listener, threads whose credentials or
-//! filters differ from the leader's, POSIX timers on CPU-time clocks, and
-//! a pending SIGKILL or SIGSTOP.
+//! filters differ from the leader's, POSIX timers on alarm clocks or on
+//! the CPU time of another process or of an unknown thread
+//! (`CLOCK_THREAD_CPUTIME_ID` in a process of several threads), and a
+//! pending SIGKILL or SIGSTOP.
 
 pub(crate) mod dump;
 pub(crate) mod restore;

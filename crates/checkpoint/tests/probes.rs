@@ -172,4 +172,5 @@ probes! {
     thp_disable,
     locked_down,
     cpu_timers,
+    thread_names,
 }

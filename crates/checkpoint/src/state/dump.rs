@@ -128,6 +128,11 @@ pub(crate) fn collect(
             sched: Some(Sched::from_attr(&attr)),
             affinity: sys::sched_getaffinity(t.tid).map_err(trace(t.tid, "sched_getaffinity"))?,
             ioprio: Some(sys::ioprio_get(t.tid).map_err(trace(t.tid, "ioprio_get"))?),
+            comm: Some(
+                read_proc(pid, &format!("task/{}/comm", t.tid))?
+                    .trim_end_matches('\n')
+                    .to_owned(),
+            ),
             ..ThreadState::default()
         });
     }

@@ -81,6 +81,8 @@ pub struct ThreadState {
     pub affinity: Vec<u64>,
     /// I/O priority (`ioprio_get`: class << 13 | data).
     pub ioprio: Option<u32>,
+    /// The thread's name (/proc/PID/task/TID/comm), at most 15 bytes.
+    pub comm: Option<String>,
 }
 
 /// A thread's scheduling attributes, as `sched_getattr` gives them (the
@@ -269,12 +271,19 @@ impl ProcState {
         &self,
         threads: impl Iterator<Item = &'a ThreadState>,
     ) -> Result<(), String> {
-        for s in self
-            .shared_pending
-            .iter()
-            .chain(threads.flat_map(|t| &t.pending))
-        {
+        for s in &self.shared_pending {
             s.bytes()?;
+        }
+        for t in threads {
+            for s in &t.pending {
+                s.bytes()?;
+            }
+            if t.comm
+                .as_ref()
+                .is_some_and(|c| c.len() > 15 || c.contains('\0'))
+            {
+                return Err("a thread name longer than 15 bytes or with a NUL".into());
+            }
         }
         for f in &self.seccomp {
             f.insn_bytes()?;

@@ -11,7 +11,7 @@
 //!    their dumped values at the end, by the caller);
 //! 3. umask, personality, THP disable, itimers, POSIX timers under their ids
 //!    (`PR_TIMER_CREATE_RESTORE_IDS`), the subreaper flag, madvise flags,
-//!    alternate stacks: none needs privilege;
+//!    thread names, alternate stacks: none needs privilege;
 //! 4. no_new_privs and seccomp filters (`TSYNC`, so every thread has the
 //!    leader's chain), while the task is still root so installing them
 //!    needs no no_new_privs of its own; `PTRACE_O_SUSPEND_SECCOMP` keeps
@@ -82,6 +82,13 @@ fn poke(pid: i32, addr: u64, data: &[u8]) -> Result<(), RestoreError> {
 
 fn words(w: &[u64]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Whether thread `t` has a name other than its leader's (which every
+/// restored thread starts with).
+fn renamed(task: &TaskImage, t: &crate::image::ThreadImage) -> bool {
+    let leader: String = task.comm.chars().take(15).collect();
+    t.state.comm.as_ref().is_some_and(|c| *c != leader)
 }
 
 /// Scheduling, affinity, I/O priority and `oom_score_adj`: set from outside, where they
@@ -173,6 +180,7 @@ impl<'a> Plan<'a> {
             || st.child_subreaper
             || st.no_new_privs
             || st.dumpable == Some(0)
+            || task.threads[1..].iter().any(|t| renamed(task, t))
             || task.threads.iter().any(|t| {
                 t.state.altstack.is_some()
                     || t.state.pdeath_signal != 0
@@ -253,6 +261,19 @@ fn steps(
         leader.syscall(libc::SYS_prctl, [PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0])?;
     }
     madvise(leader, task)?;
+    // Threads were cloned with the leader's name; a thread named otherwise
+    // names itself.
+    for (inj, t) in injs.iter().zip(&task.threads).skip(1) {
+        if let (true, Some(c)) = (renamed(task, t), &t.state.comm) {
+            let mut name = c.as_bytes().to_vec();
+            name.push(0);
+            poke(pid, scratch, &name)?;
+            inj.syscall(
+                libc::SYS_prctl,
+                [libc::PR_SET_NAME as u64, scratch, 0, 0, 0, 0],
+            )?;
+        }
+    }
     for (inj, t) in injs.iter().zip(&task.threads) {
         if let Some(a) = &t.state.altstack {
             poke(pid, scratch, &words(&[a.sp, a.flags as u32 as u64, a.size]))?;

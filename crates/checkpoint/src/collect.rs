@@ -14,9 +14,10 @@
 //! registers, xstate, signal mask, rseq, robust list and clear_child_tid),
 //! private and file-backed memory, signal handlers, the kernel state of
 //! [`crate::state`] (pending signals, alternate stacks, itimers, POSIX
-//! timers, credentials, umask, rlimits, personality, no_new_privs, seccomp
-//! filters, subreaper, parent-death signal, dumpable, madvise flags; it
-//! refuses what it cannot restore by name), cwd, and fds on regular files,
+//! timers, credentials, umask, rlimits, scheduling, personality,
+//! no_new_privs, seccomp filters, subreaper, parent-death signal, thread
+//! names, madvise flags and memory locks…; it refuses what it cannot
+//! restore by name), cwd, and fds on regular files,
 //! directories and memory devices (/dev/null…). Everything else is refused
 //! with an error naming the pid and the resource.
 

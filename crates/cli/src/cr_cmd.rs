@@ -261,6 +261,12 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
                 s.signo, s.handler, s.flags
             )?;
         }
+        for line in t
+            .state
+            .summary(t.threads.iter().map(|th| (th.tid, &th.state)))
+        {
+            writeln!(out, "  {line}")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,7 +21,7 @@
 //!    handlers, comm, fds, cwd; close our extra fds; register the dumped
 //!    rseq area; clear the parent-death signal;
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
-//!    and detach.
+//!    and detach (after step 7, which runs once every thread exists).
 //!
 //! Threads: the leader is rebuilt as above; each other thread is made by an
 //! injected `clone3` with `CLONE_THREAD | CLONE_PTRACE` and `set_tid` (its
@@ -29,12 +29,13 @@
 //! `clear_child_tid` and rseq from syscalls injected into it; then every
 //! thread gets its registers, xstate and signal mask, and all are detached.
 //!
+//! 7. the kernel state of [`crate::state`] (limits, timers, madvise
+//!    flags and memory locks, alternate stacks, seccomp, credentials, parent-death signals,
+//!    pending signals: its module doc gives the order).
+//!
 //! Trees: [`crate::tree`] forks the root with [`fork_root`], makes every
 //! other process from inside its parent, sets sessions, groups and zombies,
-//! then runs steps 1-6 in each process and resumes them all.
-//!
-//! Not restored yet: credentials, rlimits, timers, pending signals,
-//! alternate signal stacks, madvise flags.
+//! then runs steps 1-7 in each process and resumes them all.
 
 use std::collections::HashMap;
 use std::fs;

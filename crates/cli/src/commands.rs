@@ -127,12 +127,15 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     // Compiled seccomp filters, kept between runs: "@" is not allowed in a
     // container id, so no container can be named like this directory.
     corral_runtime::seccomp::set_cache_dir(cli.state_root().join("@cache").join("seccomp"));
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    ) {
+    let makes_processes = match &cli.command {
+        Command::Create(_) | Command::Run(_) | Command::Exec(_) => true,
+        Command::Cr(a) => a.restores(),
+        _ => false,
+    };
+    if makes_processes {
         // Before anything else: these commands make processes that run
-        // inside the container with corral's binary as their exe.
+        // inside the container (or as the restored process) with corral's
+        // binary as their exe until they exec (or take on the image's).
         corral_runtime::selfexe::reexec_read_only()?;
     }
     match &cli.command {
@@ -166,7 +169,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(a) => container::delete(&store, &a.id, a.force)
             .with_context(|| format!("delete container {}", a.id))?,
         Command::List(a) => list(&store, a)?,
-        Command::Spec(a) => write_spec(a, cli.rootless.as_deref() == Some("true"))?,
+        Command::Spec(a) => write_spec(a, cli.global.rootless.as_deref() == Some("true"))?,
         Command::Cr(a) => return crate::cr_cmd::run(a),
         Command::Exec(a) => {
             // runc's exec reports its own failures with 255, keeping 1..=254

@@ -10,7 +10,8 @@
 //! 3. zombies exit with their status (`exit_group`, or their signal);
 //!    once we, their tracer, have waited, they are zombies of their
 //!    parent, whose `SIGCHLD` from that is taken back (`rt_sigtimedwait`);
-//! 4. each live process is rebuilt ([`crate::restore`], steps 1-6);
+//! 4. each live process is rebuilt ([`crate::restore`], steps 1-6), then
+//!    gets its kernel state ([`crate::state`]);
 //! 5. all are resumed, children before parents.
 //!
 //! Every process's signals stay blocked (`PTRACE_SETSIGMASK`) until its
@@ -101,6 +102,14 @@ pub(crate) fn restore_tree(
     }
     // Our copies of the files close here: each process has its own.
     let xstates: Vec<_> = prepared.into_iter().map(|p| p.xstates).collect();
+    for task in &image.tasks {
+        let threads = guard.threads.iter().find(|(p, _)| *p == task.pid);
+        let all_tids: Vec<i32> = [task.pid]
+            .into_iter()
+            .chain(threads.into_iter().flat_map(|(_, t)| t.iter().copied()))
+            .collect();
+        crate::state::restore::restore(task.pid, task, &all_tids)?;
+    }
     for (task, xstates) in image.tasks.iter().zip(&xstates).rev() {
         let threads = guard
             .threads

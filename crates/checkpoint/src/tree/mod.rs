@@ -118,9 +118,9 @@ pub(crate) fn check_inventory(inv: &Inventory) -> Result<(), String> {
             }
         }
     }
-    let all: Vec<&TaskFd> = inv.shared_fds.iter().flatten().collect();
-    for (i, f) in all.iter().enumerate() {
-        if all[..i].contains(f) {
+    let mut seen = std::collections::HashSet::new();
+    for f in inv.shared_fds.iter().flatten() {
+        if !seen.insert(f) {
             return Err(format!("fd {} of pid {} in two shared groups", f.fd, f.pid));
         }
     }
@@ -159,6 +159,15 @@ impl Plan {
         let outside_sid = get(root.sid).is_none().then_some(root.sid);
         let outside_pgid = get(root.pgid).is_none().then_some(root.pgid);
         for e in tree {
+            if e.zombie
+                .is_some_and(|status| status & !0xff7f != 0 || status & 0x80 != 0)
+            {
+                let status = e.zombie.unwrap_or_default();
+                return err(
+                    e.pid,
+                    format!("zombie with wait status {status:#x} (a core dump, or not an exit)"),
+                );
+            }
             if e.sid == e.pid && e.pgid != e.pid {
                 return err(e.pid, format!("session leader in process group {}", e.pgid));
             }
@@ -195,7 +204,14 @@ impl Plan {
             groups: Vec::new(),
             zombies: Vec::new(),
         };
-        let walk = Walk { tree, outside_sid };
+        let mut children: HashMap<i32, Vec<&ProcEntry>> = HashMap::new();
+        for c in &tree[1..] {
+            children.entry(c.ppid).or_default().push(c);
+        }
+        let walk = Walk {
+            children,
+            outside_sid,
+        };
         walk.walk(root, None, &mut plan.steps, 0)?;
         for e in tree {
             if let Some(status) = e.zombie {
@@ -212,7 +228,8 @@ impl Plan {
 
 /// The depth-first walk that orders creation and `setsid` calls.
 struct Walk<'a> {
-    tree: &'a [ProcEntry],
+    /// Each process's children, in tree order.
+    children: HashMap<i32, Vec<&'a ProcEntry>>,
     outside_sid: Option<i32>,
 }
 
@@ -247,7 +264,7 @@ impl Walk<'_> {
                 e.sid
             ));
         }
-        let kids: Vec<&ProcEntry> = self.tree[1..].iter().filter(|c| c.ppid == e.pid).collect();
+        let kids: &[&ProcEntry] = self.children.get(&e.pid).map_or(&[], |k| k.as_slice());
         let early = |c: &&ProcEntry| leader && c.sid != c.pid && self.resolve(c.sid) == inherited;
         for c in kids.iter().filter(|c| early(c)) {
             steps.push(Step::Create {

@@ -79,7 +79,13 @@ fn zombies_cannot_be_parents_and_come_last() {
     z.zombie = Some(7 << 8);
     let plan = Plan::new(&[e(10, 1, 5, 4), z.clone()]).unwrap();
     assert_eq!(plan.zombies, [(11, 10, 7 << 8)]);
-    assert!(Plan::new(&[e(10, 1, 5, 4), z, e(12, 11, 5, 4)]).is_err());
+    assert!(Plan::new(&[e(10, 1, 5, 4), z.clone(), e(12, 11, 5, 4)]).is_err());
+    z.zombie = Some(libc::SIGSEGV | 0x80);
+    let err = Plan::new(&[e(10, 1, 5, 4), z]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pid 11: zombie with wait status 0x8b (a core dump, or not an exit)"
+    );
 }
 
 #[test]

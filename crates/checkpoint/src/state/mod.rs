@@ -354,30 +354,42 @@ impl ProcState {
             ));
         }
         for (tid, t) in threads {
-            for s in &t.pending {
-                out.push(format!(
-                    "pending (thread {tid}): signal {} code {}",
-                    s.signo, s.code
-                ));
-            }
-            if let Some(a) = &t.altstack {
-                out.push(format!(
-                    "thread {tid}: sigaltstack {:#x} size {} flags {:#x}",
-                    a.sp, a.size, a.flags
-                ));
-            }
-            if let Some(sc) = &t.sched {
-                out.push(format!(
-                    "thread {tid}: policy {} nice {} priority {} affinity {:x?} ioprio {:?}",
-                    sc.policy, sc.nice, sc.priority, t.affinity, t.ioprio
-                ));
-            }
-            if t.pdeath_signal != 0 {
-                out.push(format!(
-                    "thread {tid}: parent-death signal {}",
-                    t.pdeath_signal
-                ));
-            }
+            out.extend(t.summary(tid));
+        }
+        out
+    }
+}
+
+impl ThreadState {
+    /// `cr show` lines of a thread's own state.
+    fn summary(&self, tid: i32) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .pending
+            .iter()
+            .map(|s| format!("pending (thread {tid}): signal {} code {}", s.signo, s.code))
+            .collect();
+        if let Some(a) = &self.altstack {
+            out.push(format!(
+                "thread {tid}: sigaltstack {:#x} size {} flags {:#x}",
+                a.sp, a.size, a.flags
+            ));
+        }
+        if let Some(sc) = &self.sched {
+            out.push(format!(
+                "thread {tid} ({}): policy {} nice {} priority {} affinity {:x?} ioprio {:?}",
+                self.comm.as_deref().unwrap_or("?"),
+                sc.policy,
+                sc.nice,
+                sc.priority,
+                self.affinity,
+                self.ioprio
+            ));
+        }
+        if self.pdeath_signal != 0 {
+            out.push(format!(
+                "thread {tid}: parent-death signal {}",
+                self.pdeath_signal
+            ));
         }
         out
     }

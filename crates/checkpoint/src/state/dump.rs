@@ -450,11 +450,16 @@ fn queries(
     for which in 0..3u32 {
         inj.syscall(libc::SYS_getitimer, [which.into(), scratch, 0, 0, 0, 0])?;
         let w = read(4)?;
-        if w[2] != 0 || w[3] != 0 {
+        let (interval, value) = ([w[0], w[1]], [w[2], w[3]]);
+        // A periodic ITIMER_REAL that has fired reads 0 left until its
+        // SIGALRM (pending now, and dumped) is dequeued, which re-arms it
+        // a period on: it comes back armed one period ahead.
+        let value = if value == [0, 0] { interval } else { value };
+        if value != [0, 0] {
             st.itimers.push(Itimer {
                 which,
-                interval: [w[0], w[1]],
-                value: [w[2], w[3]],
+                interval,
+                value,
             });
         }
     }

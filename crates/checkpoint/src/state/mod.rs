@@ -3,17 +3,18 @@
 //! itimers, POSIX timers with their ids, credentials (ids, groups,
 //! capability sets, securebits), umask, rlimits, scheduling policy, nice
 //! value, CPU affinity and I/O priority, `oom_score_adj`, the THP-disable
-//! flag, personality,
-//! no_new_privs, seccomp filters, the child-subreaper flag, parent-death
-//! signals, the dumpable flag, and the madvise flags and locks (`mlock`)
-//! of mappings.
+//! flag, personality, no_new_privs, seccomp filters, the child-subreaper
+//! flag, parent-death signals, the dumpable flag, thread names, and the
+//! madvise flags and locks (`mlock`) of mappings.
 //!
 //! [`dump`] reads it from /proc, ptrace (`PTRACE_PEEKSIGINFO`,
-//! `PTRACE_SECCOMP_GET_FILTER`), `prlimit` from outside and a few syscalls
-//! injected per task (trap 4: never per page); [`restore`] puts it back in
-//! an order the kernel allows: what needs privilege first, seccomp filters
-//! and then credentials last, then what a credential change resets
-//! (parent-death signal, dumpable), then the pending signals.
+//! `PTRACE_SECCOMP_GET_FILTER`), scheduler calls from outside and a few
+//! syscalls injected per task (about ten, plus two per thread; trap 4:
+//! never per page); [`restore`] puts it back in an order the kernel
+//! allows: what needs privilege first, seccomp filters and then
+//! credentials last, then what a credential change resets (parent-death
+//! signal, dumpable), then the pending signals. A restore injects nothing
+//! when the state is what the restorer gave the task.
 //!
 //! Refused at dump time, by name: seccomp strict mode, filters that hand
 //! syscalls to a user-space listener, threads whose credentials or

@@ -174,4 +174,5 @@ probes! {
     cpu_timers,
     thread_names,
     itimer_pending,
+    timerslack,
 }

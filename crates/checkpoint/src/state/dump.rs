@@ -34,6 +34,7 @@ const PR_GET_SECUREBITS: u64 = 27;
 const PR_GET_CHILD_SUBREAPER: u64 = 37;
 const PR_GET_DUMPABLE: u64 = 3;
 const PR_GET_PDEATHSIG: u64 = 2;
+const PR_GET_TIMERSLACK: u64 = 30;
 const SS_DISABLE: i32 = 2;
 const SS_ONSTACK: i32 = 1;
 /// Clocks a timer can be recreated on: REALTIME, MONOTONIC, BOOTTIME, TAI.
@@ -484,7 +485,8 @@ fn queries(
     Ok(())
 }
 
-/// The alternate stack and parent-death signal, asked in the thread.
+/// The alternate stack, parent-death signal and timer slack, asked in
+/// the thread.
 fn thread_queries(
     inj: &Injector,
     scratch: u64,
@@ -504,6 +506,7 @@ fn thread_queries(
     }
     inj.syscall(libc::SYS_prctl, [PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0])?;
     ts.pdeath_signal = read(1)?[0] as u32;
+    ts.timer_slack = Some(inj.syscall(libc::SYS_prctl, [PR_GET_TIMERSLACK, 0, 0, 0, 0, 0])?);
     Ok(())
 }
 

@@ -84,6 +84,9 @@ pub struct ThreadState {
     pub ioprio: Option<u32>,
     /// The thread's name (/proc/PID/task/TID/comm), at most 15 bytes.
     pub comm: Option<String>,
+    /// Timer slack in ns (`PR_GET_TIMERSLACK`); 0 (real-time threads have
+    /// none) or absent is left as it is.
+    pub timer_slack: Option<u64>,
 }
 
 /// A thread's scheduling attributes, as `sched_getattr` gives them (the

@@ -11,7 +11,7 @@
 //!    their dumped values at the end, by the caller);
 //! 3. umask, personality, THP disable, itimers, POSIX timers under their ids
 //!    (`PR_TIMER_CREATE_RESTORE_IDS`), the subreaper flag, madvise flags,
-//!    thread names, alternate stacks: none needs privilege;
+//!    thread names, timer slack, alternate stacks: none needs privilege;
 //! 4. no_new_privs and seccomp filters (`TSYNC`, so every thread has the
 //!    leader's chain), while the task is still root so installing them
 //!    needs no no_new_privs of its own; `PTRACE_O_SUSPEND_SECCOMP` keeps
@@ -36,6 +36,7 @@ use crate::sys;
 
 const PR_SET_PDEATHSIG: u64 = 1;
 const PR_SET_THP_DISABLE: u64 = 41;
+const PR_SET_TIMERSLACK: u64 = 29;
 const PR_SET_DUMPABLE: u64 = 4;
 const PR_CAPBSET_DROP: u64 = 24;
 const PR_SET_SECUREBITS: u64 = 28;
@@ -82,6 +83,15 @@ fn poke(pid: i32, addr: u64, data: &[u8]) -> Result<(), RestoreError> {
 
 fn words(w: &[u64]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The timer slack every restored thread starts with (the restorer's,
+/// which the leader inherited and the other threads got from it), if
+/// thread `t` needs another.
+fn slack_to_set(plan: &Plan<'_>, t: &crate::image::ThreadImage) -> Option<u64> {
+    t.state
+        .timer_slack
+        .filter(|&s| s != 0 && Some(s) != plan.timer_slack)
 }
 
 /// Whether thread `t` has a name other than its leader's (which every
@@ -135,6 +145,8 @@ struct Plan<'a> {
     personality: Option<u32>,
     /// `PR_SET_THP_DISABLE` to set (the restorer's own is off).
     thp_disable: bool,
+    /// The task's timer slack now (/proc/PID/timerslack_ns).
+    timer_slack: Option<u64>,
     /// The dumped credentials and the task's present ones.
     creds: Option<(&'a Creds, Creds)>,
 }
@@ -162,6 +174,9 @@ impl<'a> Plan<'a> {
             personality: st.personality.filter(|&p| Some(p) != personality),
             thp_disable: st.thp_disabled
                 && crate::proc::status_field(&status, "THP_enabled") != Some("0"),
+            timer_slack: fs::read_to_string(format!("/proc/{pid}/timerslack_ns"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
             creds,
         })
     }
@@ -181,6 +196,7 @@ impl<'a> Plan<'a> {
             || st.no_new_privs
             || st.dumpable == Some(0)
             || task.threads[1..].iter().any(|t| renamed(task, t))
+            || task.threads.iter().any(|t| slack_to_set(self, t).is_some())
             || task.threads.iter().any(|t| {
                 t.state.altstack.is_some()
                     || t.state.pdeath_signal != 0
@@ -322,6 +338,9 @@ fn unprivileged(cx: &Ctx<'_>, plan: &Plan<'_>) -> Result<(), RestoreError> {
         }
     }
     for (inj, t) in cx.threads() {
+        if let Some(slack) = slack_to_set(plan, t) {
+            inj.syscall(libc::SYS_prctl, [PR_SET_TIMERSLACK, slack, 0, 0, 0, 0])?;
+        }
         if let Some(a) = &t.state.altstack {
             poke(
                 cx.pid,

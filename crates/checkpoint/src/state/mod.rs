@@ -4,8 +4,8 @@
 //! capability sets, securebits), umask, rlimits, scheduling policy, nice
 //! value, CPU affinity and I/O priority, `oom_score_adj`, the THP-disable
 //! flag, personality, no_new_privs, seccomp filters, the child-subreaper
-//! flag, parent-death signals, the dumpable flag, thread names, and the
-//! madvise flags and locks (`mlock`) of mappings.
+//! flag, parent-death signals, the dumpable flag, thread names and timer
+//! slack, and the madvise flags and locks (`mlock`) of mappings.
 //!
 //! [`dump`] reads it from /proc, ptrace (`PTRACE_PEEKSIGINFO`,
 //! `PTRACE_SECCOMP_GET_FILTER`), scheduler calls from outside and a few

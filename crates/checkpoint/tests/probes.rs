@@ -179,4 +179,6 @@ probes! {
     locked_down,
     cpu_timers,
     thread_names,
+    itimer_pending,
+    timerslack,
 }

@@ -67,3 +67,111 @@ fn cr_restore_runs_from_a_read_only_binary() {
     // The restored sleep was killed: corral reports its signal.
     assert!(status.is_some_and(|s| !s.success()), "{status:?}");
 }
+
+/// A process tree through the command line: `cr dump` takes the root and
+/// its descendants, `cr show` lists them under their parents, and `cr
+/// restore` in the foreground brings all back and exits with the root's
+/// status once the probe (tests/probes/tree.c of the checkpoint crate)
+/// passed its checks in every process.
+#[test]
+#[ignore = "needs root"]
+fn a_tree_is_dumped_shown_and_restored_in_the_foreground() {
+    common::become_subreaper();
+    let tmp = tempfile::tempdir().unwrap();
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoint/tests/probes/tree.c");
+    let exe = tmp.path().join("tree");
+    let cc = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(cc.success());
+    let (ready, log, images) = (
+        tmp.path().join("ready"),
+        tmp.path().join("log"),
+        tmp.path().join("img"),
+    );
+    let out = std::fs::File::create(&log).unwrap();
+    let mut probe = spawn_tracked(
+        Command::new(&exe)
+            .arg(&ready)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out),
+    );
+    let pid = i32::try_from(probe.id()).unwrap();
+    let start = Instant::now();
+    while !ready.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the probe never got ready"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let dump = Command::new(runtime_bin())
+        .args(["cr", "dump", "--pid", &pid.to_string(), "--images-dir"])
+        .arg(&images)
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{dump:?}");
+    let _ = wait_tracked(&mut probe, Duration::from_secs(5));
+
+    let show = Command::new(runtime_bin())
+        .args(["cr", "show"])
+        .arg(&images)
+        .output()
+        .unwrap();
+    assert!(show.status.success(), "{show:?}");
+    let text = String::from_utf8(show.stdout).unwrap();
+    let tree: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("process tree"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  ") && !l.trim_start().starts_with(char::is_alphabetic))
+        .collect();
+    assert_eq!(tree.len(), 4, "{text}");
+    assert!(tree[0].starts_with(&format!("  {pid} ")), "{text}");
+    // Children are indented under their parent.
+    assert_eq!(
+        tree.iter()
+            .filter(|l| l.starts_with("    ") && !l.starts_with("      "))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(tree[2].starts_with("      "), "{text}");
+
+    let mut restorer = spawn_tracked(
+        Command::new(runtime_bin())
+            .args(["cr", "restore", "--images-dir"])
+            .arg(&images)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let start = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .count()
+        != 2
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "not restored");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100)); // every process resumed
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::USR1,
+    )
+    .unwrap();
+    let status = wait_tracked(&mut restorer, Duration::from_secs(10));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}; probe log:\n{text}"
+    );
+    assert!(text.lines().any(|l| l == "ok"), "{text}");
+}

@@ -160,6 +160,11 @@ pub struct ProcEntry {
     /// gives it (`code << 8`, or the signal number); `None` for a live one.
     #[serde(default)]
     pub zombie: Option<i32>,
+    /// The signal its parent gets when it ends, when not `SIGCHLD` (a
+    /// `clone` with another exit signal, or 0 for none). Absent in older
+    /// images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_signal: Option<i32>,
 }
 
 /// An fd number in one task's table.

@@ -86,6 +86,7 @@ pub(crate) fn entries(inv: &Inventory) -> Vec<ProcEntry> {
         pgid: 0,
         sid: 0,
         zombie: None,
+        exit_signal: None,
     }]
 }
 
@@ -159,6 +160,9 @@ impl Plan {
         let outside_sid = get(root.sid).is_none().then_some(root.sid);
         let outside_pgid = get(root.pgid).is_none().then_some(root.pgid);
         for e in tree {
+            if e.exit_signal.is_some_and(|s| !(0..=64).contains(&s)) {
+                return err(e.pid, format!("exit signal {:?}", e.exit_signal));
+            }
             if e.zombie
                 .is_some_and(|status| status & !0xff7f != 0 || status & 0x80 != 0)
             {
@@ -298,8 +302,8 @@ pub(crate) fn read_ids(pid: i32) -> std::io::Result<(ProcEntry, char)> {
     parse_stat_ids(pid, &text).ok_or_else(|| std::io::ErrorKind::InvalidData.into())
 }
 
-/// Parses /proc/PID/stat: state (field 3), ppid, pgrp, session (4-6) and
-/// exit_code (52, a wait status, for a zombie). Counted from the last `)`,
+/// Parses /proc/PID/stat: state (field 3), ppid, pgrp, session (4-6),
+/// exit_signal (38) and exit_code (52, a wait status, for a zombie). Counted from the last `)`,
 /// as `comm` may hold anything.
 pub(crate) fn parse_stat_ids(pid: i32, text: &str) -> Option<(ProcEntry, char)> {
     let after = &text[text.rfind(')')? + 1..];
@@ -310,6 +314,7 @@ pub(crate) fn parse_stat_ids(pid: i32, text: &str) -> Option<(ProcEntry, char)> 
         'Z' => Some(n(52)?),
         _ => None,
     };
+    let exit_signal = n(38)?;
     Some((
         ProcEntry {
             pid,
@@ -317,6 +322,7 @@ pub(crate) fn parse_stat_ids(pid: i32, text: &str) -> Option<(ProcEntry, char)> 
             pgid: n(5)?,
             sid: n(6)?,
             zombie,
+            exit_signal: (exit_signal != libc::SIGCHLD).then_some(exit_signal),
         },
         state,
     ))

@@ -34,8 +34,8 @@ pub(crate) fn restore_tree(
     fork_root: impl FnOnce(i32) -> Result<i32, RestoreError>,
 ) -> Result<Restored, RestoreError> {
     let started = Instant::now();
-    let plan = Plan::new(&entries(&image.inventory))
-        .map_err(|e| RestoreError::Unsupported(e.to_string()))?;
+    let tree = entries(&image.inventory);
+    let plan = Plan::new(&tree).map_err(|e| RestoreError::Unsupported(e.to_string()))?;
     // Every task's files sit above every image fd of every task.
     let base = image
         .tasks
@@ -69,7 +69,13 @@ pub(crate) fn restore_tree(
     let outside_pgid = pgid_of(root)?;
     for step in &plan.steps {
         match *step {
-            Step::Create { pid, parent } => maker.create(parent, pid, &mut guard)?,
+            Step::Create { pid, parent } => {
+                let exit_signal = tree
+                    .iter()
+                    .find(|e| e.pid == pid)
+                    .and_then(|e| e.exit_signal);
+                maker.create(parent, pid, exit_signal, &mut guard)?
+            }
             Step::Setsid(pid) => {
                 maker.inj(pid)?.syscall(libc::SYS_setsid, [0; 6])?;
             }
@@ -82,15 +88,27 @@ pub(crate) fn restore_tree(
             maker.inj(pid)?.syscall(libc::SYS_setpgid, args)?;
         }
     }
-    let mut parents = Vec::new();
+    // Each parent of zombies, with the exit signals their ends queued.
+    let mut parents: Vec<(i32, u64)> = Vec::new();
     for &(pid, parent, status) in &plan.zombies {
         maker.exit_zombie(pid, status)?;
-        if !parents.contains(&parent) {
-            parents.push(parent);
+        let sig = tree
+            .iter()
+            .find(|e| e.pid == pid)
+            .and_then(|e| e.exit_signal)
+            .unwrap_or(libc::SIGCHLD);
+        let bit = if (1..=64).contains(&sig) {
+            1u64 << (sig - 1)
+        } else {
+            0
+        };
+        match parents.iter_mut().find(|(p, _)| *p == parent) {
+            Some((_, set)) => *set |= bit,
+            None => parents.push((parent, bit)),
         }
     }
-    for parent in parents {
-        maker.take_sigchld(parent)?;
+    for (parent, set) in parents {
+        maker.take_signals(parent, set)?;
     }
 
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
@@ -172,14 +190,20 @@ impl Maker {
 
     /// Has `parent` make `pid` with `clone3` (`set_tid`, `CLONE_PTRACE`:
     /// traced by us, stopped before its first instruction).
-    fn create(&mut self, parent: i32, pid: i32, guard: &mut Guard) -> Result<(), RestoreError> {
+    fn create(
+        &mut self,
+        parent: i32,
+        pid: i32,
+        exit_signal: Option<i32>,
+        guard: &mut Guard,
+    ) -> Result<(), RestoreError> {
         let scratch = self.scratch(parent)?;
         let inj = self.inj(parent)?;
         let set_tid_at = scratch + 512;
         // struct clone_args: flags, pidfd, child_tid, parent_tid,
         // exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup.
         let flags = libc::CLONE_PTRACE as u64;
-        let exit_signal = libc::SIGCHLD as u64;
+        let exit_signal = exit_signal.unwrap_or(libc::SIGCHLD) as u64;
         let args: Vec<u8> = [flags, 0, 0, 0, exit_signal, 0, 0, 0, set_tid_at, 1, 0]
             .iter()
             .flat_map(|w| w.to_le_bytes())
@@ -276,13 +300,17 @@ impl Maker {
         )))
     }
 
-    /// Takes back the `SIGCHLD` that its zombies' exits queued in `pid`
-    /// (blocked, so pending): the dumped process had none from them.
-    fn take_sigchld(&mut self, pid: i32) -> Result<(), RestoreError> {
+    /// Takes back the signals of `set` (`SIGCHLD`, or a `clone` child's
+    /// exit signal) that its zombies' ends queued in `pid` (blocked, so
+    /// pending): the dumped process had none from them.
+    fn take_signals(&mut self, pid: i32, set: u64) -> Result<(), RestoreError> {
+        if set == 0 {
+            return Ok(());
+        }
         let scratch = self.scratch(pid)?;
         let inj = self.inj(pid)?;
-        // sigset_t with SIGCHLD, then a zero timespec.
-        let mut data = (1u64 << (libc::SIGCHLD - 1)).to_le_bytes().to_vec();
+        // The sigset_t, then a zero timespec.
+        let mut data = set.to_le_bytes().to_vec();
         data.extend([0u8; 16]);
         sys::process_vm_writev(pid, &[&data], &[(scratch, data.len() as u64)]).map_err(
             |source| RestoreError::Trace {
@@ -292,15 +320,19 @@ impl Maker {
             },
         )?;
         let args = [scratch, 0, scratch + 8, 8, 0, 0];
-        match inj.syscall(libc::SYS_rt_sigtimedwait, args) {
-            Ok(_) => Ok(()),
-            Err(InjectError::Failed { source, .. })
-                if source.raw_os_error() == Some(libc::EAGAIN) =>
-            {
-                Ok(())
+        // One per signal at most: standard signals do not queue twice.
+        for _ in 0..=set.count_ones() {
+            match inj.syscall(libc::SYS_rt_sigtimedwait, args) {
+                Ok(_) => {}
+                Err(InjectError::Failed { source, .. })
+                    if source.raw_os_error() == Some(libc::EAGAIN) =>
+                {
+                    return Ok(())
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
+        Ok(())
     }
 }
 

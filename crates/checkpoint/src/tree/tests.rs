@@ -7,6 +7,7 @@ fn e(pid: i32, ppid: i32, pgid: i32, sid: i32) -> ProcEntry {
         pgid,
         sid,
         zombie: None,
+        exit_signal: None,
     }
 }
 
@@ -91,8 +92,8 @@ fn zombies_cannot_be_parents_and_come_last() {
 #[test]
 fn stat_gives_ids_and_a_zombies_status() {
     let mut line = "42 (a) b) Z 10 11 12 0 -1".to_string();
-    for _ in 9..52 {
-        line.push_str(" 0");
+    for field in 9..52 {
+        line.push_str(if field == 38 { " 17" } else { " 0" }); // exit_signal SIGCHLD
     }
     line.push_str(" 1792\n");
     let (entry, state) = parse_stat_ids(42, &line).unwrap();
@@ -104,6 +105,8 @@ fn stat_gives_ids_and_a_zombies_status() {
             ..e(42, 10, 11, 12)
         }
     );
+    let other = line.replace(" 17 ", " 0 ");
+    assert_eq!(parse_stat_ids(42, &other).unwrap().0.exit_signal, Some(0));
     let own = std::fs::read_to_string("/proc/self/stat").unwrap();
     let me = std::process::id() as i32;
     let (entry, _) = parse_stat_ids(me, &own).unwrap();

@@ -22,3 +22,5 @@ pub mod proc;
 pub mod restore;
 pub mod state;
 mod sys;
+
+pub use pages::copied as page_bytes_copied;

@@ -122,6 +122,65 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// While alive, and only when stderr is a terminal, prints how many page
+/// bytes the dump or restore has moved and how fast, every half second
+/// after the first second, on one line it clears at the end.
+struct Progress {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(verb: &'static str) -> Progress {
+        use std::io::IsTerminal as _;
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !std::io::stderr().is_terminal() {
+            return Progress { stop, thread: None };
+        }
+        let seen = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let first = corral_checkpoint::page_bytes_copied();
+            let mut shown = false;
+            loop {
+                std::thread::park_timeout(std::time::Duration::from_millis(500));
+                if seen.load(Ordering::Relaxed) {
+                    break;
+                }
+                let secs = started.elapsed().as_secs_f64();
+                if secs < 1.0 {
+                    continue;
+                }
+                let bytes = corral_checkpoint::page_bytes_copied() - first;
+                eprint!(
+                    "\rcorral: {verb} {:.0} MiB of pages, {:.0} MB/s ",
+                    bytes as f64 / 1048576.0,
+                    mb_per_s(bytes, secs)
+                );
+                shown = true;
+            }
+            if shown {
+                eprint!("\r\x1b[K");
+            }
+        });
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
 fn mb_per_s(bytes: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         bytes as f64 / 1e6 / secs
@@ -142,7 +201,10 @@ fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
         images_dir: a.images_dir.clone(),
         leave_running: a.leave_running,
     };
-    let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid))?;
+    let progress = Progress::start("dumped");
+    let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid));
+    drop(progress);
+    let st = st?;
     let secs = st.pages_elapsed.as_secs_f64();
     eprintln!(
         "dumped pid {}: {} mappings, {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s, peak RSS {:.1} MiB",
@@ -160,7 +222,10 @@ fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
 fn restore(a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     refuse_unimplemented(&[("--shell-job", a.shell_job)])?;
     let dir = &a.images_dir;
-    let r = restore::restore(dir).with_context(|| format!("restore {}", dir.display()))?;
+    let progress = Progress::start("restored");
+    let r = restore::restore(dir).with_context(|| format!("restore {}", dir.display()));
+    drop(progress);
+    let r = r?;
     let secs = r.pages_elapsed.as_secs_f64();
     eprintln!(
         "restored pid {}: {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s, peak RSS {:.1} MiB",

@@ -13,6 +13,8 @@
 
 pub mod check;
 pub mod collect;
+pub mod fd_image;
+mod files;
 pub mod image;
 pub mod inject;
 mod pages;

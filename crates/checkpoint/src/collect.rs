@@ -12,8 +12,10 @@
 //!
 //! Supported so far: one process with any number of threads (each one's
 //! registers, xstate, signal mask, rseq, robust list and clear_child_tid),
-//! private and file-backed memory, signal handlers, cwd, and fds on regular files,
-//! directories and memory devices (/dev/null…). Everything else is refused
+//! private and file-backed memory, signal handlers, cwd, and fds: regular
+//! files, directories, memory devices, pipes, FIFOs, unix sockets, eventfd,
+//! signalfd, timerfd, epoll, inotify, memfd, unlinked files and, with
+//! `shell_job`, the terminal ([`crate::files`]). Everything else is refused
 //! with an error naming the pid and the resource.
 
 use std::fs;

@@ -7,8 +7,9 @@
 //!
 //! 1. unregister the rseq area the child inherited from us (trap 2);
 //! 2. close the fds it inherited, except the files we opened for it before
-//!    the fork (checked by device and inode against the image), which sit
-//!    at numbers above every fd of the image;
+//!    the fork (checked by device and inode against the image, or made
+//!    by [`crate::files`]: pipes, sockets, eventfds…), which sit at
+//!    numbers above every fd of the image;
 //! 3. unmap everything but its vdso, then move `[vvar]`, `[vvar_vclock]`,
 //!    `[vdso]` to the dumped addresses, keeping their layout (trap 1);
 //! 4. map every mapping of the image (writable while we fill it); have the
@@ -18,7 +19,7 @@
 //!    window into our memory, on a few threads ([`crate::pages`], trap 4);
 //!    unregister; then set the final protections (trap 3);
 //! 5. `PR_SET_MM_MAP` (brk, stack, args, env, auxv, exe link), signal
-//!    handlers, comm, fds, cwd; close our extra fds; register the dumped
+//!    handlers, comm, fds, epoll watches, cwd; close our extra fds; register the dumped
 //!    rseq area; clear the parent-death signal;
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
 //!    and detach.

@@ -93,6 +93,12 @@ fn a_held_flock_names_file_locks() {
     assert!(e.contains("fd 3: "), "{e}");
     assert!(e.contains("locked holds a file lock (1: FLOCK"), "{e}");
     assert!(e.ends_with("; pass --file-locks"), "{e}");
+    let e = refused("posix_lock", &[], |_| {});
+    assert!(e.contains("locked holds a file lock (1: POSIX"), "{e}");
+    assert!(e.ends_with("; pass --file-locks"), "{e}");
+    let e = refused("posix_lock", &[], |_| {});
+    assert!(e.contains("locked holds a file lock (1: POSIX"), "{e}");
+    assert!(e.ends_with("; pass --file-locks"), "{e}");
     let e = refused("flock", &[], |o| o.file_locks = true);
     assert!(e.ends_with(": --file-locks; not supported yet"), "{e}");
 }
@@ -196,4 +202,38 @@ fn a_shell_job_needs_shell_job_and_comes_back_on_our_terminal() {
     }
     let text = String::from_utf8_lossy(&out);
     assert!(text.contains("ok"), "terminal got {text:?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_restore_does_not_take_the_name_of_a_live_listener() {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap(); // trap 6
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_probe(tmp.path(), "unix_listener");
+    let ready = tmp.path().join("ready");
+    let child = Command::new(&exe)
+        .arg(&ready)
+        .current_dir(tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    std::mem::forget(child);
+    let _reap = Reap(pid);
+    wait_for(&ready);
+    let images = tmp.path().join("img");
+    let opts = collect::DumpOptions {
+        pid,
+        images_dir: images.clone(),
+        leave_running: true,
+        ..Default::default()
+    };
+    collect::dump(&opts).unwrap();
+    let e = restore::restore(&images).unwrap_err().to_string();
+    assert!(e.contains("listener.sock is bound by a live socket"), "{e}");
+    // The original keeps its name and its backlog.
+    kill_process(Pid::from_raw(pid).unwrap(), Signal::USR1).unwrap();
+    assert_eq!(restore::wait(pid).unwrap(), 0);
 }

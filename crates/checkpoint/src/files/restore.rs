@@ -443,7 +443,10 @@ fn unix_addr(name: &str, cwd: &str, what: &str) -> Result<SocketAddrUnix, Restor
 }
 
 /// Binds `s` to `addr`; a socket file left at the path by the dumped
-/// process (a socket file outlives its socket) is removed first.
+/// process (a socket file outlives its socket) is removed first, unless a
+/// live socket is bound to that path (/proc/net/unix): that is the dumped
+/// process left running, or another one, and taking its name would cut it
+/// off.
 fn bind_unix(
     s: &OwnedFd,
     addr: &SocketAddrUnix,
@@ -452,6 +455,17 @@ fn bind_unix(
 ) -> Result<(), RestoreError> {
     if let Some(path) = addr.path() {
         let path = Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()));
+        let table = fs::read_to_string("/proc/net/unix").map_err(err("/proc/net/unix"))?;
+        let live = table.lines().skip(1).any(|l| {
+            l.split_whitespace()
+                .nth(7)
+                .is_some_and(|p| Path::new(p) == path)
+        });
+        if live {
+            return Err(RestoreError::Unsupported(format!(
+                "{what}: {name} is bound by a live socket; restoring it would take its name"
+            )));
+        }
         if let Ok(md) = fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt as _;
             if md.file_type().is_socket() {

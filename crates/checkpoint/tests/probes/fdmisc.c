@@ -35,6 +35,10 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "flock") == 0) {
         int f = open("locked", O_CREAT | O_RDWR, 0600);
         if (flock(f, LOCK_EX)) return 2;
+    } else if (strcmp(mode, "posix_lock") == 0) {
+        int f = open("locked", O_CREAT | O_RDWR, 0600);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
+        if (fcntl(f, F_SETLK, &fl)) return 2;
     } else if (strcmp(mode, "pidfd") == 0) {
         if (syscall(SYS_pidfd_open, getpid(), 0) < 0) return 2;
     } else if (strcmp(mode, "ext_unix") == 0) {

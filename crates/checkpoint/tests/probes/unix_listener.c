@@ -40,6 +40,8 @@ int main(int argc, char **argv) {
     socklen_t al = sizeof acc;
     getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al);
     if (!acc) probe_bad("the socket no longer listens");
+    if (fcntl(l, F_GETFL) & O_NONBLOCK) probe_bad("the listener gained O_NONBLOCK");
+    fcntl(l, F_SETFL, O_NONBLOCK); /* a lost backlog must not hang the probe */
     /* The backlog keeps its order: the first accepted is c1's. */
     send(c1, "from c1", 7, MSG_DONTWAIT);
     send(c2, "from c2", 7, MSG_DONTWAIT);
@@ -49,11 +51,10 @@ int main(int argc, char **argv) {
         int s = accept4(l, NULL, NULL, SOCK_NONBLOCK);
         if (s < 0) { probe_bad("connection %d not in the backlog", i); continue; }
         char r[16] = {0};
-        if (recv(s, r, sizeof r, 0) != 7 || strcmp(r, want[i]) != 0) probe_bad("connection %d carries %s", i, r);
-        if (send(s, "back", 4, 0) != 4 || recv(clients[i], r, sizeof r, 0) != 4) probe_bad("connection %d one-way", i);
+        if (recv(s, r, sizeof r, MSG_DONTWAIT) != 7 || strcmp(r, want[i]) != 0) probe_bad("connection %d carries %s", i, r);
+        if (send(s, "back", 4, 0) != 4 || recv(clients[i], r, sizeof r, MSG_DONTWAIT) != 4) probe_bad("connection %d one-way", i);
         close(s);
     }
-    fcntl(l, F_SETFL, O_NONBLOCK);
     if (accept4(l, NULL, NULL, 0) >= 0) probe_bad("more connections than queued");
     gl = sizeof got;
     getsockname(d, (struct sockaddr *)&got, &gl);

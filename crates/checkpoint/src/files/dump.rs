@@ -433,7 +433,10 @@ impl Collector<'_> {
                 pending.push(client);
             }
         }
-        if d.state == unix_diag::STATE_ESTABLISHED && d.peer.is_none() {
+        // (A datagram socket shows as established when another connected
+        // to it, with no peer of its own: not a backlog.)
+        let dgram = stype == rustix::net::SocketType::DGRAM;
+        if d.state == unix_diag::STATE_ESTABLISHED && d.peer.is_none() && !dgram {
             // A client whose connection waits in a listener's backlog;
             // check_unix_peers wants that listener in the image.
             self.backlogged.push((f.fd, ino));
@@ -601,6 +604,41 @@ impl Collector<'_> {
                     what,
                     option: "--ext-unix-sk",
                 });
+            }
+            let mutual = u.peer.is_none_or(|p| {
+                socks
+                    .iter()
+                    .any(|(_, o)| o.ino == p && o.peer == Some(u.ino))
+            });
+            if !outside && !mutual {
+                return Err(DumpError::Unsupported {
+                    pid: self.pid,
+                    fd: Some(fd),
+                    what: format!(
+                        "unix socket:[{}] connected one way to socket:[{}]",
+                        u.ino,
+                        u.peer.unwrap_or(0)
+                    ),
+                });
+            }
+            let listener_here = socks
+                .iter()
+                .any(|(_, l)| l.listen.is_some() && l.name == u.name && l.sock_type == u.sock_type);
+            if u.peer.is_some() && u.name.is_some() && u.listen.is_none() {
+                // A named end of a connection: accepted from a listener of
+                // the image (restored through it) or a named datagram pair.
+                let stream = u.sock_type != libc::SOCK_DGRAM;
+                if !stream || !listener_here {
+                    return Err(DumpError::Unsupported {
+                        pid: self.pid,
+                        fd: Some(fd),
+                        what: format!(
+                            "unix socket:[{}] named {} and connected, without its listener here",
+                            u.ino,
+                            u.name.as_deref().unwrap_or("")
+                        ),
+                    });
+                }
             }
             if u.peer.is_none() && u.listen.is_none() && u.name.is_none() && !u.queue.is_empty() {
                 return Err(DumpError::Unsupported {

@@ -90,7 +90,14 @@ impl<'a> Builder<'a> {
         let Some(f) = &self.data else {
             return Err(e(std::io::ErrorKind::NotFound.into()));
         };
-        let len = usize::try_from(b.len).map_err(|_| e(std::io::ErrorKind::InvalidData.into()))?;
+        // Checked against the file before allocating: the image may come
+        // from anywhere.
+        let size = f.metadata().map_err(&e)?.len();
+        let fits = b.offset.checked_add(b.len).is_some_and(|end| end <= size);
+        let len = usize::try_from(b.len)
+            .ok()
+            .filter(|_| fits)
+            .ok_or_else(|| e(std::io::ErrorKind::UnexpectedEof.into()))?;
         let mut buf = vec![0u8; len];
         f.read_exact_at(&mut buf, b.offset).map_err(e)?;
         Ok(buf)
@@ -230,6 +237,46 @@ impl<'a> Builder<'a> {
         let addr = unix_addr(name, &self.task.cwd, &what)?;
         bind_unix(&s, &addr, name, &what)?;
         rustix::net::listen(&s, u.listen.unwrap_or(0) as i32).map_err(errno(&what))?;
+        // Connections it accepted (their server end carries its name): made
+        // the same way, so getsockname and getpeername answer as before.
+        // Before the pending ones, which must stay in the backlog.
+        let accepted: Vec<(UnixImage, UnixImage)> = self
+            .task
+            .fds
+            .iter()
+            .filter_map(|f| match &f.kind {
+                FdKind::Unix(a) if a.listen.is_none() && a.name == u.name && a.peer.is_some() => {
+                    Some(a.clone())
+                }
+                _ => None,
+            })
+            .filter(|a| a.sock_type == u.sock_type)
+            .filter_map(|a| {
+                let client = self.task.fds.iter().find_map(|f| match &f.kind {
+                    FdKind::Unix(c) if Some(c.ino) == a.peer && c.peer == Some(a.ino) => {
+                        Some(c.clone())
+                    }
+                    _ => None,
+                })?;
+                Some((a, client))
+            })
+            .collect();
+        for (server_image, client_image) in accepted {
+            let c = unix_socket(u.sock_type, &what)?;
+            rustix::net::connect(&c, &addr).map_err(errno(&what))?;
+            let server =
+                rustix::net::accept_with(&s, SocketFlags::CLOEXEC).map_err(errno(&what))?;
+            set_bufs(&server, &server_image, &what)?;
+            set_bufs(&c, &client_image, &what)?;
+            for m in &server_image.queue {
+                send_all(&c, &self.blob(m)?, &what)?;
+            }
+            for m in &client_image.queue {
+                send_all(&server, &self.blob(m)?, &what)?;
+            }
+            self.socks.insert(server_image.ino, server);
+            self.socks.insert(client_image.ino, c);
+        }
         for &client in &u.pending {
             let c = unix_socket(u.sock_type, &what)?;
             rustix::net::connect(&c, &addr).map_err(errno(&what))?;
@@ -305,6 +352,13 @@ impl<'a> Builder<'a> {
             | libc::IN_ONLYDIR
             | libc::IN_DONT_FOLLOW;
         for w in watches {
+            // Each number below costs an add and a remove: bound them.
+            if !(1..=MAX_WD).contains(&w.wd) {
+                return Err(RestoreError::Unsupported(format!(
+                    "{what}: inotify watch descriptor {}",
+                    w.wd
+                )));
+            }
             let flags = inotify::WatchFlags::from_bits_retain(w.mask & allowed);
             // Watch descriptors are handed out in increasing order: take
             // and drop numbers until the next one is the dumped one.
@@ -406,6 +460,9 @@ impl<'a> Builder<'a> {
         Ok(f.into())
     }
 }
+
+/// Largest inotify watch descriptor restored (see [`Builder::inotify`]).
+const MAX_WD: i32 = 1 << 16;
 
 fn open_fifo(file: &FileId, acc: i32) -> Result<OwnedFd, RestoreError> {
     let f = fs::OpenOptions::new()

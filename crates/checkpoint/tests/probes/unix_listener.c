@@ -1,5 +1,6 @@
-/* Probe: a unix stream socket listening on a path, with two connections
- * waiting in its backlog (their clients are ours), and a datagram socket
+/* Probe: a unix stream socket listening on a path, with a connection it
+ * accepted (data queued both ways, named as the listener) and two
+ * connections waiting in its backlog (their clients are ours), and a datagram socket
  * bound to a path with a message queued from an unbound sender. After the
  * restore the listener has its name and accepts both connections, each
  * talking to its client, and the datagram is there. */
@@ -23,6 +24,12 @@ int main(int argc, char **argv) {
     unlink(da.sun_path);
     int l = socket(AF_UNIX, SOCK_STREAM, 0);
     if (bind(l, (struct sockaddr *)&la, sizeof la) || listen(l, 7)) { perror("listen"); return 2; }
+    /* A third connection, accepted, with data queued both ways. */
+    int c3 = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(c3, (struct sockaddr *)&la, sizeof la)) { perror("connect"); return 2; }
+    int a3 = accept(l, NULL, NULL);
+    if (a3 < 0 || send(c3, "to server", 9, 0) != 9 || send(a3, "to client", 9, 0) != 9) { perror("accepted"); return 2; }
+    /* Then two that wait in the backlog. */
     int c1 = socket(AF_UNIX, SOCK_STREAM, 0), c2 = socket(AF_UNIX, SOCK_STREAM, 0);
     if (connect(c1, (struct sockaddr *)&la, sizeof la) || connect(c2, (struct sockaddr *)&la, sizeof la)) { perror("connect"); return 2; }
     int d = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -40,6 +47,18 @@ int main(int argc, char **argv) {
     socklen_t al = sizeof acc;
     getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al);
     if (!acc) probe_bad("the socket no longer listens");
+    char r3[16] = {0};
+    if (recv(a3, r3, sizeof r3, MSG_DONTWAIT) != 9 || memcmp(r3, "to server", 9) != 0) probe_bad("accepted end has %s", r3);
+    memset(r3, 0, sizeof r3);
+    if (recv(c3, r3, sizeof r3, MSG_DONTWAIT) != 9 || memcmp(r3, "to client", 9) != 0) probe_bad("its client has %s", r3);
+    gl = sizeof got;
+    memset(&got, 0, sizeof got);
+    getsockname(a3, (struct sockaddr *)&got, &gl);
+    if (strcmp(got.sun_path, la.sun_path) != 0) probe_bad("accepted end named %s", got.sun_path);
+    gl = sizeof got;
+    memset(&got, 0, sizeof got);
+    getpeername(c3, (struct sockaddr *)&got, &gl);
+    if (strcmp(got.sun_path, la.sun_path) != 0) probe_bad("its client's peer named %s", got.sun_path);
     if (fcntl(l, F_GETFL) & O_NONBLOCK) probe_bad("the listener gained O_NONBLOCK");
     fcntl(l, F_SETFL, O_NONBLOCK); /* a lost backlog must not hang the probe */
     /* The backlog keeps its order: the first accepted is c1's. */

@@ -127,15 +127,6 @@ fn a_unix_peer_outside_names_ext_unix_sk() {
     );
 }
 
-#[test]
-#[ignore = "needs root"]
-fn a_one_way_datagram_connection_is_named() {
-    let e = refused("oneway_dgram", &[], |_| {});
-    assert!(e.contains("fd 4: unix socket:["), "{e}");
-    assert!(e.contains("] connected one way to socket:["), "{e}");
-    assert!(e.ends_with("; not supported yet"), "{e}");
-}
-
 /// A pty: master and the slave's path.
 fn pty() -> (OwnedFd, PathBuf) {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};

@@ -157,6 +157,7 @@ probes! {
     fifo,
     unix_pair,
     unix_listener,
+    unix_dgram,
     eventfd,
     signalfd,
     timerfd,

@@ -605,10 +605,14 @@ impl Collector<'_> {
                     option: "--ext-unix-sk",
                 });
             }
+            // One way is restored only for a datagram socket connected to
+            // a bound one (its name is what connect takes).
             let mutual = u.peer.is_none_or(|p| {
-                socks
-                    .iter()
-                    .any(|(_, o)| o.ino == p && o.peer == Some(u.ino))
+                socks.iter().any(|(_, o)| {
+                    o.ino == p
+                        && (o.peer == Some(u.ino)
+                            || (u.sock_type == libc::SOCK_DGRAM && o.name.is_some()))
+                })
             });
             if !outside && !mutual {
                 return Err(DumpError::Unsupported {
@@ -626,14 +630,19 @@ impl Collector<'_> {
                 .any(|(_, l)| l.listen.is_some() && l.name == u.name && l.sock_type == u.sock_type);
             if u.peer.is_some() && u.name.is_some() && u.listen.is_none() {
                 // A named end of a connection: accepted from a listener of
-                // the image (restored through it) or a named datagram pair.
+                // the image (restored through it), a datagram socket
+                // connected one way (restored by bind and connect), or a
+                // named datagram pair (a socketpair would lose the names).
                 let stream = u.sock_type != libc::SOCK_DGRAM;
-                if !stream || !listener_here {
+                let pair = socks
+                    .iter()
+                    .any(|(_, o)| Some(o.ino) == u.peer && o.peer == Some(u.ino));
+                if (stream && !listener_here) || (!stream && pair) {
                     return Err(DumpError::Unsupported {
                         pid: self.pid,
                         fd: Some(fd),
                         what: format!(
-                            "unix socket:[{}] named {} and connected, without its listener here",
+                            "unix socket:[{}] named {} and connected: no listener of the image accepted it, or it is a named datagram pair",
                             u.ino,
                             u.name.as_deref().unwrap_or("")
                         ),

@@ -82,6 +82,16 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        // Bound, unconnected sockets next: a datagram socket of the image
+        // may be connected to one, which must have its name first.
+        for fd in &task.fds {
+            if let FdKind::Unix(u) = &fd.kind {
+                if u.listen.is_none() && u.peer.is_none() && u.name.is_some() {
+                    let s = b.plain(u)?;
+                    b.socks.insert(u.ino, s);
+                }
+            }
+        }
         Ok(b)
     }
 
@@ -316,28 +326,46 @@ impl<'a> Builder<'a> {
                 self.socks.insert(p.ino, b);
                 a
             }
+            // Connected one way (a datagram socket to a bound one, made
+            // ahead in `new`): connect to its name.
+            Some(p) if p.name.is_some() && u.sock_type == libc::SOCK_DGRAM => {
+                let s = self.plain(u)?;
+                let name = p.name.as_deref().unwrap_or_default();
+                let addr = unix_addr(name, &self.task.cwd, &what)?;
+                rustix::net::connect(&s, &addr).map_err(errno(&what))?;
+                s
+            }
             Some(_) | None if u.peer.is_some() && u.listen.is_none() => {
                 return Err(RestoreError::Unsupported(format!(
                     "{what} connected to a socket this image does not pair it with"
                 )))
             }
-            _ => {
-                let s = unix_socket(u.sock_type, &what)?;
-                set_bufs(&s, u, &what)?;
-                if let Some(name) = &u.name {
-                    let addr = unix_addr(name, &self.task.cwd, &what)?;
-                    bind_unix(&s, &addr, name, &what)?;
-                    if !u.queue.is_empty() {
-                        let tx = unix_socket(u.sock_type, &what)?;
-                        for m in &u.queue {
-                            rustix::net::sendto(&tx, &self.blob(m)?, SendFlags::DONTWAIT, &addr)
-                                .map_err(errno(&what))?;
-                        }
-                    }
-                }
-                s
-            }
+            _ => self.plain(u)?,
         };
+        Ok(s)
+    }
+
+    /// An unconnected socket: bound to its name if it had one, with its
+    /// queue sent to it from an unbound socket.
+    fn plain(&self, u: &UnixImage) -> Result<OwnedFd, RestoreError> {
+        let what = format!("unix socket:[{}]", u.ino);
+        let s = unix_socket(u.sock_type, &what)?;
+        set_bufs(&s, u, &what)?;
+        if let Some(name) = &u.name {
+            let addr = unix_addr(name, &self.task.cwd, &what)?;
+            bind_unix(&s, &addr, name, &what)?;
+            if !u.queue.is_empty() {
+                let tx = unix_socket(u.sock_type, &what)?;
+                for m in &u.queue {
+                    rustix::net::sendto(&tx, &self.blob(m)?, SendFlags::DONTWAIT, &addr)
+                        .map_err(errno(&what))?;
+                }
+            }
+        } else if !u.queue.is_empty() {
+            return Err(RestoreError::Unsupported(format!(
+                "{what}: data queued on an unbound, unconnected socket"
+            )));
+        }
         Ok(s)
     }
 

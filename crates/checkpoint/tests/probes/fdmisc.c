@@ -39,12 +39,6 @@ int main(int argc, char **argv) {
         int f = open("locked", O_CREAT | O_RDWR, 0600);
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
         if (fcntl(f, F_SETLK, &fl)) return 2;
-    } else if (strcmp(mode, "oneway_dgram") == 0) {
-        int b = socket(AF_UNIX, SOCK_DGRAM, 0), a = socket(AF_UNIX, SOCK_DGRAM, 0);
-        struct sockaddr_un addr = {.sun_family = AF_UNIX};
-        snprintf(addr.sun_path, sizeof addr.sun_path, "%s", "oneway.sock");
-        unlink(addr.sun_path);
-        if (bind(b, (struct sockaddr *)&addr, sizeof addr) || connect(a, (struct sockaddr *)&addr, sizeof addr)) return 2;
     } else if (strcmp(mode, "pidfd") == 0) {
         if (syscall(SYS_pidfd_open, getpid(), 0) < 0) return 2;
     } else if (strcmp(mode, "ext_unix") == 0) {

@@ -676,3 +676,14 @@ pub fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, val: i32) -> io
     let ret = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, ptr, len) };
     check(ret.into()).map(drop)
 }
+
+/// `clock_gettime(clockid)` as (seconds, nanoseconds).
+pub fn clock_gettime(clockid: i32) -> io::Result<(u64, u64)> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel writes one timespec to `ts`, a local live for the call.
+    check(unsafe { libc::clock_gettime(clockid, &mut ts) }.into())?;
+    Ok((ts.tv_sec as u64, ts.tv_nsec as u64))
+}

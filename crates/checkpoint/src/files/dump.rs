@@ -879,3 +879,63 @@ fn ctty_of(pid: i32) -> Result<u64, DumpError> {
         libc::makedev(major as u32, minor as u32)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fd(info: &str) -> Fd<'_> {
+        Fd {
+            pid: 1,
+            fd: 5,
+            link: "anon_inode:[timerfd]",
+            info,
+        }
+    }
+
+    #[test]
+    fn timerfd_fdinfo_parses() {
+        let info = "pos:\t0\nflags:\t02\nmnt_id:\t17\nino:\t1038\nclockid: 1\nticks: 2\n\
+                    settime flags: 03\nit_value: (99, 969082864)\nit_interval: (3, 0)\n";
+        let t = timerfd(&fd(info)).unwrap();
+        assert_eq!(
+            t,
+            TimerfdImage {
+                clockid: 1,
+                ticks: 2,
+                settime_flags: 3,
+                value: (99, 969082864),
+                interval: (3, 0),
+            }
+        );
+        let err = timerfd(&fd("clockid: 1\n")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "pid 1 fd 5: anon_inode:[timerfd]: no ticks in fdinfo; not supported yet"
+        );
+    }
+
+    #[test]
+    fn fdinfo_words_and_links() {
+        let line = "tfd:        3 events: 80000019 data:             1234  pos:0 ino:40e sdev:10";
+        assert_eq!(word_after(line, "tfd:"), Some("3"));
+        assert_eq!(word_after(line, "events:"), Some("80000019"));
+        assert_eq!(word_after(line, "data:"), Some("1234"));
+        assert_eq!(word_after(line, "ino:"), Some("40e"));
+        assert_eq!(word_after(line, "wd:"), None);
+        assert_eq!(bracketed("pipe:[4366401]", "pipe:["), Some(4366401));
+        assert_eq!(bracketed("socket:[12]", "pipe:["), None);
+        assert_eq!(bracketed("pipe:[x]", "pipe:["), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fdinfo_parsers_never_panic(info in ".{0,200}") {
+            let _ = timerfd(&fd(&info));
+            for line in info.lines() {
+                let _ = word_after(line, "tfd:");
+                let _ = bracketed(line, "pipe:[");
+            }
+        }
+    }
+}

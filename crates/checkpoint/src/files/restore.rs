@@ -140,10 +140,18 @@ impl<'a> Builder<'a> {
             }
             FdKind::Timerfd(t) => {
                 let tfd = sys::timerfd_create(t.clockid, libc::TFD_CLOEXEC).map_err(err(&what))?;
-                // The time left is relative whatever the flags were.
-                let flags = t.settime_flags as i32 & !libc::TFD_TIMER_ABSTIME & !2;
-                if t.value != (0, 0) {
-                    sys::timerfd_settime(tfd.as_fd(), flags, t.interval, t.value)
+                // fdinfo shows the time left; an absolute timer (with its
+                // TFD_TIMER_CANCEL_ON_SET) is set again at now + that, on
+                // its clock. A disarmed timer keeps its interval.
+                let flags = t.settime_flags as i32;
+                let mut value = t.value;
+                if flags & libc::TFD_TIMER_ABSTIME != 0 && value != (0, 0) {
+                    let now = sys::clock_gettime(t.clockid).map_err(err(&what))?;
+                    let ns = now.1 + value.1;
+                    value = (now.0 + value.0 + ns / 1_000_000_000, ns % 1_000_000_000);
+                }
+                if t.value != (0, 0) || t.interval != (0, 0) {
+                    sys::timerfd_settime(tfd.as_fd(), flags, t.interval, value)
                         .map_err(err(&what))?;
                 }
                 if t.ticks != 0 {

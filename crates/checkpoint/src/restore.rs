@@ -22,7 +22,7 @@
 //!    handlers, comm, fds, epoll watches, cwd; close our extra fds; register the dumped
 //!    rseq area; clear the parent-death signal;
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
-//!    and detach.
+//!    and detach (after step 7, which runs once every thread exists).
 //!
 //! Threads: the leader is rebuilt as above; each other thread is made by an
 //! injected `clone3` with `CLONE_THREAD | CLONE_PTRACE` and `set_tid` (its
@@ -30,9 +30,12 @@
 //! `clear_child_tid` and rseq from syscalls injected into it; then every
 //! thread gets its registers, xstate and signal mask, and all are detached.
 //!
-//! Not restored yet: credentials, session and process group, rlimits,
-//! timers, pending signals, alternate signal stacks, madvise flags; process
-//! trees are refused at dump time.
+//! 7. the kernel state of [`crate::state`] (limits, timers, madvise
+//!    flags and memory locks, alternate stacks, seccomp, credentials, parent-death signals,
+//!    pending signals: its module doc gives the order).
+//!
+//! Not restored yet: session and process group; process trees are refused
+//! at dump time.
 
 use std::collections::HashMap;
 use std::fs;
@@ -189,6 +192,11 @@ pub fn restore_with(dir: &Path, opts: &RestoreOptions) -> Result<Restored, Resto
 
     let pages_elapsed = rebuild(pid, task, &files, &pages_file, &mut guard.threads)?;
     drop(files);
+    let all_tids: Vec<i32> = [pid]
+        .into_iter()
+        .chain(guard.threads.iter().copied())
+        .collect();
+    crate::state::restore::restore(pid, task, &all_tids)?;
 
     // Every thread gets its CPU state and mask, then runs: the others
     // first, the leader last.

@@ -20,7 +20,7 @@
 //! restore by name), cwd, and fds: regular files, directories, memory
 //! devices, pipes, FIFOs, unix sockets, eventfd, signalfd, timerfd, epoll,
 //! inotify, memfd, unlinked files and, with `shell_job`, the terminal
-//! ([`crate::files`]). Everything else is refused
+//! (`files`). Everything else is refused
 //! with an error naming the pid and the resource.
 
 use std::fs;

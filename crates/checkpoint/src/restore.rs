@@ -8,7 +8,7 @@
 //! 1. unregister the rseq area the child inherited from us (trap 2);
 //! 2. close the fds it inherited, except the files we opened for it before
 //!    the fork (checked by device and inode against the image, or made
-//!    by [`crate::files`]: pipes, sockets, eventfds…), which sit at
+//!    by `files`: pipes, sockets, eventfds…), which sit at
 //!    numbers above every fd of the image;
 //! 3. unmap everything but its vdso, then move `[vvar]`, `[vvar_vclock]`,
 //!    `[vdso]` to the dumped addresses, keeping their layout (trap 1);

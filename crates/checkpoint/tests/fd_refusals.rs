@@ -127,6 +127,17 @@ fn a_unix_peer_outside_names_ext_unix_sk() {
     );
 }
 
+#[test]
+#[ignore = "needs root"]
+fn a_socket_option_not_restored_is_named() {
+    let e = refused("passcred", &[], |_| {});
+    assert!(e.contains("fd 3: unix socket:["), "{e}");
+    assert!(
+        e.ends_with("] with SO_PASSCRED set; not supported yet"),
+        "{e}"
+    );
+}
+
 /// A pty: master and the slave's path.
 fn pty() -> (OwnedFd, PathBuf) {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};

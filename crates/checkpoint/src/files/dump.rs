@@ -410,6 +410,17 @@ impl Collector<'_> {
         if d.shutdown != 0 {
             return Err(f.refuse(format!("unix socket:[{ino}] shut down ({})", d.shutdown)));
         }
+        // Options the restore does not set again: refused, not dropped.
+        for (opt, name, unset) in [
+            (libc::SO_PEEK_OFF, "SO_PEEK_OFF", -1),
+            (libc::SO_PASSCRED, "SO_PASSCRED", 0),
+            (libc::SO_PASSSEC, "SO_PASSSEC", 0),
+        ] {
+            let v = sys::getsockopt_int(copy.as_fd(), libc::SOL_SOCKET, opt).map_err(f.io(name))?;
+            if v != unset {
+                return Err(f.refuse(format!("unix socket:[{ino}] with {name} set")));
+            }
+        }
         let name = d.name.as_deref().map(|n| match n.split_first() {
             Some((0, rest)) => format!("@{}", String::from_utf8_lossy(rest)),
             _ => String::from_utf8_lossy(n).trim_end_matches('\0').to_owned(),

@@ -39,6 +39,9 @@ int main(int argc, char **argv) {
         int f = open("locked", O_CREAT | O_RDWR, 0600);
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
         if (fcntl(f, F_SETLK, &fl)) return 2;
+    } else if (strcmp(mode, "passcred") == 0) {
+        int sv[2], on = 1;
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on)) return 2;
     } else if (strcmp(mode, "pidfd") == 0) {
         if (syscall(SYS_pidfd_open, getpid(), 0) < 0) return 2;
     } else if (strcmp(mode, "ext_unix") == 0) {

@@ -138,6 +138,17 @@ fn a_socket_option_not_restored_is_named() {
     );
 }
 
+#[test]
+#[ignore = "needs root"]
+fn fds_in_flight_are_named() {
+    let e = refused("scm_rights", &[], |_| {});
+    assert!(e.contains("fd 4: unix socket:["), "{e}");
+    assert!(
+        e.ends_with("] with 1 fds in flight (SCM_RIGHTS); not supported yet"),
+        "{e}"
+    );
+}
+
 /// A pty: master and the slave's path.
 fn pty() -> (OwnedFd, PathBuf) {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};

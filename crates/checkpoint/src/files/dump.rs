@@ -410,6 +410,14 @@ impl Collector<'_> {
         if d.shutdown != 0 {
             return Err(f.refuse(format!("unix socket:[{ino}] shut down ({})", d.shutdown)));
         }
+        // fds passed with SCM_RIGHTS and not received yet: a peek would
+        // not take them, so the restored queue would lack them.
+        let in_flight = procfs::status_field(f.info, "scm_fds").unwrap_or("0");
+        if in_flight != "0" {
+            return Err(f.refuse(format!(
+                "unix socket:[{ino}] with {in_flight} fds in flight (SCM_RIGHTS)"
+            )));
+        }
         // Options the restore does not set again: refused, not dropped.
         for (opt, name, unset) in [
             (libc::SO_PEEK_OFF, "SO_PEEK_OFF", -1),

@@ -42,6 +42,19 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "passcred") == 0) {
         int sv[2], on = 1;
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on)) return 2;
+    } else if (strcmp(mode, "scm_rights") == 0) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 2;
+        char c = 'x', ctl[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = {&c, 1};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+        struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        int one = 1;
+        memcpy(CMSG_DATA(h), &one, sizeof one);
+        if (sendmsg(sv[0], &m, 0) != 1) return 2;
     } else if (strcmp(mode, "pidfd") == 0) {
         if (syscall(SYS_pidfd_open, getpid(), 0) < 0) return 2;
     } else if (strcmp(mode, "ext_unix") == 0) {

@@ -187,4 +187,6 @@ probes! {
     locked_down,
     cpu_timers,
     thread_names,
+    itimer_pending,
+    timerslack,
 }

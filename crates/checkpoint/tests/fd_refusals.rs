@@ -149,6 +149,17 @@ fn fds_in_flight_are_named() {
     );
 }
 
+#[test]
+#[ignore = "needs root"]
+fn a_relative_socket_name_is_named() {
+    let e = refused("relative_bind", &[], |_| {});
+    assert!(e.contains("fd 3: unix socket:["), "{e}");
+    assert!(
+        e.ends_with("] bound to the relative path relative.sock; not supported yet"),
+        "{e}"
+    );
+}
+
 /// A pty: master and the slave's path.
 fn pty() -> (OwnedFd, PathBuf) {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};

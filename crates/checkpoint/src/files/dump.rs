@@ -429,10 +429,11 @@ impl Collector<'_> {
                 return Err(f.refuse(format!("unix socket:[{ino}] with {name} set")));
             }
         }
-        let name = d.name.as_deref().map(|n| match n.split_first() {
-            Some((0, rest)) => format!("@{}", String::from_utf8_lossy(rest)),
-            _ => String::from_utf8_lossy(n).trim_end_matches('\0').to_owned(),
-        });
+        let name = d
+            .name
+            .as_deref()
+            .map(|n| unix_name(f, ino, n))
+            .transpose()?;
         let listen = d.state == unix_diag::STATE_LISTEN;
         let mut pending = Vec::new();
         if listen {
@@ -680,6 +681,27 @@ impl Collector<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A bound name as the image holds it: an absolute path, or `@` and the
+/// abstract name. Relative paths (bind resolved them against a cwd the
+/// restore does not have) and names that are not UTF-8 are refused.
+fn unix_name(f: &Fd, ino: u64, raw: &[u8]) -> Result<String, DumpError> {
+    let bad = |why: &str| f.refuse(format!("unix socket:[{ino}] bound to {why}"));
+    match raw.split_first() {
+        Some((0, rest)) => std::str::from_utf8(rest)
+            .map(|n| format!("@{n}"))
+            .map_err(|_| bad("an abstract name that is not UTF-8")),
+        _ => {
+            let n = std::str::from_utf8(raw)
+                .map_err(|_| bad("a path that is not UTF-8"))?
+                .trim_end_matches('\0');
+            if !n.starts_with('/') {
+                return Err(bad(&format!("the relative path {n}")));
+            }
+            Ok(n.to_owned())
+        }
     }
 }
 

@@ -252,7 +252,7 @@ impl<'a> Builder<'a> {
             .name
             .as_deref()
             .ok_or_else(|| RestoreError::Unsupported(format!("{what} without a name")))?;
-        let addr = unix_addr(name, &self.task.cwd, &what)?;
+        let addr = unix_addr(name, &what)?;
         bind_unix(&s, &addr, name, &what)?;
         rustix::net::listen(&s, u.listen.unwrap_or(0) as i32).map_err(errno(&what))?;
         // Connections it accepted (their server end carries its name): made
@@ -339,7 +339,7 @@ impl<'a> Builder<'a> {
             Some(p) if p.name.is_some() && u.sock_type == libc::SOCK_DGRAM => {
                 let s = self.plain(u)?;
                 let name = p.name.as_deref().unwrap_or_default();
-                let addr = unix_addr(name, &self.task.cwd, &what)?;
+                let addr = unix_addr(name, &what)?;
                 rustix::net::connect(&s, &addr).map_err(errno(&what))?;
                 s
             }
@@ -360,7 +360,7 @@ impl<'a> Builder<'a> {
         let s = unix_socket(u.sock_type, &what)?;
         set_bufs(&s, u, &what)?;
         if let Some(name) = &u.name {
-            let addr = unix_addr(name, &self.task.cwd, &what)?;
+            let addr = unix_addr(name, &what)?;
             bind_unix(&s, &addr, name, &what)?;
             if !u.queue.is_empty() {
                 let tx = unix_socket(u.sock_type, &what)?;
@@ -526,11 +526,16 @@ fn unix_socket(ty: i32, what: &str) -> Result<OwnedFd, RestoreError> {
     .map_err(errno(what))
 }
 
-fn unix_addr(name: &str, cwd: &str, what: &str) -> Result<SocketAddrUnix, RestoreError> {
+fn unix_addr(name: &str, what: &str) -> Result<SocketAddrUnix, RestoreError> {
     let r = match name.strip_prefix('@') {
         Some(abs) => SocketAddrUnix::new_abstract_name(abs.as_bytes()),
         None if name.starts_with('/') => SocketAddrUnix::new(name),
-        None => SocketAddrUnix::new(Path::new(cwd).join(name)),
+        // The dump refuses relative names; an image from elsewhere may hold one.
+        None => {
+            return Err(RestoreError::Unsupported(format!(
+                "{what}: relative socket name {name}"
+            )))
+        }
     };
     r.map_err(errno(what))
 }

@@ -55,6 +55,11 @@ int main(int argc, char **argv) {
         int one = 1;
         memcpy(CMSG_DATA(h), &one, sizeof one);
         if (sendmsg(sv[0], &m, 0) != 1) return 2;
+    } else if (strcmp(mode, "relative_bind") == 0) {
+        int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = "relative.sock"};
+        unlink(a.sun_path);
+        if (bind(s, (struct sockaddr *)&a, sizeof a)) return 2;
     } else if (strcmp(mode, "pidfd") == 0) {
         if (syscall(SYS_pidfd_open, getpid(), 0) < 0) return 2;
     } else if (strcmp(mode, "ext_unix") == 0) {

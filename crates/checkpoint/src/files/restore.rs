@@ -613,6 +613,11 @@ fn recreate_unlinked(u: &UnlinkedImage, what: &str) -> Result<OwnedFd, RestoreEr
             .open(&path);
         match r {
             Ok(f) => {
+                if n > 0 {
+                    // Only /proc/PID/fd shows the difference: the old name
+                    // with " (deleted)" behind it.
+                    tracing::warn!(path = %path.display(), was = %u.path, "unlinked file recreated under another name");
+                }
                 let _ = rustix::fs::fchown(
                     &f,
                     Some(rustix::process::Uid::from_raw(u.uid)),

@@ -47,7 +47,7 @@ struct DumpArgs {
     /// Let the process run on after the dump.
     #[arg(long = "leave-running")]
     leave_running: bool,
-    /// Dump a process attached to a terminal (not implemented yet).
+    /// Dump a process whose controlling terminal is open in it (a shell job).
     #[arg(long = "shell-job")]
     shell_job: bool,
     /// Dump established TCP connections (not implemented yet).
@@ -72,7 +72,7 @@ struct RestoreArgs {
     /// Write the restored pid to this file.
     #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    /// Restore a process attached to a terminal (not implemented yet).
+    /// Restore a shell job: its terminal becomes ours.
     #[arg(long = "shell-job")]
     shell_job: bool,
 }
@@ -91,13 +91,6 @@ struct CheckArgs {
     /// Print the probes as JSON.
     #[arg(long)]
     json: bool,
-}
-
-fn refuse_unimplemented(flags: &[(&str, bool)]) -> anyhow::Result<()> {
-    if let Some((name, _)) = flags.iter().find(|(_, set)| *set) {
-        bail!("{name} is not implemented yet");
-    }
-    Ok(())
 }
 
 /// Runs a `cr` subcommand.
@@ -190,16 +183,16 @@ fn mb_per_s(bytes: u64, secs: f64) -> f64 {
 }
 
 fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
-    refuse_unimplemented(&[
-        ("--shell-job", a.shell_job),
-        ("--tcp-established", a.tcp_established),
-        ("--ext-unix-sk", a.ext_unix_sk),
-        ("--file-locks", a.file_locks),
-    ])?;
+    // --tcp-established, --ext-unix-sk and --file-locks are refused by
+    // the library as not supported yet.
     let opts = collect::DumpOptions {
         pid: a.pid,
         images_dir: a.images_dir.clone(),
         leave_running: a.leave_running,
+        shell_job: a.shell_job,
+        tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
+        file_locks: a.file_locks,
     };
     let progress = Progress::start("dumped");
     let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid));
@@ -220,10 +213,13 @@ fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn restore(a: &RestoreArgs) -> anyhow::Result<ExitCode> {
-    refuse_unimplemented(&[("--shell-job", a.shell_job)])?;
     let dir = &a.images_dir;
+    let opts = restore::RestoreOptions {
+        shell_job: a.shell_job,
+        terminal: None,
+    };
     let progress = Progress::start("restored");
-    let r = restore::restore(dir).with_context(|| format!("restore {}", dir.display()));
+    let r = restore::restore_with(dir, &opts).with_context(|| format!("restore {}", dir.display()));
     drop(progress);
     let r = r?;
     let secs = r.pages_elapsed.as_secs_f64();
@@ -312,11 +308,12 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         for f in &t.fds {
-            let image::FdKind::Path { file, pos } = &f.kind;
             writeln!(
                 out,
-                "  fd {}: {} pos {pos} flags {:#o}",
-                f.fd, file.path, f.flags
+                "  fd {}: {} flags {:#o}",
+                f.fd,
+                f.kind.describe(),
+                f.flags
             )?;
         }
         for s in &t.sigactions {

@@ -7,6 +7,10 @@
 //! - [`restore`]: bring an image back as a running process.
 //! - [`state`]: per-task kernel state (pending signals, timers, credentials,
 //!   limits, seccomp…), dumped and restored.
+//! - [`fd_image`]: the image types of the fd kinds beyond regular files;
+//!   `files` dumps and restores them (pipes, unix sockets, eventfd,
+//!   signalfd, timerfd, epoll, inotify, memfd, unlinked files, terminals)
+//!   and refuses the rest by name.
 //! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
 //! - [`tree`]: process trees: seizing every descendant, sessions, process
@@ -17,6 +21,8 @@
 
 pub mod check;
 pub mod collect;
+pub mod fd_image;
+mod files;
 pub mod image;
 pub mod inject;
 mod pages;
@@ -25,3 +31,5 @@ pub mod restore;
 pub mod state;
 mod sys;
 pub mod tree;
+
+pub use pages::copied as page_bytes_copied;

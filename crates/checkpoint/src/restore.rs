@@ -7,8 +7,9 @@
 //!
 //! 1. unregister the rseq area the child inherited from us (trap 2);
 //! 2. close the fds it inherited, except the files we opened for it before
-//!    the fork (checked by device and inode against the image), which sit
-//!    at numbers above every fd of the image;
+//!    the fork (checked by device and inode against the image, or made
+//!    by `files`: pipes, sockets, eventfds…), which sit at
+//!    numbers above every fd of the image;
 //! 3. unmap everything but its vdso, then move `[vvar]`, `[vvar_vclock]`,
 //!    `[vdso]` to the dumped addresses, keeping their layout (trap 1);
 //! 4. map every mapping of the image (writable while we fill it); have the
@@ -18,7 +19,7 @@
 //!    window into our memory, on a few threads ([`crate::pages`], trap 4);
 //!    unregister; then set the final protections (trap 3);
 //! 5. `PR_SET_MM_MAP` (brk, stack, args, env, auxv, exe link), signal
-//!    handlers, comm, fds, cwd; close our extra fds; register the dumped
+//!    handlers, comm, fds, epoll watches, cwd; close our extra fds; register the dumped
 //!    rseq area; clear the parent-death signal;
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
 //!    and detach (after step 7, which runs once every thread exists).
@@ -107,11 +108,27 @@ pub struct Restored {
     pub pages_elapsed: Duration,
 }
 
+/// How to restore.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// Restore a shell job: the process's terminal (dumped with
+    /// `--shell-job`) is replaced by ours.
+    pub shell_job: bool,
+    /// The terminal to give it; by default the one on our stdin, stdout
+    /// or stderr.
+    pub terminal: Option<PathBuf>,
+}
+
 /// Restores the image in `dir`. The root is our child and runs when this
 /// returns, with every process of its tree; [`wait`] waits for it.
 pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
+    restore_with(dir, &RestoreOptions::default())
+}
+
+/// [`restore`] with options.
+pub fn restore_with(dir: &Path, opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     let image = ImageDir::open(dir)?;
-    restore_image(&image, fork_root)
+    restore_image(&image, opts, fork_root)
 }
 
 /// Restores an opened image, the root made by `fork_root` (given the
@@ -119,9 +136,10 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
 /// process from inside its parent ([`crate::tree`]).
 pub fn restore_image(
     image: &ImageDir,
+    opts: &RestoreOptions,
     fork_root: impl FnOnce(i32) -> Result<i32, RestoreError>,
 ) -> Result<Restored, RestoreError> {
-    crate::tree::restore::restore_tree(image, fork_root)
+    crate::tree::restore::restore_tree(image, opts, fork_root)
 }
 
 /// Makes the root of a restored tree: a child of ours with pid `pid`
@@ -183,6 +201,7 @@ pub(crate) fn prepare(
     task: &TaskImage,
     base: i32,
     shared: &mut crate::tree::SharedFiles,
+    opts: &RestoreOptions,
 ) -> Result<Prepared, RestoreError> {
     let xstates = task
         .threads
@@ -205,7 +224,7 @@ pub(crate) fn prepare(
         }
         .into());
     }
-    let files = Files::open(task, base, shared)?;
+    let files = Files::open(task, base, shared, &image.dir, opts)?;
     Ok(Prepared {
         xstates,
         pages,
@@ -268,8 +287,18 @@ pub(crate) struct Files {
 }
 
 fn open_checked(id: &FileId, opts: &mut fs::OpenOptions) -> Result<fs::File, RestoreError> {
+    open_checked_flags(id, opts, 0)
+}
+
+/// [`open_checked`] with more `O_*` flags (`custom_flags` replaces, so
+/// they are passed here rather than set on `opts`).
+fn open_checked_flags(
+    id: &FileId,
+    opts: &mut fs::OpenOptions,
+    flags: i32,
+) -> Result<fs::File, RestoreError> {
     let f = opts
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | flags)
         .open(&id.path)
         .map_err(|source| RestoreError::Open {
             path: id.path.clone().into(),
@@ -292,6 +321,8 @@ impl Files {
         task: &TaskImage,
         base: i32,
         shared: &mut crate::tree::SharedFiles,
+        dir: &Path,
+        opts: &RestoreOptions,
     ) -> Result<Self, RestoreError> {
         let mut files = Files {
             base,
@@ -328,6 +359,7 @@ impl Files {
                 source,
             })?;
         files.cwd = files.keep(cwd_dir.into())?;
+        let mut made = crate::files::Builder::new(task, dir, opts)?;
         for fd in &task.fds {
             let at = TaskFd {
                 pid: task.pid,
@@ -337,14 +369,38 @@ impl Files {
                 files.fds.push(n);
                 continue;
             }
-            let FdKind::Path { file, pos } = &fd.kind;
+            let (file, pos) = match &fd.kind {
+                FdKind::Path { file, pos } => (file, pos),
+                FdKind::Dup { fd: of } => {
+                    let earlier = task.fds.iter().position(|f| f.fd == *of);
+                    let Some(&n) = earlier.and_then(|i| files.fds.get(i)) else {
+                        return Err(RestoreError::Unsupported(format!(
+                            "fd {} a dup of fd {of}, which comes later or not at all",
+                            fd.fd
+                        )));
+                    };
+                    shared.opened(at, n);
+                    files.fds.push(n);
+                    continue;
+                }
+                _ => {
+                    let f = made.open(fd)?;
+                    let n = files.keep(f)?;
+                    shared.opened(at, n);
+                    files.fds.push(n);
+                    continue;
+                }
+            };
             let acc = fd.flags & libc::O_ACCMODE as u32;
-            let keep_flags = libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECT | libc::O_NOATIME;
+            let keep_flags = libc::O_APPEND
+                | libc::O_NONBLOCK
+                | libc::O_DIRECT
+                | libc::O_NOATIME
+                | libc::O_DIRECTORY;
             let mut opts = fs::OpenOptions::new();
             opts.read(acc != libc::O_WRONLY as u32)
-                .write(acc != libc::O_RDONLY as u32)
-                .custom_flags(fd.flags as i32 & keep_flags);
-            let f = open_checked(file, &mut opts)?;
+                .write(acc != libc::O_RDONLY as u32);
+            let f = open_checked_flags(file, &mut opts, fd.flags as i32 & keep_flags)?;
             if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
                 rustix::fs::seek(&f, rustix::fs::SeekFrom::Start(*pos)).map_err(|e| {
                     RestoreError::Open {
@@ -588,6 +644,7 @@ pub(crate) fn rebuild(
         };
         inj.syscall(libc::SYS_dup3, [src as u64, fd.fd as u64, flags, 0, 0, 0])?;
     }
+    crate::files::add_epoll_watches(&inj, scratch, task)?;
     inj.syscall(libc::SYS_fchdir, [files.cwd as u64, 0, 0, 0, 0, 0])?;
     inj.syscall(
         libc::SYS_close_range,

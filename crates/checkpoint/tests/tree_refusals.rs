@@ -33,6 +33,7 @@ fn refused(mode: &str) -> (String, i32) {
         pid: root,
         images_dir: tmp.path().join("img"),
         leave_running: false,
+        ..Default::default()
     };
     let err = collect::dump(&opts).unwrap_err().to_string();
     for pid in [root, kid] {

@@ -191,17 +191,13 @@ impl SeizedTree {
             for f in fds {
                 let mut placed = false;
                 for g in local.iter_mut() {
-                    let same =
-                        sys::kcmp_file(g[0].pid, f.pid, g[0].fd, f.fd).map_err(|source| {
-                            DumpError::Trace {
-                                pid: f.pid,
-                                op: format!(
-                                    "kcmp fd {} with fd {} of pid {}",
-                                    f.fd, g[0].fd, g[0].pid
-                                ),
-                                source,
-                            }
-                        })?;
+                    let same = sys::kcmp_file_between(g[0].pid, f.pid, g[0].fd, f.fd).map_err(
+                        |source| DumpError::Trace {
+                            pid: f.pid,
+                            op: format!("kcmp fd {} with fd {} of pid {}", f.fd, g[0].fd, g[0].pid),
+                            source,
+                        },
+                    )?;
                     if same {
                         g.push(f);
                         placed = true;

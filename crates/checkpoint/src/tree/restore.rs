@@ -31,6 +31,7 @@ use crate::sys::{self, WaitStatus};
 /// Restores every process of `image`; the root is made by `fork_root`.
 pub(crate) fn restore_tree(
     image: &ImageDir,
+    opts: &rs::RestoreOptions,
     fork_root: impl FnOnce(i32) -> Result<i32, RestoreError>,
 ) -> Result<Restored, RestoreError> {
     let started = Instant::now();
@@ -48,7 +49,7 @@ pub(crate) fn restore_tree(
     let prepared = image
         .tasks
         .iter()
-        .map(|t| rs::prepare(image, t, base, &mut shared))
+        .map(|t| rs::prepare(image, t, base, &mut shared, opts))
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut guard = Guard::default();

@@ -159,6 +159,7 @@ probes! {
     zombie,
     shared_offset,
     tree_threads,
+    shared_pipe,
     pipe,
     fifo,
     unix_pair,

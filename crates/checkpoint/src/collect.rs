@@ -23,6 +23,7 @@ use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::container::{self, DumpExtra};
 use crate::image::{self, *};
 use crate::inject::{self, InjectError, Injector};
 use crate::pages;
@@ -98,6 +99,12 @@ pub enum DumpError {
 
 /// Dumps `opts.pid` to `opts.images_dir`.
 pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
+    dump_with(opts, &DumpExtra::default())
+}
+
+/// As [`dump`], recording a container's process as `extra` says
+/// ([`crate::container`]).
+pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats, DumpError> {
     let started = Instant::now();
     let pid = opts.pid;
     let dir = &opts.images_dir;
@@ -107,13 +114,36 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
         source,
     })?;
     let mut seized = Seized::new(pid)?;
-    let (task, page_bytes, pages_elapsed) = collect_task(&mut seized, dir)?;
-    image::write_file(dir, &TaskImage::file_name(pid), &encode(Kind::Task, &task))?;
+    if let Some(hook) = extra.on_seized {
+        hook().map_err(|source| DumpError::Trace {
+            pid,
+            op: "after the seize (thaw)".into(),
+            source,
+        })?;
+    }
+    let skip: &[i32] = if extra.inherit_stdio { &[0, 1, 2] } else { &[] };
+    let (mut task, page_bytes, pages_elapsed) = collect_task(&mut seized, dir, skip)?;
+    if extra.ns_pids {
+        to_ns_pids(pid, &mut task)?;
+        let name = format!("pages-{}.img", task.pid);
+        let (from, to) = (dir.join(&task.pages_file), dir.join(&name));
+        fs::rename(&from, &to).map_err(|source| ImageError::Io {
+            op: "rename",
+            path: to,
+            source,
+        })?;
+        task.pages_file = name;
+    }
+    image::write_file(
+        dir,
+        &TaskImage::file_name(task.pid),
+        &encode(Kind::Task, &task),
+    )?;
     let inventory = Inventory {
         kernel_release: kernel_release(),
         corral_version: env!("CARGO_PKG_VERSION").to_owned(),
-        root_pid: pid,
-        tasks: vec![pid],
+        root_pid: task.pid,
+        tasks: vec![task.pid],
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
     if opts.leave_running {
@@ -128,6 +158,23 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
         elapsed: started.elapsed(),
         pages_elapsed,
     })
+}
+
+/// Replaces the host pid and tids in `task` by those of its own pid
+/// namespace.
+fn to_ns_pids(pid: i32, task: &mut TaskImage) -> Result<(), DumpError> {
+    let proc_err = |tid: i32| {
+        move |source| DumpError::Proc {
+            pid,
+            path: format!("/proc/{pid}/task/{tid}/status").into(),
+            source,
+        }
+    };
+    task.pid = container::ns_tid(pid, pid).map_err(proc_err(pid))?;
+    for t in &mut task.threads {
+        t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
+    }
+    Ok(())
 }
 
 /// `uname -r`.
@@ -340,7 +387,11 @@ fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError 
     }
 }
 
-fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration), DumpError> {
+fn collect_task(
+    s: &mut Seized,
+    dir: &Path,
+    skip_fds: &[i32],
+) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
     let status = read_proc(pid, "status")?;
     for t in &s.threads {
@@ -353,7 +404,7 @@ fn collect_task(s: &mut Seized, dir: &Path) -> Result<(TaskImage, u64, Duration)
             ));
         }
     }
-    let fds = collect_fds(pid)?;
+    let fds = collect_fds(pid, skip_fds)?;
     // maps, not smaps: smaps walks every page table to count Rss (20-50 ms
     // for 1 GiB here); its VmFlags are read beside the page copy below.
     let maps = parse_maps(pid, "maps")?;
@@ -645,7 +696,7 @@ fn inject_queries(
     Ok((acts, brk, clear_tids))
 }
 
-fn collect_fds(pid: i32) -> Result<Vec<FdImage>, DumpError> {
+fn collect_fds(pid: i32, skip: &[i32]) -> Result<Vec<FdImage>, DumpError> {
     let dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let entries = fs::read_dir(&dir).map_err(|source| DumpError::Proc {
         pid,
@@ -662,6 +713,9 @@ fn collect_fds(pid: i32) -> Result<Vec<FdImage>, DumpError> {
         let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
+        if skip.contains(&fd) {
+            continue;
+        }
         let link = read_link(pid, &format!("fd/{fd}"))?;
         let (pos, flags) = procfs::parse_fdinfo(&read_proc(pid, &format!("fdinfo/{fd}"))?)
             .ok_or_else(|| unsupported(pid, Some(fd), "unreadable fdinfo"))?;

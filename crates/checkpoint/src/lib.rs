@@ -3,6 +3,8 @@
 //! - [`check`]: which kernel features checkpoint/restore needs and whether
 //!   this kernel has them (`corral cr check`).
 //! - [`collect`]: dump a running process to an image directory.
+//! - [`container`]: what a container runtime adds (namespace pids, its own
+//!   stdio, restore into a task it prepared).
 //! - [`image`]: the image format (docs/image-format.md), reader and writer.
 //! - [`restore`]: bring an image back as a running process.
 //! - `pages`: page data between a task and its page file, the hot path.
@@ -13,6 +15,7 @@
 
 pub mod check;
 pub mod collect;
+pub mod container;
 pub mod image;
 pub mod inject;
 mod pages;

@@ -36,11 +36,12 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::container::IntoTask;
 use crate::image::*;
 use crate::inject::{self, InjectError, Injector};
 use crate::pages;
@@ -106,6 +107,17 @@ pub struct Restored {
 /// Restores the image in `dir`. The process is our child and runs when this
 /// returns; [`wait`] waits for it.
 pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
+    restore_with(dir, None)
+}
+
+/// Restores the image in `dir` into the task a container runtime prepared
+/// ([`crate::container`]): its pid stays the task's, and it runs when this
+/// returns.
+pub fn restore_into(dir: &Path, into: &mut IntoTask<'_>) -> Result<Restored, RestoreError> {
+    restore_with(dir, Some(into))
+}
+
+fn restore_with(dir: &Path, mut into: Option<&mut IntoTask<'_>>) -> Result<Restored, RestoreError> {
     let started = Instant::now();
     let image = ImageDir::open(dir)?;
     let [task] = image.tasks.as_slice() else {
@@ -135,21 +147,40 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
         }
         .into());
     }
-    let files = Files::open(task)?;
+    let files = Files::open(task, into.as_ref().map(|t| t.root))?;
 
-    let child = sys::fork_traced_child(Some(task.pid)).map_err(|e| match e.raw_os_error() {
-        Some(libc::EEXIST) => RestoreError::PidInUse(task.pid),
-        _ => RestoreError::Trace {
-            pid: task.pid,
-            op: "clone3 with set_tid".into(),
-            source: e,
-        },
-    })?;
+    let keep_stdio = into.as_ref().is_some_and(|t| t.keep_stdio);
+    let child_pid = match into.as_mut() {
+        Some(t) => {
+            let numbered: Vec<_> = files
+                .held
+                .iter()
+                .map(|f| (f.as_fd(), f.as_raw_fd()))
+                .collect();
+            (t.place_files)(&numbered).map_err(|source| RestoreError::Trace {
+                pid: task.pid,
+                op: "hand the files to the prepared task".into(),
+                source,
+            })?
+        }
+        None => {
+            sys::fork_traced_child(Some(task.pid))
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::EEXIST) => RestoreError::PidInUse(task.pid),
+                    _ => RestoreError::Trace {
+                        pid: task.pid,
+                        op: "clone3 with set_tid".into(),
+                        source: e,
+                    },
+                })?
+                .pid
+        }
+    };
     let mut guard = KillOnDrop {
-        pid: Some(child.pid),
+        pid: Some(child_pid),
         threads: Vec::new(),
     };
-    let pid = child.pid;
+    let pid = child_pid;
     let trace = |op: &'static str| {
         move |source| RestoreError::Trace {
             pid,
@@ -170,7 +201,14 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
     let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
     sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))?;
 
-    let pages_elapsed = rebuild(pid, task, &files, &pages_file, &mut guard.threads)?;
+    let pages_elapsed = rebuild(
+        pid,
+        task,
+        &files,
+        &pages_file,
+        &mut guard.threads,
+        keep_stdio,
+    )?;
     drop(files);
 
     // Every thread gets its CPU state and mask, then runs: the others
@@ -246,14 +284,30 @@ struct Files {
     cwd: i32,
 }
 
-fn open_checked(id: &FileId, opts: &mut fs::OpenOptions) -> Result<fs::File, RestoreError> {
-    let f = opts
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(&id.path)
-        .map_err(|source| RestoreError::Open {
-            path: id.path.clone().into(),
-            source,
-        })?;
+/// Opens `id` with open(2) `flags`: by its path, or under `root` (a
+/// container's, [`crate::container::open_in_root`]).
+fn open_checked(
+    id: &FileId,
+    flags: i32,
+    root: Option<BorrowedFd<'_>>,
+) -> Result<fs::File, RestoreError> {
+    let acc = flags & libc::O_ACCMODE;
+    let opened = match root {
+        Some(root) => crate::container::open_in_root(
+            root,
+            &id.path,
+            rustix::fs::OFlags::from_bits_retain(flags as u32),
+        ),
+        None => fs::OpenOptions::new()
+            .read(acc != libc::O_WRONLY)
+            .write(acc != libc::O_RDONLY)
+            .custom_flags((flags & !libc::O_ACCMODE) | libc::O_CLOEXEC | libc::O_NOCTTY)
+            .open(&id.path),
+    };
+    let f = opened.map_err(|source| RestoreError::Open {
+        path: id.path.clone().into(),
+        source,
+    })?;
     let md = f.metadata().map_err(|source| RestoreError::Open {
         path: id.path.clone().into(),
         source,
@@ -267,7 +321,7 @@ fn open_checked(id: &FileId, opts: &mut fs::OpenOptions) -> Result<fs::File, Res
 }
 
 impl Files {
-    fn open(task: &TaskImage) -> Result<Self, RestoreError> {
+    fn open(task: &TaskImage, root: Option<BorrowedFd<'_>>) -> Result<Self, RestoreError> {
         let base = task.fds.iter().map(|f| f.fd + 1).max().unwrap_or(0).max(3);
         let mut files = Files {
             base,
@@ -282,37 +336,45 @@ impl Files {
                 let writable = v.shared && v.prot & libc::PROT_WRITE as u32 != 0;
                 let key = (file.dev, file.ino, writable);
                 if !files.maps.contains_key(&key) {
-                    let f = open_checked(file, fs::OpenOptions::new().read(true).write(writable))?;
+                    let acc = if writable {
+                        libc::O_RDWR
+                    } else {
+                        libc::O_RDONLY
+                    };
+                    let f = open_checked(file, acc, root)?;
                     let n = files.keep(f.into())?;
                     files.maps.insert(key, n);
                 }
             }
         }
-        let exe = open_checked(&task.exe, fs::OpenOptions::new().read(true))?;
+        let exe = open_checked(&task.exe, libc::O_RDONLY, root)?;
         files.exe = files.keep(exe.into())?;
         let cwd = FileId {
             path: task.cwd.clone(),
             dev: 0,
             ino: 0,
         };
-        let cwd_dir = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&cwd.path)
-            .map_err(|source| RestoreError::Open {
-                path: cwd.path.into(),
-                source,
-            })?;
+        let cwd_dir = match root {
+            Some(root) => crate::container::open_in_root(
+                root,
+                &cwd.path,
+                rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY,
+            ),
+            None => fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(&cwd.path),
+        }
+        .map_err(|source| RestoreError::Open {
+            path: cwd.path.into(),
+            source,
+        })?;
         files.cwd = files.keep(cwd_dir.into())?;
         for fd in &task.fds {
             let FdKind::Path { file, pos } = &fd.kind;
             let acc = fd.flags & libc::O_ACCMODE as u32;
             let keep_flags = libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECT | libc::O_NOATIME;
-            let mut opts = fs::OpenOptions::new();
-            opts.read(acc != libc::O_WRONLY as u32)
-                .write(acc != libc::O_RDONLY as u32)
-                .custom_flags(fd.flags as i32 & keep_flags);
-            let f = open_checked(file, &mut opts)?;
+            let f = open_checked(file, acc as i32 | (fd.flags as i32 & keep_flags), root)?;
             if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
                 rustix::fs::seek(&f, rustix::fs::SeekFrom::Start(*pos)).map_err(|e| {
                     RestoreError::Open {
@@ -349,6 +411,7 @@ fn rebuild(
     files: &Files,
     pages: &fs::File,
     threads: &mut Vec<i32>,
+    keep_stdio: bool,
 ) -> Result<Duration, RestoreError> {
     let trace = |op: &'static str| {
         move |source| RestoreError::Trace {
@@ -419,11 +482,15 @@ fn rebuild(
         ];
         inj.syscall(libc::SYS_rseq, args)?;
     }
-    // 2. Only the files we opened for it stay.
-    inj.syscall(
-        libc::SYS_close_range,
-        [0, (files.base - 1) as u64, 0, 0, 0, 0],
-    )?;
+    // 2. Only the files we opened for it stay (and the stdio a container
+    // runtime gave it).
+    let first = if keep_stdio { 3 } else { 0 };
+    if first < files.base as u64 {
+        inj.syscall(
+            libc::SYS_close_range,
+            [first, (files.base - 1) as u64, 0, 0, 0, 0],
+        )?;
+    }
 
     // 3. Unmap all but the vdso block, then move the block (trap 1).
     let block = (ours[0].start, ours[ours.len() - 1].end);
@@ -563,7 +630,7 @@ fn rebuild(
     let leader = &task.threads[0];
     set_thread_state(&inj, leader, false)?;
     for t in &task.threads[1..] {
-        clone_thread(&inj, scratch, t, threads)?;
+        clone_thread(&inj, scratch, t, threads, task.pid)?;
     }
     inj.syscall(libc::SYS_munmap, [scratch, PAGE_SIZE, 0, 0, 0, 0])?;
     if let Some(r) = &task.threads[0].rseq {
@@ -576,6 +643,14 @@ fn rebuild(
         libc::SYS_prctl,
         [libc::PR_SET_PDEATHSIG as u64, 0, 0, 0, 0, 0],
     )?;
+    if pid != task.pid {
+        // A container runtime's init may have made itself non-dumpable
+        // while it was the runtime; now it is the dumped program.
+        inj.syscall(
+            libc::SYS_prctl,
+            [libc::PR_SET_DUMPABLE as u64, 1, 0, 0, 0, 0],
+        )?;
+    }
     Ok(pages_elapsed)
 }
 
@@ -617,6 +692,7 @@ fn clone_thread(
     scratch: u64,
     t: &ThreadImage,
     created: &mut Vec<i32>,
+    task_pid: i32,
 ) -> Result<(), RestoreError> {
     let pid = inj.pid();
     let trace = |op: &'static str| {
@@ -635,12 +711,19 @@ fn clone_thread(
         .collect();
     poke(pid, scratch, &args).map_err(trace("write clone_args"))?;
     poke(pid, set_tid_at, &t.tid.to_le_bytes()).map_err(trace("write set_tid"))?;
-    let tid = inj.syscall(libc::SYS_clone3, [scratch, args.len() as u64, 0, 0, 0, 0])? as i32;
+    let ns_tid = inj.syscall(libc::SYS_clone3, [scratch, args.len() as u64, 0, 0, 0, 0])? as i32;
+    // In a container's pid namespace the task sees its own ids; we need
+    // the host's.
+    let tid = if inj.pid() == task_pid {
+        ns_tid
+    } else {
+        crate::container::host_tid(inj.pid(), ns_tid).map_err(trace("find the new thread"))?
+    };
     created.push(tid);
-    if tid != t.tid {
+    if ns_tid != t.tid {
         return Err(RestoreError::Trace {
             pid: t.tid,
-            op: format!("clone3 made thread {tid}"),
+            op: format!("clone3 made thread {ns_tid}"),
             source: io::ErrorKind::Other.into(),
         });
     }
@@ -735,7 +818,7 @@ fn open_uffd(
     inj: &Injector,
     task: &TaskImage,
 ) -> Result<Option<(sys::Uffd, Vec<u64>)>, RestoreError> {
-    let pid = task.pid;
+    let pid = inj.pid();
     let fd = match inj.syscall(
         libc::SYS_userfaultfd,
         [sys::USERFAULTFD_FLAGS, 0, 0, 0, 0, 0],

@@ -117,6 +117,7 @@ impl CreateArgs {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             syslog: self.syslog,
+            restore: false,
         }
     }
 }
@@ -129,7 +130,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     corral_runtime::seccomp::set_cache_dir(cli.state_root().join("@cache").join("seccomp"));
     if matches!(
         cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Restore(_)
     ) {
         // Before anything else: these commands make processes that run
         // inside the container with corral's binary as their exe.
@@ -168,6 +169,8 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::List(a) => list(&store, a)?,
         Command::Spec(a) => write_spec(a, cli.rootless.as_deref() == Some("true"))?,
         Command::Cr(a) => return crate::cr_cmd::run(a),
+        Command::Checkpoint(a) => return crate::ctr_cmd::checkpoint(&store, a),
+        Command::Restore(a) => return crate::ctr_cmd::restore(&store, a),
         Command::Exec(a) => {
             // runc's exec reports its own failures with 255, keeping 1..=254
             // for the process's exit status.

@@ -1,0 +1,323 @@
+//! `corral checkpoint` and `corral restore` of a container (issue 8):
+//! a counting process in a busybox container is checkpointed, restored
+//! from its image and counts on from where it was, under pid 1 of a new
+//! pid namespace, in a cgroup with config.json's limit; refusals and
+//! errors leave nothing behind.
+//!
+//! Run as root: `cargo test -p corral --test checkpoint -- --include-ignored`.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap fails the test (STYLE §2)
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{cgroup_dir_of, cgroup_dirs_named, Bundle};
+
+const MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Builds tests/ckpt/counter.c (static) into `rootfs`/bin/counter.
+fn install_counter(rootfs: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/counter.c");
+    let out = rootfs.join("bin/counter");
+    let st = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "cc {}", src.display());
+}
+
+/// A bundle whose process counts into /tmp/count, with a memory limit.
+fn counting(name: &str) -> Bundle {
+    let bundle = Bundle::new(name);
+    install_counter(&bundle.rootfs());
+    bundle.set_args(&["/bin/counter", "/tmp/count"]);
+    bundle.edit_config(|c| {
+        c["root"]["readonly"] = false.into();
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": MEMORY_LIMIT });
+    });
+    bundle
+}
+
+/// The number the counter last wrote (0 before its first).
+fn count(bundle: &Bundle) -> u64 {
+    fs::read_to_string(bundle.rootfs().join("tmp/count"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Waits until the counter has passed `above`; returns its value.
+#[track_caller]
+fn count_past(bundle: &Bundle, above: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = count(bundle);
+        if n > above {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "the counter stays at {n}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run_detached(bundle: &Bundle) {
+    bundle
+        .runtime(&["run", "--detach", bundle.id()])
+        .assert_success();
+    bundle.wait_for_status("running");
+}
+
+fn image_dir(bundle: &Bundle, name: &str) -> PathBuf {
+    bundle.tmp_dir().join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+fn restore_detached(bundle: &Bundle, img: &Path, id: &str) -> common::Output {
+    let pid_file = bundle.tmp_dir().join("restored.pid");
+    let dir = bundle.dir();
+    bundle.runtime(&[
+        "restore",
+        "--image-path",
+        s(img),
+        "--bundle",
+        s(&dir),
+        "--detach",
+        "--pid-file",
+        s(&pid_file),
+        id,
+    ])
+}
+
+fn ns_pid(pid: i32) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_checkpointed_container_is_gone_and_its_restore_counts_on() {
+    let bundle = counting("ckpt");
+    run_detached(&bundle);
+    // Far enough from a fresh start that one could not pass for the other.
+    let before = count_past(&bundle, 50);
+    let img = image_dir(&bundle, "image");
+    let work = image_dir(&bundle, "work");
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--image-path",
+            s(&img),
+            "--work-path",
+            s(&work),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert!(img.join("container.json").is_file());
+    assert!(work.join("dump.log").is_file());
+
+    // Gone, as runc leaves it: no state, no cgroup, no counting.
+    bundle
+        .runtime(&["state", bundle.id()])
+        .assert_error(&["does not exist"], &[]);
+    assert!(cgroup_dirs_named(bundle.id()).is_empty());
+    let dumped = count(&bundle);
+    assert!(dumped >= before);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        count(&bundle),
+        dumped,
+        "the process runs on after the checkpoint"
+    );
+
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let state = bundle.state();
+    assert_eq!(state["status"], "running");
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    let pid_file = fs::read_to_string(bundle.tmp_dir().join("restored.pid")).unwrap();
+    assert_eq!(pid_file.trim(), pid.to_string());
+    assert_eq!(
+        ns_pid(pid),
+        "1",
+        "the restored process is pid 1 of its namespace"
+    );
+    // It counts on from the dumped value: 300 ms after a fresh start the
+    // file would hold about 15.
+    thread::sleep(Duration::from_millis(300));
+    let after = count(&bundle);
+    assert!(
+        after > dumped && after < dumped + 200,
+        "dumped at {dumped}, {after} 300 ms after the restore"
+    );
+    let mem = cgroup_dir_of(pid, "memory").join("memory.limit_in_bytes");
+    let limit: u64 = fs::read_to_string(&mem).unwrap().trim().parse().unwrap();
+    assert_eq!(limit, MEMORY_LIMIT, "{}", mem.display());
+
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn leave_running_keeps_the_container_and_its_image_restores_later() {
+    let bundle = counting("ckpt-leave");
+    run_detached(&bundle);
+    let pid = bundle.pid();
+    count_past(&bundle, 3);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert_eq!(bundle.status(), "running");
+    assert_eq!(bundle.pid(), pid);
+    let n = count(&bundle);
+    count_past(&bundle, n);
+
+    // Its id is taken: a restore under it fails, and harms nothing.
+    restore_detached(&bundle, &img, bundle.id()).assert_error(&["already exists"], &[]);
+    assert_eq!(bundle.status(), "running");
+    assert_eq!(bundle.pid(), pid);
+
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    assert_eq!(bundle.status(), "running");
+    let n = count(&bundle);
+    count_past(&bundle, n);
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn flags_not_implemented_are_refused_by_name() {
+    let bundle = counting("ckpt-flags");
+    run_detached(&bundle);
+    let img = image_dir(&bundle, "image");
+    for flag in [
+        "--lazy-pages",
+        "--pre-dump",
+        "--auto-dedup",
+        "--tcp-established",
+    ] {
+        bundle
+            .runtime(&["checkpoint", flag, "--image-path", s(&img), bundle.id()])
+            .assert_error(&[flag, "not supported yet"], &[]);
+    }
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--page-server",
+            "127.0.0.1:1",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_error(&["--page-server", "not supported yet"], &[]);
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--manage-cgroups-mode",
+            "full",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_error(&["--manage-cgroups-mode full", "not supported yet"], &[]);
+    assert!(!img.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    let dir = bundle.dir();
+    for flag in ["--lazy-pages", "--auto-dedup"] {
+        bundle
+            .runtime(&[
+                "restore",
+                flag,
+                "--image-path",
+                s(&img),
+                "--bundle",
+                s(&dir),
+                "other",
+            ])
+            .assert_error(&[flag, "not supported yet"], &[]);
+    }
+    bundle
+        .runtime(&[
+            "restore",
+            "--lsm-profile",
+            "apparmor:x",
+            "--image-path",
+            s(&img),
+            "--bundle",
+            s(&dir),
+            "other",
+        ])
+        .assert_error(&["--lsm-profile", "not supported yet"], &[]);
+    assert!(!bundle.state_root().join("other").exists());
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn unknown_ids_and_missing_images_are_clear_errors() {
+    let bundle = counting("ckpt-unknown");
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), "no-such-container"])
+        .assert_error(&["no-such-container", "does not exist"], &[]);
+    assert!(!img.exists());
+    // A restore from a directory without an image creates nothing.
+    fs::create_dir_all(&img).unwrap();
+    restore_detached(&bundle, &img, bundle.id()).assert_error(&["container.json"], &[]);
+    assert!(!bundle.state_dir().exists());
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_mount_made_after_start_is_refused_by_name() {
+    let bundle = counting("ckpt-mount");
+    run_detached(&bundle);
+    let pid = bundle.pid().to_string();
+    let st = Command::new("nsenter")
+        .args(["-t", &pid, "-m", "mount", "-t", "tmpfs", "extra", "/root"])
+        .status()
+        .expect("run nsenter");
+    assert!(st.success());
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(&["mount on /root", "after the container started"], &[]);
+    assert!(!img.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    let n = count(&bundle);
+    count_past(&bundle, n);
+    bundle.assert_no_leaks();
+}

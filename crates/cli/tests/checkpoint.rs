@@ -321,3 +321,68 @@ fn a_mount_made_after_start_is_refused_by_name() {
     count_past(&bundle, n);
     bundle.assert_no_leaks();
 }
+
+/// Runs `nsenter -t PID <args>` and asserts success.
+fn nsenter(pid: i32, args: &[&str]) {
+    let pid = pid.to_string();
+    let st = Command::new("nsenter")
+        .args(["-t", &pid])
+        .args(args)
+        .status()
+        .expect("run nsenter");
+    assert!(st.success(), "nsenter {args:?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_network_interface_besides_loopback_is_refused_by_name() {
+    let bundle = counting("ckpt-net");
+    run_detached(&bundle);
+    nsenter(
+        bundle.pid(),
+        &["-n", "ip", "link", "add", "ckbr0", "type", "bridge"],
+    );
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(&["network interface ckbr0", "only loopback"], &[]);
+    assert!(!img.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn sysv_ipc_objects_are_refused_by_name() {
+    let bundle = counting("ckpt-ipc");
+    run_detached(&bundle);
+    nsenter(bundle.pid(), &["-i", "ipcmk", "-M", "4096"]);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(&["SysV IPC shared memory segment"], &[]);
+    assert!(!img.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    // After the object is gone, the same container checkpoints.
+    nsenter(bundle.pid(), &["-i", "ipcrm", "--all"]);
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_restore_with_a_terminal_is_refused_before_anything_is_made() {
+    let bundle = counting("ckpt-tty");
+    run_detached(&bundle);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    bundle.set_terminal(true);
+    restore_detached(&bundle, &img, bundle.id()).assert_error(&["process.terminal"], &[]);
+    assert!(!bundle.state_dir().exists());
+    assert!(cgroup_dirs_named(bundle.id()).is_empty());
+    bundle.assert_no_leaks();
+}

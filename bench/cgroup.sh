@@ -19,8 +19,8 @@ for tool in hyperfine cgcreate cgset cgclassify cgget cgdelete python3; do
   command -v "$tool" >/dev/null || { echo "bench/cgroup.sh: $tool is missing" >&2; exit 1; }
 done
 cargo build --release --quiet -p corral -p corral-cgroups --example cgroup_cycle
-corral=$PWD/target/release/corral
-lib=$PWD/target/release/examples/cgroup_cycle
+corral=$PWD/target/x86_64-unknown-linux-gnu/release/corral
+lib=$PWD/target/x86_64-unknown-linux-gnu/release/examples/cgroup_cycle
 
 parent=corral-test-bench-$$
 ctrls=memory,pids,cpu
@@ -52,7 +52,7 @@ for i in \$(seq $cycles); do
   $corral cgroup create -g $ctrls:/$g
   $corral cgroup set -r memory.limit_in_bytes=64M -r pids.max=100 -r cpu.shares=512 $g
   $corral cgroup classify -g $ctrls:/$g $victim
-  $corral cgroup stat --json $ctrls:/$g >/dev/null
+  $corral cgroup get -r memory.usage_in_bytes -r pids.current -r cpuacct.usage $g >/dev/null
   $corral cgroup delete -r -g $ctrls:/$g
 done
 SH

@@ -53,7 +53,7 @@ fi
 
 # From here on: pid 1 of a new pid namespace, with a private mount table.
 work=$CORRAL_CR_BENCH_NS
-CORRAL=$PWD/target/release/corral
+CORRAL=$PWD/target/x86_64-unknown-linux-gnu/release/corral
 max=0
 for s in $SIZES; do ((s > max)) && max=$s; done
 mkdir -p "$work/tmpfs"

@@ -10,7 +10,7 @@ RUNS=200
 [[ ${1:-} == --runs ]] && RUNS=$2
 scripts/deps.sh hyperfine crun runc >/dev/null
 cargo build --release --quiet
-CORRAL=$PWD/target/release/corral
+CORRAL=$PWD/target/x86_64-unknown-linux-gnu/release/corral
 
 work=$(mktemp -d /tmp/corral-bench.XXXXXX)
 cleanup() {

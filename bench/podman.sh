@@ -16,7 +16,7 @@ RUNS=40
 
 scripts/deps.sh hyperfine crun
 cargo build --release --quiet
-CORRAL=$PWD/target/release/corral
+CORRAL=$PWD/target/x86_64-unknown-linux-gnu/release/corral
 
 work=$(mktemp -d /tmp/corral-bench-podman.XXXXXX)
 parent=corral-bench-podman-$$

@@ -20,7 +20,7 @@ if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --quiet
-CORRAL=$PWD/target/release/corral
+CORRAL=$PWD/target/x86_64-unknown-linux-gnu/release/corral
 
 work=$(mktemp -d /tmp/corral-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 scripts/deps.sh
 cargo build --release --quiet
-corral=$PWD/target/release/corral
+corral=$PWD/target/x86_64-unknown-linux-gnu/release/corral
 demo=$(mktemp -d /tmp/corral-demo.XXXXXX)
 trap 'rm -rf "$demo"' EXIT
 bench/make-rootfs.sh "$demo/bundle/rootfs" >/dev/null

@@ -3,7 +3,7 @@
 # time; counts operations and failures, then checks that nothing is left:
 # mounts, cgroups, processes, state directories. Not part of CI (issue 7).
 #   sudo scripts/stress.sh [SECONDS] [WORKERS]     (default: 300 s, 50 workers)
-# CORRAL_BIN picks the binary (default: target/release/corral, built here).
+# CORRAL_BIN picks the binary (default: target/x86_64-unknown-linux-gnu/release/corral, built here).
 # Exit status 0 only with zero failures and zero leaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ duration=${1:-300}
 workers=${2:-50}
 if [ -z "${CORRAL_BIN:-}" ]; then
   cargo build --release --quiet
-  CORRAL_BIN=$PWD/target/release/corral
+  CORRAL_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/corral
 fi
 corral=$CORRAL_BIN
 

@@ -103,10 +103,16 @@ impl Hierarchy {
     /// `cgroup.controllers` and `cgroup.subtree_control`.
     pub fn detect() -> Result<Hierarchy, crate::Error> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| HierarchyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // One read for a usual table: std's read_to_string would start
+        // with a 32-byte probe (the file's size is 0) and have the kernel
+        // render the table over again for each of its growing reads.
+        let mut text = String::with_capacity(16 << 10);
+        std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut text))
+            .map_err(|source| HierarchyError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         let mut h = Self::from_mountinfo(&text)?;
         if let Some(u) = h.unified.as_mut() {
             let err = |source| HierarchyError::Unified {

@@ -47,6 +47,31 @@ enum CgroupCmd {
     Apply(ApplyArgs),
 }
 
+/// The clap command of the one `corral cgroup` subcommand `name`, built
+/// alone (see crate::parse); `None` for a name that is not one.
+pub fn one_subcommand(name: &str) -> Option<clap::Command> {
+    const NAMES: [&str; 11] = [
+        "create", "delete", "exec", "classify", "get", "set", "stat", "tree", "list", "subsys",
+        "apply",
+    ];
+    let name: &'static str = NAMES.into_iter().find(|n| *n == name)?;
+    let c = clap::Command::new(name);
+    Some(match name {
+        "create" => CreateArgs::augment_args(c),
+        "delete" => DeleteArgs::augment_args(c),
+        "exec" => ExecArgs::augment_args(c),
+        "classify" => ClassifyArgs::augment_args(c),
+        "get" => GetArgs::augment_args(c),
+        "set" => SetArgs::augment_args(c),
+        "stat" => StatArgs::augment_args(c),
+        "tree" => TreeArgs::augment_args(c),
+        "list" => ListArgs::augment_args(c),
+        "subsys" => SubsysArgs::augment_args(c),
+        "apply" => ApplyArgs::augment_args(c),
+        _ => return None,
+    })
+}
+
 /// `create`.
 #[derive(Args, Debug)]
 struct CreateArgs {
@@ -240,9 +265,19 @@ pub fn run(a: &CgroupArgs) -> anyhow::Result<ExitCode> {
         CgroupCmd::Classify(c) => {
             let templates = Templates::load(c.config.as_deref())?;
             for &pid in &c.pids {
-                let vars = vars_of_pid(pid)?;
+                // Read only for a path with template variables: the
+                // common case moves a pid without looking at it.
+                let mut vars = None;
                 for spec in &c.groups {
-                    let spec = templates.instantiate(&h, spec, &vars)?;
+                    let spec = if spec.contains('%') {
+                        let v = match &vars {
+                            Some(v) => v,
+                            None => vars.insert(vars_of_pid(pid)?),
+                        };
+                        templates.instantiate(&h, spec, v)?
+                    } else {
+                        spec.clone()
+                    };
                     group(&h, &spec)?
                         .add_task(pid)
                         .with_context(|| format!("move pid {pid} to cgroup {spec}"))?;

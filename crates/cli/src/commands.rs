@@ -167,7 +167,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(a) => container::delete(&store, &a.id, a.force)
             .with_context(|| format!("delete container {}", a.id))?,
         Command::List(a) => list(&store, a)?,
-        Command::Spec(a) => write_spec(a, cli.rootless.as_deref() == Some("true"))?,
+        Command::Spec(a) => write_spec(a, cli.global.rootless.as_deref() == Some("true"))?,
         Command::Cr(a) => return crate::cr_cmd::run(a),
         Command::Checkpoint(a) => return crate::ctr_cmd::checkpoint(&store, a),
         Command::Restore(a) => return crate::ctr_cmd::restore(&store, a),

@@ -11,6 +11,7 @@ mod cr_cmd;
 mod ctr_cmd;
 mod live_cmd;
 mod logging;
+mod parse;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,15 @@ const DEFAULT_ROOT: &str = "/run/corral";
 #[derive(Parser, Debug)]
 #[command(name = "corral", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.1"), about, long_about = None)]
 pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The flags every command takes (runc's global options).
+#[derive(clap::Args, Debug)]
+struct Global {
     /// Root directory for container state.
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -45,8 +55,6 @@ pub struct Cli {
     /// Path to CRIU (accepted for runc compatibility; corral does not use CRIU).
     #[arg(long, global = true, hide = true)]
     criu: Option<String>,
-    #[command(subcommand)]
-    command: Command,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,7 +103,7 @@ enum Command {
 
 impl Cli {
     fn state_root(&self) -> PathBuf {
-        if let Some(r) = &self.root {
+        if let Some(r) = &self.global.root {
             return r.clone();
         }
         if !rustix::process::geteuid().is_root() {
@@ -152,7 +160,7 @@ fn main() -> ExitCode {
             return fail_with(anyhow::Error::new(e), code);
         }
     }
-    let cli = match Cli::try_parse() {
+    let cli = match parse::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version exit 0; usage errors exit 1 and an unknown
@@ -165,8 +173,12 @@ fn main() -> ExitCode {
             };
         }
     };
-    logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
-    if cli.systemd_cgroup {
+    logging::init(
+        cli.global.log.as_deref(),
+        cli.global.log_format == "json",
+        cli.global.debug,
+    );
+    if cli.global.systemd_cgroup {
         return fail(anyhow::anyhow!("systemd cgroup driver not supported yet"));
     }
     match commands::dispatch(&cli) {

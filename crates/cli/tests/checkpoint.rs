@@ -386,3 +386,64 @@ fn a_restore_with_a_terminal_is_refused_before_anything_is_made() {
     assert!(cgroup_dirs_named(bundle.id()).is_empty());
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_threaded_process_is_restored_with_its_threads_in_the_namespace() {
+    let bundle = counting("ckpt-threads");
+    bundle.set_args(&["/bin/counter", "/tmp/count", "thread"]);
+    run_detached(&bundle);
+    let before = count_past(&bundle, 50);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    let dumped = count(&bundle);
+    assert!(dumped >= before);
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let pid = bundle.pid();
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    assert_eq!(tasks, 2, "threads of the restored process");
+    thread::sleep(Duration::from_millis(300));
+    let after = count(&bundle);
+    assert!(
+        after > dumped && after < dumped + 200,
+        "dumped at {dumped}, {after} 300 ms after the restore"
+    );
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_foreground_restore_waits_and_exits_with_the_container_status() {
+    let bundle = counting("ckpt-fg");
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    let dir = bundle.dir();
+    let mut fg = bundle.spawn(&[
+        "restore",
+        "--image-path",
+        s(&img),
+        "--bundle",
+        s(&dir),
+        bundle.id(),
+    ]);
+    bundle.wait_for_status("running");
+    let n = count(&bundle);
+    count_past(&bundle, n);
+    assert!(
+        !fg.exited(),
+        "a foreground restore returned while its container runs"
+    );
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    fg.wait().assert_code(128 + 9);
+    // Like run: the container is deleted when it exits.
+    assert!(!bundle.state_dir().exists());
+    bundle.assert_no_leaks();
+}

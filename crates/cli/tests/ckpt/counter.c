@@ -1,15 +1,18 @@
 /* Counts in a loop, one number every 20 ms, written (pwrite at 0) to the
- * file named by argv[1]; a checkpoint test reads it. */
+ * file named by argv[1]; a checkpoint test reads it. With a second
+ * argument "thread", a second thread does the counting while the first
+ * waits for it (a threaded process). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-int main(int argc, char **argv) {
-    if (argc < 2) return 2;
-    int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return 3;
+static int fd;
+
+static void *count(void *arg) {
+    (void)arg;
     unsigned long n = 0;
     struct timespec ts = {0, 20 * 1000 * 1000};
     for (;;) {
@@ -17,7 +20,22 @@ int main(int argc, char **argv) {
         int len = snprintf(buf, sizeof buf, "%lu\n", ++n);
         memset(buf + len, ' ', sizeof buf - len - 1);
         buf[sizeof buf - 1] = '\n';
-        if (pwrite(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) return 4;
+        if (pwrite(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) _exit(4);
         nanosleep(&ts, NULL);
     }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return 3;
+    if (argc > 2 && strcmp(argv[2], "thread") == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, count, NULL) != 0) return 5;
+        pthread_join(t, NULL);
+        return 6;
+    }
+    count(NULL);
+    return 0;
 }

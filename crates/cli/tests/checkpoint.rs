@@ -130,6 +130,7 @@ fn a_checkpointed_container_is_gone_and_its_restore_counts_on() {
         ])
         .assert_success();
     assert!(img.join("container.json").is_file());
+    assert!(img.join("inventory.img").is_file(), "podman's marker");
     assert!(work.join("dump.log").is_file());
 
     // Gone, as runc leaves it: no state, no cgroup, no counting.

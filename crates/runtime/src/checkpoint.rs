@@ -27,6 +27,7 @@
 //! ```text
 //! <image-path>/inventory.json, task-*.json, pages-*.img   corral-checkpoint's image
 //! <image-path>/container.json                             ContainerImage
+//! <image-path>/inventory.img                              a marker for podman
 //! <state>/<id>/mounts                                     mount points at start
 //! ```
 
@@ -51,6 +52,10 @@ use crate::sys;
 pub const IMAGE_FILE: &str = "container.json";
 /// Format version of [`IMAGE_FILE`].
 const IMAGE_VERSION: u32 = 1;
+/// The name of CRIU's inventory, which podman checks for in an image
+/// directory before a restore: written as a marker (text, not CRIU's
+/// format).
+const CRIU_MARKER: &str = "inventory.img";
 /// Mount points of the container at start, in its state directory.
 const MOUNTS_FILE: &str = "mounts";
 /// Sync tag: the files of a restore, parent to init (SCM_RIGHTS; the
@@ -170,6 +175,10 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
     let path = opts.image_path.join(IMAGE_FILE);
     let json = serde_json::to_vec_pretty(&info).expect("plain data serializes");
     std::fs::write(&path, json).map_err(io(format!("write {}", path.display())))?;
+    // podman looks for CRIU's inventory file before it asks for a restore.
+    let path = opts.image_path.join(CRIU_MARKER);
+    std::fs::write(&path, "corral image, not CRIU's: see inventory.json\n")
+        .map_err(io(format!("write {}", path.display())))?;
     write_log(
         opts.work_path.as_deref(),
         "dump.log",

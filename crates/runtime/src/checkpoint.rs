@@ -4,7 +4,7 @@
 //! Checkpoint: refuse what a restore could not bring back (a mount made
 //! after the container started, a network interface other than loopback in
 //! a network namespace of ours, SysV IPC objects in an IPC namespace of
-//! ours, a terminal); freeze the container through its cgroup v2
+//! ours, a terminal, credentials other than the restore's own); freeze the container through its cgroup v2
 //! `cgroup.freeze` (a frozen task still stops for `PTRACE_INTERRUPT`, so the
 //! dump seizes tasks that cannot fork or exit meanwhile); dump its init with
 //! the pids of its pid namespace, its stdio left out (the restoring runtime
@@ -422,6 +422,7 @@ fn refuse_unrestorable(dir: &ContainerDir, st: &StateFile) -> Result<Vec<String>
             ))
         }
     }
+    refuse_credentials(st)?;
     if owns_namespace(st, LinuxNamespaceType::Network) {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -438,6 +439,59 @@ fn refuse_unrestorable(dir: &ContainerDir, st: &StateFile) -> Result<Vec<String>
         }
     }
     Ok(mounts)
+}
+
+/// The fields of /proc/PID/status that hold a process's credentials and
+/// filters.
+const CREDENTIALS: [&str; 10] = [
+    "Uid",
+    "Gid",
+    "Groups",
+    "CapInh",
+    "CapPrm",
+    "CapEff",
+    "CapBnd",
+    "CapAmb",
+    "NoNewPrivs",
+    "Seccomp",
+];
+
+/// Refuses a process whose credentials differ from what a restore gives
+/// it: the restored init keeps those of `corral restore` (ours: root, every
+/// capability, no filter), because corral-checkpoint does not restore
+/// users, capabilities, no_new_privs or seccomp filters yet. A container
+/// restored with more privilege than it had would be a silently broken
+/// restore. Goes once the image carries them.
+fn refuse_credentials(st: &StateFile) -> Result<(), Error> {
+    let read = |path: String| std::fs::read_to_string(&path).map_err(io(format!("read {path}")));
+    let theirs = read(format!("/proc/{}/status", st.pid))?;
+    let ours = read("/proc/self/status".into())?;
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    let differ: Vec<String> = CREDENTIALS
+        .iter()
+        .filter(|f| field(&theirs, f) != field(&ours, f))
+        .map(|f| {
+            format!(
+                "{f} {} (a restore gives {})",
+                field(&theirs, f),
+                field(&ours, f)
+            )
+        })
+        .collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Unsupported(format!(
+        "container {:?} pid {}: {}; restoring users, capabilities, no_new_privs and seccomp filters is not supported yet",
+        st.id,
+        st.pid,
+        differ.join(", ")
+    )))
 }
 
 /// The SysV IPC objects of `pid`'s IPC namespace, read from /proc/sysvipc

@@ -14,7 +14,7 @@ use corral_runtime::{CreateOptions, RunOutcome, Store};
 /// `checkpoint`.
 #[derive(Args, Debug)]
 pub struct CheckpointArgs {
-    /// Directory to write the image to.
+    /// Directory to write the image to (default: ./checkpoint, as runc).
     #[arg(long = "image-path", value_name = "DIR")]
     image_path: Option<PathBuf>,
     /// Directory for the log of the dump.
@@ -66,7 +66,7 @@ pub struct CheckpointArgs {
 /// `restore`.
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Directory holding the image.
+    /// Directory holding the image (default: ./checkpoint, as runc).
     #[arg(long = "image-path", value_name = "DIR")]
     image_path: Option<PathBuf>,
     /// Directory for the log of the restore.
@@ -125,6 +125,16 @@ pub struct RestoreArgs {
     id: String,
 }
 
+/// `--image-path`, or as runc: `checkpoint` in the current directory.
+fn image_path_or_default(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.clone()),
+        None => Ok(std::env::current_dir()
+            .context("the current directory (for the default --image-path)")?
+            .join("checkpoint")),
+    }
+}
+
 /// Fails on the first flag given that corral does not implement yet.
 fn refuse(flags: &[(&str, bool)]) -> anyhow::Result<()> {
     match flags.iter().find(|(_, given)| *given) {
@@ -156,9 +166,7 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs) -> anyhow::Result<ExitCode>
         ("--file-locks", a.file_locks),
     ])?;
     check_cgroups_mode(&a.manage_cgroups_mode)?;
-    let Some(image_path) = a.image_path.clone() else {
-        bail!("--image-path: required (corral has no default image directory)");
-    };
+    let image_path = image_path_or_default(&a.image_path)?;
     let opts = CheckpointOptions {
         image_path,
         work_path: a.work_path.clone(),
@@ -184,9 +192,7 @@ pub fn restore(store: &Store, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     ])?;
     check_cgroups_mode(&a.manage_cgroups_mode)?;
     let _ = a.no_subreaper;
-    let Some(image_path) = a.image_path.clone() else {
-        bail!("--image-path: required (corral has no default image directory)");
-    };
+    let image_path = image_path_or_default(&a.image_path)?;
     let opts = RestoreOptions {
         create: CreateOptions {
             id: a.id.clone(),

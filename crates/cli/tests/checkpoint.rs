@@ -547,3 +547,26 @@ fn credentials_a_restore_would_not_give_back_are_refused_by_name() {
     assert_eq!(bundle.status(), "running");
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_restore_that_fails_half_way_leaves_nothing_behind() {
+    let bundle = counting("ckpt-fail");
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    // The program is replaced (a new inode) between checkpoint and restore:
+    // the restore, already inside the new container, refuses it.
+    let exe = bundle.rootfs().join("bin/counter");
+    let copy = bundle.rootfs().join("bin/counter.new");
+    fs::copy(&exe, &copy).unwrap();
+    fs::rename(&copy, &exe).unwrap();
+    restore_detached(&bundle, &img, bundle.id())
+        .assert_error(&["/bin/counter", "replaced since the dump"], &[]);
+    assert!(!bundle.state_dir().exists());
+    assert!(cgroup_dirs_named(bundle.id()).is_empty());
+    bundle.assert_no_leaks();
+}

@@ -570,3 +570,46 @@ fn a_restore_that_fails_half_way_leaves_nothing_behind() {
     assert!(cgroup_dirs_named(bundle.id()).is_empty());
     bundle.assert_no_leaks();
 }
+
+/// The "Max open files" line of /proc/PID/limits, blanks squeezed.
+fn nofile(pid: i32) -> String {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+#[ignore = "needs root"]
+fn rlimits_come_from_config_and_a_changed_one_is_refused() {
+    let bundle = counting("ckpt-rlimit");
+    bundle.edit_config(|c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{ "type": "RLIMIT_NOFILE", "soft": 777, "hard": 888 }]);
+    });
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let pid = bundle.pid();
+    assert_eq!(nofile(pid), "Max open files 777 888 files");
+
+    // A limit the process changed since its start would not come back.
+    let st = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), "--nofile=700:888"])
+        .status()
+        .expect("run prlimit");
+    assert!(st.success());
+    let img2 = image_dir(&bundle, "image2");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img2), bundle.id()])
+        .assert_error(&["resource limit changed", "Max open files 700 888"], &[]);
+    assert!(!img2.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    bundle.assert_no_leaks();
+}

@@ -28,7 +28,7 @@
 //! <image-path>/inventory.json, task-*.json, pages-*.img   corral-checkpoint's image
 //! <image-path>/container.json                             ContainerImage
 //! <image-path>/inventory.img                              a marker for podman
-//! <state>/<id>/mounts                                     mount points at start
+//! <state>/<id>/mounts, limits                             mount points and rlimits at start
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
@@ -58,6 +58,8 @@ const IMAGE_VERSION: u32 = 1;
 const CRIU_MARKER: &str = "inventory.img";
 /// Mount points of the container at start, in its state directory.
 const MOUNTS_FILE: &str = "mounts";
+/// Its /proc/PID/limits at start, in its state directory.
+const LIMITS_FILE: &str = "limits";
 /// Sync tag: the files of a restore, parent to init (SCM_RIGHTS; the
 /// payload lists the fd number each must get).
 const FILES: u8 = b'F';
@@ -349,47 +351,52 @@ fn mount_points(pid: i32) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// Writes the mount points of the container's init `pid`, once its setup is
-/// done, to its state directory: what [`checkpoint`] compares with.
-pub(crate) fn record_mounts(dir: &ContainerDir, pid: i32) -> Result<(), Error> {
-    let mut text = mount_points(pid)?.join("\n");
-    text.push('\n');
+/// Writes the mount points and resource limits of the container's init
+/// `pid`, once its setup is done, to its state directory: what
+/// [`checkpoint`] compares with (a restore builds both from config.json).
+pub(crate) fn record_start(dir: &ContainerDir, pid: i32) -> Result<(), Error> {
+    let mut mounts = mount_points(pid)?.join("\n");
+    mounts.push('\n');
+    write_state_file(dir, MOUNTS_FILE, &mounts)?;
+    write_state_file(dir, LIMITS_FILE, &limits(pid)?)
+}
+
+fn limits(pid: i32) -> Result<String, Error> {
+    let path = format!("/proc/{pid}/limits");
+    std::fs::read_to_string(&path).map_err(io(format!("read {path}")))
+}
+
+fn write_state_file(dir: &ContainerDir, name: &str, text: &str) -> Result<(), Error> {
+    let path = dir.path.join(name);
     let file = rustix::fs::openat(
         dir.fd(),
-        MOUNTS_FILE,
+        name,
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::from_raw_mode(0o600),
     )
-    .map_err(errno(format!(
-        "create {}",
-        dir.path.join(MOUNTS_FILE).display()
-    )))?;
-    rustix::io::write(&file, text.as_bytes()).map_err(errno(format!(
-        "write {}",
-        dir.path.join(MOUNTS_FILE).display()
-    )))?;
+    .map_err(errno(format!("create {}", path.display())))?;
+    rustix::io::write(&file, text.as_bytes())
+        .map_err(errno(format!("write {}", path.display())))?;
     Ok(())
 }
 
-fn recorded_mounts(dir: &ContainerDir) -> Result<Option<Vec<String>>, Error> {
+/// A file [`record_start`] wrote, `None` if there is none (a container
+/// created by an older corral).
+fn read_state_file(dir: &ContainerDir, name: &str) -> Result<Option<String>, Error> {
+    let path = dir.path.join(name);
     let file = match rustix::fs::openat(
         dir.fd(),
-        MOUNTS_FILE,
+        name,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
     ) {
         Ok(f) => f,
         Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(e) => {
-            return Err(errno(format!(
-                "open {}",
-                dir.path.join(MOUNTS_FILE).display()
-            ))(e))
-        }
+        Err(e) => return Err(errno(format!("open {}", path.display()))(e)),
     };
-    let text = std::io::read_to_string(std::fs::File::from(file))
-        .map_err(io(format!("read {}", dir.path.join(MOUNTS_FILE).display())))?;
-    Ok(Some(text.lines().map(str::to_owned).collect()))
+    std::io::read_to_string(std::fs::File::from(file))
+        .map(Some)
+        .map_err(io(format!("read {}", path.display())))
 }
 
 /// Refuses, by name, what a restore from config.json could not bring back;
@@ -406,21 +413,34 @@ fn refuse_unrestorable(dir: &ContainerDir, st: &StateFile) -> Result<Vec<String>
     {
         return refuse("process.terminal: a container with a terminal; not supported yet".into());
     }
+    let missing = |name: &str| {
+        format!(
+            "no record of its start ({} missing: created by an older corral)",
+            dir.path.join(name).display()
+        )
+    };
     let mounts = mount_points(st.pid)?;
-    match recorded_mounts(dir)? {
-        Some(at_start) => {
-            if let Some(m) = mounts.iter().find(|m| !at_start.contains(m)) {
-                return refuse(format!(
-                    "mount on {m} was made after the container started; not supported yet"
-                ));
-            }
-        }
-        None => {
-            return refuse(format!(
-                "no record of its mounts at start ({} missing: created by an older corral)",
-                dir.path.join(MOUNTS_FILE).display()
-            ))
-        }
+    let Some(at_start) = read_state_file(dir, MOUNTS_FILE)? else {
+        return refuse(missing(MOUNTS_FILE));
+    };
+    if let Some(m) = mounts.iter().find(|m| !at_start.lines().any(|l| l == *m)) {
+        return refuse(format!(
+            "mount on {m} was made after the container started; not supported yet"
+        ));
+    }
+    let Some(limits_at_start) = read_state_file(dir, LIMITS_FILE)? else {
+        return refuse(missing(LIMITS_FILE));
+    };
+    let now = limits(st.pid)?;
+    if let Some((line, _)) = now
+        .lines()
+        .zip(limits_at_start.lines())
+        .find(|(a, b)| a != b)
+    {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        return refuse(format!(
+            "resource limit changed since the container started ({line}); a restore sets config.json's, restoring others is not supported yet"
+        ));
     }
     refuse_credentials(st)?;
     if owns_namespace(st, LinuxNamespaceType::Network) {

@@ -713,8 +713,9 @@ pub fn create_container(
             _ => return Err(init_gone(pid)),
         }
         failpoint::hit("create.after_ready")?;
-        // What a later checkpoint compares the container's mounts with.
-        crate::checkpoint::record_mounts(cleanup.dir.as_ref().expect("held until disarmed"), pid)?;
+        // What a later checkpoint compares the container's mounts and
+        // limits with.
+        crate::checkpoint::record_start(cleanup.dir.as_ref().expect("held until disarmed"), pid)?;
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
         }

@@ -345,9 +345,12 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         sys::personality(persona).map_err(io_step("set personality"))?;
     }
     if a.restore {
-        // Still root with every capability: the restore's injected calls
-        // (clone3 with set_tid, PR_SET_MM_MAP) need them; the process's
-        // own user, capabilities and filter come from its image.
+        // config.json's rlimits, as the process had them at start (a
+        // checkpoint refuses one that changed them). Still root with every
+        // capability: the restore's injected calls (clone3 with set_tid,
+        // PR_SET_MM_MAP) need them; a checkpoint refuses a process whose
+        // credentials differ from those.
+        step(process::apply_limits(process))?;
         drop(root);
         return Err(crate::checkpoint::stop_for_restore(a.sync));
     }

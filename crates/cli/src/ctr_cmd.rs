@@ -53,7 +53,8 @@ pub struct CheckpointArgs {
     /// Cgroups mode: soft (the only one supported), full, strict, ignore.
     #[arg(long = "manage-cgroups-mode", value_name = "MODE")]
     manage_cgroups_mode: Option<String>,
-    /// Namespace to leave empty in the image (not supported yet).
+    /// Namespace whose contents are not checkpointed: `network` only (its
+    /// interfaces are not refused; a restore makes it from config.json).
     #[arg(long = "empty-ns", value_name = "NS")]
     empty_ns: Vec<String>,
     /// Deduplicate pages against the parent image (not supported yet).
@@ -106,7 +107,8 @@ pub struct RestoreArgs {
     /// Cgroups mode: soft (the only one supported), full, strict, ignore.
     #[arg(long = "manage-cgroups-mode", value_name = "MODE")]
     manage_cgroups_mode: Option<String>,
-    /// Namespace to leave empty (not supported yet).
+    /// Namespace left empty at checkpoint: `network` only (a restore makes
+    /// the network namespace from config.json either way).
     #[arg(long = "empty-ns", value_name = "NS")]
     empty_ns: Vec<String>,
     /// Deduplicate pages (not supported yet).
@@ -123,6 +125,14 @@ pub struct RestoreArgs {
     lsm_mount_context: Option<String>,
     /// The container to create.
     id: String,
+}
+
+/// `--empty-ns`: `network` is the one namespace corral leaves empty.
+fn check_empty_ns(names: &[String]) -> anyhow::Result<()> {
+    match names.iter().find(|n| n.as_str() != "network") {
+        Some(n) => bail!("--empty-ns {n}: not supported yet (network only)"),
+        None => Ok(()),
+    }
 }
 
 /// `--image-path`, or as runc: `checkpoint` in the current directory.
@@ -159,15 +169,16 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs) -> anyhow::Result<ExitCode>
         ("--status-fd", a.status_fd.is_some()),
         ("--page-server", a.page_server.is_some()),
         ("--auto-dedup", a.auto_dedup),
-        ("--empty-ns", !a.empty_ns.is_empty()),
         ("--tcp-established", a.tcp_established),
         ("--ext-unix-sk", a.ext_unix_sk),
         ("--shell-job", a.shell_job),
         ("--file-locks", a.file_locks),
     ])?;
     check_cgroups_mode(&a.manage_cgroups_mode)?;
+    check_empty_ns(&a.empty_ns)?;
     let image_path = image_path_or_default(&a.image_path)?;
     let opts = CheckpointOptions {
+        empty_netns: !a.empty_ns.is_empty(),
         image_path,
         work_path: a.work_path.clone(),
         leave_running: a.leave_running,
@@ -182,7 +193,6 @@ pub fn restore(store: &Store, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     refuse(&[
         ("--lazy-pages", a.lazy_pages),
         ("--auto-dedup", a.auto_dedup),
-        ("--empty-ns", !a.empty_ns.is_empty()),
         ("--lsm-profile", a.lsm_profile.is_some()),
         ("--lsm-mount-context", a.lsm_mount_context.is_some()),
         ("--tcp-established", a.tcp_established),
@@ -191,6 +201,7 @@ pub fn restore(store: &Store, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
         ("--file-locks", a.file_locks),
     ])?;
     check_cgroups_mode(&a.manage_cgroups_mode)?;
+    check_empty_ns(&a.empty_ns)?;
     let _ = a.no_subreaper;
     let image_path = image_path_or_default(&a.image_path)?;
     let opts = RestoreOptions {

@@ -323,6 +323,16 @@ fn flags_not_implemented_are_refused_by_name() {
             bundle.id(),
         ])
         .assert_error(&["--manage-cgroups-mode full", "not supported yet"], &[]);
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--empty-ns",
+            "ipc",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_error(&["--empty-ns ipc", "not supported yet"], &[]);
     assert!(!img.exists(), "a refused checkpoint wrote an image");
     assert_eq!(bundle.status(), "running");
     let dir = bundle.dir();
@@ -419,6 +429,21 @@ fn a_network_interface_besides_loopback_is_refused_by_name() {
         .assert_error(&["network interface ckbr0", "only loopback"], &[]);
     assert!(!img.exists(), "a refused checkpoint wrote an image");
     assert_eq!(bundle.status(), "running");
+    // With --empty-ns network its contents are not the container's to keep:
+    // the restore's namespace has loopback alone.
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--empty-ns",
+            "network",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_success();
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let dev = fs::read_to_string(format!("/proc/{}/net/dev", bundle.pid())).unwrap();
+    assert!(!dev.contains("ckbr0"), "{dev}");
     bundle.assert_no_leaks();
 }
 

@@ -98,6 +98,10 @@ pub struct CheckpointOptions {
     pub work_path: Option<PathBuf>,
     /// `--leave-running`.
     pub leave_running: bool,
+    /// `--empty-ns network`: the network namespace's contents are not the
+    /// container's to keep (an engine sets it up again): its interfaces
+    /// are not refused.
+    pub empty_netns: bool,
 }
 
 /// Options of `restore`.
@@ -137,7 +141,7 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         ))
     })?;
     let frozen = Frozen::freeze(cgroup)?;
-    let mounts = refuse_unrestorable(&dir, &st)?;
+    let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
     let pids = cgroup.pids()?;
     if pids != [st.pid] {
         return Err(Error::Unsupported(format!(
@@ -401,7 +405,11 @@ fn read_state_file(dir: &ContainerDir, name: &str) -> Result<Option<String>, Err
 
 /// Refuses, by name, what a restore from config.json could not bring back;
 /// returns the container's mount points.
-fn refuse_unrestorable(dir: &ContainerDir, st: &StateFile) -> Result<Vec<String>, Error> {
+fn refuse_unrestorable(
+    dir: &ContainerDir,
+    st: &StateFile,
+    empty_netns: bool,
+) -> Result<Vec<String>, Error> {
     let id = &st.id;
     let refuse = |what: String| Err(Error::Unsupported(format!("container {id:?}: {what}")));
     if st
@@ -443,7 +451,7 @@ fn refuse_unrestorable(dir: &ContainerDir, st: &StateFile) -> Result<Vec<String>
         ));
     }
     refuse_credentials(st)?;
-    if owns_namespace(st, LinuxNamespaceType::Network) {
+    if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
         let names = text.lines().skip(2).filter_map(|l| l.split(':').next());

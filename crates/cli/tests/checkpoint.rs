@@ -4,11 +4,17 @@
 //! pid namespace, in a cgroup with config.json's limit; refusals and
 //! errors leave nothing behind.
 //!
+//! podman drives the same commands (`podman container checkpoint` and
+//! `restore`; podman wants a `criu` binary for its version check, Debian's
+//! is there).
+//!
 //! Run as root: `cargo test -p corral --test checkpoint -- --include-ignored`.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap fails the test (STYLE §2)
 
 mod common;
+#[path = "common/engines.rs"]
+mod engines;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{cgroup_dir_of, cgroup_dirs_named, Bundle};
+use engines::Podman;
 
 const MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
 
@@ -637,4 +644,50 @@ fn rlimits_come_from_config_and_a_changed_one_is_refused() {
     assert!(!img2.exists(), "a refused checkpoint wrote an image");
     assert_eq!(bundle.status(), "running");
     bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root and podman"]
+fn podman_checkpoints_and_restores_a_corral_container() {
+    let bundle = counting("ckpt-podman");
+    let podman = Podman::new(&bundle);
+    // Privileged: the full capability set a restore gives (see `counting`).
+    let name = format!("{}-c", bundle.id());
+    podman
+        .run_container(
+            &["-d", "--privileged", "--name", &name],
+            &["/bin/counter", "/tmp/count"],
+        )
+        .ok();
+    let before = count_past(&bundle, 50);
+    podman.run(&["container", "checkpoint", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "exited");
+    let dumped = count(&bundle);
+    assert!(dumped >= before);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        count(&bundle),
+        dumped,
+        "the process runs on after the checkpoint"
+    );
+    podman.run(&["container", "restore", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "running");
+    thread::sleep(Duration::from_millis(300));
+    let after = count(&bundle);
+    assert!(
+        after > dumped && after < dumped + 200,
+        "dumped at {dumped}, {after} 300 ms after the restore"
+    );
+
+    // podman's default container drops capabilities and has a seccomp
+    // filter: refused by name, and it runs on.
+    let other = format!("{}-d", bundle.id());
+    podman
+        .run_container(&["-d", "--name", &other], &["/bin/counter", "/tmp/count2"])
+        .ok();
+    let out = podman.run(&["container", "checkpoint", &other]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(out.stderr.contains("not supported yet"), "{}", out.stderr);
+    assert_eq!(podman.inspect(&other, "{{.State.Status}}"), "running");
+    podman.assert_clean();
 }

@@ -691,3 +691,28 @@ fn podman_checkpoints_and_restores_a_corral_container() {
     assert_eq!(podman.inspect(&other, "{{.State.Status}}"), "running");
     podman.assert_clean();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_restore_that_would_change_the_credentials_is_refused() {
+    let bundle = counting("ckpt-cred-restore");
+    run_detached(&bundle);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    // As if the checkpoint had been made by a runtime with fewer privileges.
+    let path = img.join("container.json");
+    let mut info: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let creds = info["credentials"].as_array_mut().unwrap();
+    let eff = creds
+        .iter_mut()
+        .find(|c| c.as_str().unwrap().starts_with("CapEff "))
+        .unwrap();
+    *eff = "CapEff 0000000000000020".into();
+    fs::write(&path, serde_json::to_vec(&info).unwrap()).unwrap();
+    restore_detached(&bundle, &img, bundle.id())
+        .assert_error(&["had CapEff 0000000000000020", "not supported yet"], &[]);
+    assert!(!bundle.state_dir().exists());
+    bundle.assert_no_leaks();
+}

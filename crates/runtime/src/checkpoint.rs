@@ -87,6 +87,10 @@ pub struct ContainerImage {
     pub stdio_inherited: bool,
     /// Its mount points (as the container sees them).
     pub mounts: Vec<String>,
+    /// Its credentials, as /proc/PID/status lines (`CapEff 000001fffeffffff`):
+    /// a restore refuses to give it others.
+    #[serde(default)]
+    pub credentials: Vec<String>,
 }
 
 /// Options of `checkpoint`.
@@ -141,7 +145,7 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         ))
     })?;
     let frozen = Frozen::freeze(cgroup)?;
-    let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
+    let found = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
     let pids = cgroup.pids()?;
     if pids != [st.pid] {
         return Err(Error::Unsupported(format!(
@@ -176,7 +180,8 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         namespaces: namespaces(&st),
         host_pid: st.pid,
         stdio_inherited: true,
-        mounts,
+        mounts: found.mounts,
+        credentials: found.credentials,
     };
     let path = opts.image_path.join(IMAGE_FILE);
     let json = serde_json::to_vec_pretty(&info).expect("plain data serializes");
@@ -213,6 +218,7 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
 pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error> {
     let id = &opts.create.id;
     let info = read_image_info(&opts.image_path)?;
+    refuse_other_credentials(&info)?;
     // Refuse a broken image before anything exists.
     image::ImageDir::open(&opts.image_path)
         .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?;
@@ -403,13 +409,19 @@ fn read_state_file(dir: &ContainerDir, name: &str) -> Result<Option<String>, Err
         .map_err(io(format!("read {}", path.display())))
 }
 
+/// What [`refuse_unrestorable`] found the container to have.
+struct Unrestorable {
+    mounts: Vec<String>,
+    credentials: Vec<String>,
+}
+
 /// Refuses, by name, what a restore from config.json could not bring back;
-/// returns the container's mount points.
+/// returns the container's mount points and credentials.
 fn refuse_unrestorable(
     dir: &ContainerDir,
     st: &StateFile,
     empty_netns: bool,
-) -> Result<Vec<String>, Error> {
+) -> Result<Unrestorable, Error> {
     let id = &st.id;
     let refuse = |what: String| Err(Error::Unsupported(format!("container {id:?}: {what}")));
     if st
@@ -450,7 +462,7 @@ fn refuse_unrestorable(
             "resource limit changed since the container started ({line}); a restore sets config.json's, restoring others is not supported yet"
         ));
     }
-    refuse_credentials(st)?;
+    let credentials = refuse_credentials(st)?;
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -466,7 +478,10 @@ fn refuse_unrestorable(
             return refuse(format!("SysV IPC {obj}; not supported yet"));
         }
     }
-    Ok(mounts)
+    Ok(Unrestorable {
+        mounts,
+        credentials,
+    })
 }
 
 /// The fields of /proc/PID/status that hold a process's credentials and
@@ -490,29 +505,17 @@ const CREDENTIALS: [&str; 10] = [
 /// users, capabilities, no_new_privs or seccomp filters yet. A container
 /// restored with more privilege than it had would be a silently broken
 /// restore. Goes once the image carries them.
-fn refuse_credentials(st: &StateFile) -> Result<(), Error> {
-    let read = |path: String| std::fs::read_to_string(&path).map_err(io(format!("read {path}")));
-    let theirs = read(format!("/proc/{}/status", st.pid))?;
-    let ours = read("/proc/self/status".into())?;
-    let field = |text: &str, name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
-    let differ: Vec<String> = CREDENTIALS
+fn refuse_credentials(st: &StateFile) -> Result<Vec<String>, Error> {
+    let theirs = credentials(&format!("/proc/{}/status", st.pid))?;
+    let ours = credentials("/proc/self/status")?;
+    let differ: Vec<String> = theirs
         .iter()
-        .filter(|f| field(&theirs, f) != field(&ours, f))
-        .map(|f| {
-            format!(
-                "{f} {} (a restore gives {})",
-                field(&theirs, f),
-                field(&ours, f)
-            )
-        })
+        .zip(&ours)
+        .filter(|(t, o)| t != o)
+        .map(|(t, o)| format!("{t} (a restore gives {})", value(o)))
         .collect();
     if differ.is_empty() {
-        return Ok(());
+        return Ok(theirs);
     }
     Err(Error::Unsupported(format!(
         "container {:?} pid {}: {}; restoring users, capabilities, no_new_privs and seccomp filters is not supported yet",
@@ -520,6 +523,48 @@ fn refuse_credentials(st: &StateFile) -> Result<(), Error> {
         st.pid,
         differ.join(", ")
     )))
+}
+
+/// The [`CREDENTIALS`] lines of a /proc status file, as `Name value`.
+fn credentials(path: &str) -> Result<Vec<String>, Error> {
+    let text = std::fs::read_to_string(path).map_err(io(format!("read {path}")))?;
+    Ok(CREDENTIALS
+        .iter()
+        .map(|name| {
+            let v = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default();
+            format!("{name} {v}")
+        })
+        .collect())
+}
+
+fn value(line: &str) -> &str {
+    line.split_once(' ').map_or("", |(_, v)| v)
+}
+
+/// Refuses a restore whose init would not have the credentials the
+/// checkpointed process had (a `corral restore` run with other privileges
+/// than the checkpoint's).
+fn refuse_other_credentials(info: &ContainerImage) -> Result<(), Error> {
+    if info.credentials.is_empty() {
+        return Ok(());
+    }
+    let ours = credentials("/proc/self/status")?;
+    if let Some((want, have)) = info
+        .credentials
+        .iter()
+        .zip(&ours)
+        .find(|(want, have)| want != have)
+    {
+        return Err(Error::Unsupported(format!(
+            "the checkpointed process had {want}, this restore would give it {}; restoring credentials is not supported yet",
+            value(have)
+        )));
+    }
+    Ok(())
 }
 
 /// The SysV IPC objects of `pid`'s IPC namespace, read from /proc/sysvipc

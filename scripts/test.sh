@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (as root):
 #   sudo scripts/test.sh
 # formatting, clippy, every test including the root-only ones, and the
-# cgroup v2 lane in a QEMU VM (skip it with CORRAL_SKIP_V2=1).
+# cgroup v2 lane in a QEMU VM (skip it with CORRAL_SKIP_V2=1), and every fuzz
+# target for 10 seconds (skip it with CORRAL_SKIP_FUZZ=1).
 set -euo pipefail
 cd "$(dirname "$(realpath "$0")")/.."
 scripts/deps.sh
@@ -20,4 +21,8 @@ if [ "${CORRAL_SKIP_V2:-0}" != 1 ] && [ -x ../shared/vm/vm-run ]; then
   VM_RUN=$(realpath ../shared/vm/vm-run)
   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$VM_RUN -q --timeout 900 --" \
     cargo test -p corral --test lifecycle --test errors --test cgroup_tool -- --include-ignored --test-threads=2
+fi
+if [ "${CORRAL_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz: every target for 10 s (docs/security.md)"
+  fuzz/run.sh 10
 fi

@@ -12,7 +12,12 @@
 //!
 //! Supported so far: one process with any number of threads (each one's
 //! registers, xstate, signal mask, rseq, robust list and clear_child_tid),
-//! private and file-backed memory, signal handlers, cwd, and fds on regular files,
+//! private and file-backed memory, signal handlers, the kernel state of
+//! [`crate::state`] (pending signals, alternate stacks, itimers, POSIX
+//! timers, credentials, umask, rlimits, scheduling, personality,
+//! no_new_privs, seccomp filters, subreaper, parent-death signal, thread
+//! names, madvise flags and memory locks…; it refuses what it cannot
+//! restore by name), cwd, and fds on regular files,
 //! directories and memory devices (/dev/null…). Everything else is refused
 //! with an error naming the pid and the resource.
 
@@ -414,6 +419,18 @@ fn collect_task(
         .map(|m| vma_of(pid, m))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // Before any other injected syscall: it suspends seccomp filters.
+    let stopped: Vec<_> = s
+        .threads
+        .iter()
+        .map(|t| crate::state::dump::Thread {
+            tid: t.tid,
+            regs: t.regs,
+            sigmask: t.sigmask,
+        })
+        .collect();
+    let (state, thread_states) = crate::state::dump::collect(pid, &stopped, &maps)?;
+
     let caught = parse_mask(procfs::status_field(&status, "SigCgt"));
     let ignored = parse_mask(procfs::status_field(&status, "SigIgn"));
     let (sigactions, brk, clear_tids) = inject_queries(s, &maps, caught)?;
@@ -468,7 +485,8 @@ fn collect_task(
             .threads
             .iter()
             .zip(clear_tids)
-            .map(|(t, clear_tid)| thread_image(t, clear_tid))
+            .zip(thread_states)
+            .map(|((t, clear_tid), st)| thread_image(t, clear_tid, st))
             .collect::<Result<_, _>>()?,
         mm,
         vmas,
@@ -476,12 +494,17 @@ fn collect_task(
         fds,
         pages_file,
         pages_size,
+        state,
     };
     Ok((task, pages_size, pages_elapsed))
 }
 
 /// What ptrace and `get_robust_list` tell of a stopped thread.
-fn thread_image(t: &Stopped, clear_tid: u64) -> Result<ThreadImage, DumpError> {
+fn thread_image(
+    t: &Stopped,
+    clear_tid: u64,
+    state: crate::state::ThreadState,
+) -> Result<ThreadImage, DumpError> {
     let tid = t.tid;
     let trace = |op: &'static str| {
         move |source| DumpError::Trace {
@@ -507,6 +530,7 @@ fn thread_image(t: &Stopped, clear_tid: u64) -> Result<ThreadImage, DumpError> {
         rseq,
         clear_tid,
         robust_list: (head != 0).then_some(RobustList { head, len }),
+        state,
     })
 }
 

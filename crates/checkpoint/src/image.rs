@@ -160,6 +160,10 @@ pub struct TaskImage {
     pub pages_file: String,
     /// Its size in bytes (a multiple of [`PAGE_SIZE`]).
     pub pages_size: u64,
+    /// Kernel state of the process ([`crate::state`]). Absent in older
+    /// images: nothing of it is restored then.
+    #[serde(default)]
+    pub state: crate::state::ProcState,
 }
 
 /// A file named by path and identified by device and inode, so a restore can
@@ -196,6 +200,10 @@ pub struct ThreadImage {
     /// every thread). Absent in older images.
     #[serde(default)]
     pub robust_list: Option<RobustList>,
+    /// Pending signals, alternate stack, parent-death signal
+    /// ([`crate::state`]). Absent in older images.
+    #[serde(default)]
+    pub state: crate::state::ThreadState,
 }
 
 /// A thread's robust futex list (`set_robust_list`).
@@ -467,6 +475,7 @@ impl TaskImage {
                 file_end = file_end.max(fend);
             }
         }
+        self.state.validate(self.threads.iter().map(|t| &t.state))?;
         if file_end != self.pages_size {
             return Err(format!(
                 "page file size {} but runs end at {file_end}",
@@ -713,6 +722,7 @@ mod tests {
                     head: 0x7010,
                     len: 24,
                 }),
+                state: Default::default(),
             }],
             mm: MmFields::default(),
             vmas: vec![Vma {
@@ -732,6 +742,7 @@ mod tests {
             fds: vec![],
             pages_file: "pages-42.img".into(),
             pages_size: 2 * PAGE_SIZE,
+            state: Default::default(),
         }
     }
 

@@ -7,6 +7,8 @@
 //!   stdio, restore into a task it prepared).
 //! - [`image`]: the image format (docs/image-format.md), reader and writer.
 //! - [`restore`]: bring an image back as a running process.
+//! - [`state`]: per-task kernel state (pending signals, timers, credentials,
+//!   limits, seccomp…), dumped and restored.
 //! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
 //!
@@ -21,4 +23,5 @@ pub mod inject;
 mod pages;
 pub mod proc;
 pub mod restore;
+pub mod state;
 mod sys;

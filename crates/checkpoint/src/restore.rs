@@ -21,7 +21,7 @@
 //!    handlers, comm, fds, cwd; close our extra fds; register the dumped
 //!    rseq area; clear the parent-death signal;
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
-//!    and detach.
+//!    and detach (after step 7, which runs once every thread exists).
 //!
 //! Threads: the leader is rebuilt as above; each other thread is made by an
 //! injected `clone3` with `CLONE_THREAD | CLONE_PTRACE` and `set_tid` (its
@@ -29,9 +29,12 @@
 //! `clear_child_tid` and rseq from syscalls injected into it; then every
 //! thread gets its registers, xstate and signal mask, and all are detached.
 //!
-//! Not restored yet: credentials, session and process group, rlimits,
-//! timers, pending signals, alternate signal stacks, madvise flags; process
-//! trees are refused at dump time.
+//! 7. the kernel state of [`crate::state`] (limits, timers, madvise
+//!    flags and memory locks, alternate stacks, seccomp, credentials, parent-death signals,
+//!    pending signals: its module doc gives the order).
+//!
+//! Not restored yet: session and process group; process trees are refused
+//! at dump time.
 
 use std::collections::HashMap;
 use std::fs;
@@ -210,6 +213,11 @@ fn restore_with(dir: &Path, mut into: Option<&mut IntoTask<'_>>) -> Result<Resto
         keep_stdio,
     )?;
     drop(files);
+    let all_tids: Vec<i32> = [pid]
+        .into_iter()
+        .chain(guard.threads.iter().copied())
+        .collect();
+    crate::state::restore::restore(pid, task, &all_tids)?;
 
     // Every thread gets its CPU state and mask, then runs: the others
     // first, the leader last.

@@ -558,3 +558,201 @@ pub fn pagemap_scan_works() -> io::Result<()> {
     let ret = unsafe { libc::ioctl(file.as_raw_fd(), PAGEMAP_SCAN, arg.as_mut_ptr()) };
     check(ret as libc::c_long).map(drop)
 }
+
+/// `PTRACE_O_SUSPEND_SECCOMP` (include/uapi/linux/ptrace.h): the tracee's
+/// seccomp filters do not apply while we trace it, so syscalls injected into
+/// a filtered task run. Needs CAP_SYS_ADMIN and a tracer without seccomp.
+pub const PTRACE_O_SUSPEND_SECCOMP: u32 = 1 << 21;
+const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+const PTRACE_SECCOMP_GET_METADATA: libc::c_uint = 0x420d;
+/// `PTRACE_PEEKSIGINFO_SHARED`: peek the process-wide queue.
+const PTRACE_PEEKSIGINFO_SHARED: u32 = 1;
+/// Size of a `siginfo_t`.
+pub const SIGINFO_SIZE: usize = 128;
+
+/// `PTRACE_PEEKSIGINFO`: every signal pending on thread `tid` (`shared`:
+/// on its process), with its siginfo, in queue order. Nothing is dequeued.
+pub fn ptrace_peeksiginfo(tid: i32, shared: bool) -> io::Result<Vec<[u8; SIGINFO_SIZE]>> {
+    const BATCH: usize = 32;
+    let mut out = Vec::new();
+    loop {
+        let mut buf = vec![[0u8; SIGINFO_SIZE]; BATCH];
+        // struct ptrace_peeksiginfo_args: u64 off, u32 flags, s32 nr.
+        let mut args = [0u8; 16];
+        args[..8].copy_from_slice(&(out.len() as u64).to_le_bytes());
+        args[8..12]
+            .copy_from_slice(&(if shared { PTRACE_PEEKSIGINFO_SHARED } else { 0 }).to_le_bytes());
+        args[12..].copy_from_slice(&(BATCH as i32).to_le_bytes());
+        // `addr` points at the 16-byte args struct (read only), `data` at
+        // room for `nr` (BATCH) siginfos of 128 bytes, both live for the call.
+        let n = ptrace(
+            libc::PTRACE_PEEKSIGINFO,
+            tid,
+            args.as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+        )? as usize;
+        buf.truncate(n.min(BATCH));
+        out.extend(buf);
+        if n < BATCH {
+            return Ok(out);
+        }
+    }
+}
+
+/// `PTRACE_SECCOMP_GET_FILTER`: the BPF program of the `index`-th seccomp
+/// filter of `tid` (0 = the newest), as raw 8-byte `sock_filter`s; `None`
+/// past the oldest.
+pub fn ptrace_seccomp_filter(tid: i32, index: usize) -> io::Result<Option<Vec<u64>>> {
+    // With a null `data` the kernel only returns the instruction count.
+    let n = match ptrace(PTRACE_SECCOMP_GET_FILTER, tid, index, 0) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        r => r? as usize,
+    };
+    let mut insns = vec![0u64; n];
+    // `data` points at room for `n` sock_filters (8 bytes each), the count
+    // the kernel just reported for this filter, which cannot change: the
+    // task is stopped and filters are immutable once installed.
+    let got = ptrace(
+        PTRACE_SECCOMP_GET_FILTER,
+        tid,
+        index,
+        insns.as_mut_ptr() as usize,
+    )?;
+    insns.truncate(got as usize);
+    Ok(Some(insns))
+}
+
+/// `PTRACE_SECCOMP_GET_METADATA`: the flags (`SECCOMP_FILTER_FLAG_LOG`) the
+/// `index`-th filter of `tid` was installed with.
+pub fn ptrace_seccomp_flags(tid: i32, index: usize) -> io::Result<u64> {
+    // struct seccomp_metadata: u64 filter_off (in), u64 flags (out).
+    let mut md = [index as u64, 0u64];
+    // `addr` is the struct's size and `data` points at it, live for the call.
+    ptrace(
+        PTRACE_SECCOMP_GET_METADATA,
+        tid,
+        16,
+        md.as_mut_ptr() as usize,
+    )?;
+    Ok(md[1])
+}
+
+/// `prlimit(pid, resource)`: `(soft, hard)`.
+pub fn prlimit_get(pid: i32, resource: u32) -> io::Result<(u64, u64)> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: the kernel writes one struct rlimit64 through the last
+    // pointer, which points at `old`, live for the call; no new limit is
+    // passed (null).
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            pid,
+            resource,
+            std::ptr::null::<libc::rlimit64>(),
+            &mut old as *mut libc::rlimit64,
+        )
+    })?;
+    Ok((old.rlim_cur, old.rlim_max))
+}
+
+/// `prlimit(pid, resource, {soft, hard})`.
+pub fn prlimit_set(pid: i32, resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let new = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: the kernel reads one struct rlimit64 through the pointer to
+    // `new`, live for the call; the old-limit pointer is null.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            pid,
+            resource,
+            &new as *const libc::rlimit64,
+            std::ptr::null_mut::<libc::rlimit64>(),
+        )
+    })
+    .map(drop)
+}
+
+/// `struct sched_attr` as `sched_getattr` fills it (`SCHED_ATTR_SIZE_VER1`,
+/// 56 bytes): size, policy, flags, nice, priority, then the deadline
+/// runtime, deadline and period, and the utilisation clamps.
+pub type SchedAttr = [u8; 56];
+
+/// `sched_getattr(tid)`.
+pub fn sched_getattr(tid: i32) -> io::Result<SchedAttr> {
+    let mut attr: SchedAttr = [0; 56];
+    // SAFETY: the kernel writes at most `size` (56, passed) bytes through
+    // the pointer, which points at `attr`, 56 bytes live for the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            tid,
+            attr.as_mut_ptr(),
+            attr.len() as libc::c_uint,
+            0,
+        )
+    })?;
+    Ok(attr)
+}
+
+/// `sched_setattr(tid, attr)`.
+pub fn sched_setattr(tid: i32, attr: &SchedAttr) -> io::Result<()> {
+    // SAFETY: the kernel reads the struct's `size` field (the first u32,
+    // 56 from sched_getattr, or it refuses with E2BIG/EINVAL) bytes from
+    // `attr`, 56 bytes live for the call.
+    check(unsafe { libc::syscall(libc::SYS_sched_setattr, tid, attr.as_ptr(), 0) }).map(drop)
+}
+
+/// `sched_getaffinity(tid)`: the CPU mask as 64-bit words, as long as the
+/// kernel's (`nr_cpu_ids` bits rounded up).
+pub fn sched_getaffinity(tid: i32) -> io::Result<Vec<u64>> {
+    let mut mask = vec![0u64; 128]; // 8192 CPUs
+                                    // SAFETY: the kernel writes at most the length passed (the size of
+                                    // `mask` in bytes) into `mask`, live for the call; it returns the
+                                    // number of bytes written.
+    let n = check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_getaffinity,
+            tid,
+            mask.len() * 8,
+            mask.as_mut_ptr(),
+        )
+    })?;
+    mask.truncate((n as usize).div_ceil(8));
+    Ok(mask)
+}
+
+/// `sched_setaffinity(tid, mask)`.
+pub fn sched_setaffinity(tid: i32, mask: &[u64]) -> io::Result<()> {
+    // SAFETY: the kernel reads the length passed (the size of `mask` in
+    // bytes) from `mask`, live for the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            tid,
+            mask.len() * 8,
+            mask.as_ptr(),
+        )
+    })
+    .map(drop)
+}
+
+/// `IOPRIO_WHO_PROCESS`: an ioprio call names one thread.
+const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+
+/// `ioprio_get(IOPRIO_WHO_PROCESS, tid)`.
+pub fn ioprio_get(tid: i32) -> io::Result<u32> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid) }).map(|v| v as u32)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, tid, prio)`.
+pub fn ioprio_set(tid: i32, prio: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, prio) }).map(drop)
+}

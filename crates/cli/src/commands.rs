@@ -128,12 +128,15 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     // Compiled seccomp filters, kept between runs: "@" is not allowed in a
     // container id, so no container can be named like this directory.
     corral_runtime::seccomp::set_cache_dir(cli.state_root().join("@cache").join("seccomp"));
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Restore(_)
-    ) {
+    let makes_processes = match &cli.command {
+        Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Restore(_) => true,
+        Command::Cr(a) => a.restores(),
+        _ => false,
+    };
+    if makes_processes {
         // Before anything else: these commands make processes that run
-        // inside the container with corral's binary as their exe.
+        // inside the container (or as the restored process) with corral's
+        // binary as their exe until they exec (or take on the image's).
         corral_runtime::selfexe::reexec_read_only()?;
     }
     match &cli.command {

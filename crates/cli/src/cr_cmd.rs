@@ -16,6 +16,14 @@ pub struct CrArgs {
     command: CrCommand,
 }
 
+impl CrArgs {
+    /// Whether this is `cr restore`, which makes a process from corral's
+    /// binary (re-executed read-only first, as `create` is).
+    pub fn restores(&self) -> bool {
+        matches!(self.command, CrCommand::Restore(_))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum CrCommand {
     /// Dump a running process to an image directory.
@@ -252,6 +260,12 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
                 "  signal {}: handler {:#x} flags {:#x}",
                 s.signo, s.handler, s.flags
             )?;
+        }
+        for line in t
+            .state
+            .summary(t.threads.iter().map(|th| (th.tid, &th.state)))
+        {
+            writeln!(out, "  {line}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -561,3 +561,51 @@ fn a_dev_console_symlink_cannot_reach_the_host() {
         bundle.assert_no_leaks();
     }
 }
+
+/// CVE-2025-52881: a racing container with shared mounts (here: a
+/// createContainer hook, which runs in the container's mount namespace at
+/// the moment such a mount would arrive) puts another procfs file where a
+/// sysctl is to be written: a bind mount of a host process's
+/// `oom_score_adj`, or a tmpfs holding a symlink to the init's own. Both are
+/// procfs files to an "is it procfs" check, and both take the sysctl's
+/// value `1`; corral refuses to write, naming the path. A redirected write
+/// shows as the host process's score changed, or as `1` printed by the
+/// container's `cat`.
+#[test]
+#[ignore = "needs root"]
+fn a_procfs_write_cannot_be_redirected_to_another_procfs_file() {
+    let mut child = common::spawn_tracked(
+        Command::new("sleep")
+            .arg("1000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let victim = KillOnDrop(&mut child);
+    let score = format!("/proc/{}/oom_score_adj", victim.pid());
+    let sysctl = "/proc/sys/kernel/shm_rmid_forced";
+    for (name, attack) in [
+        ("bind", format!("mount --bind {score} \"$R{sysctl}\"")),
+        (
+            "symlink",
+            format!(
+                "mount -t tmpfs none \"$R/proc/sys/kernel\" && ln -s /proc/1/oom_score_adj \"$R{sysctl}\""
+            ),
+        ),
+    ] {
+        let bundle = Bundle::new(&format!("procredirect{name}"));
+        bundle.edit_config(|c| {
+            c["linux"]["sysctl"] = serde_json::json!({ "kernel.shm_rmid_forced": "1" });
+        });
+        let script = format!("R={}; {attack}", bundle.rootfs().display());
+        bundle.add_hook("createContainer", "/bin/sh", &["sh", "-c", &script]);
+        bundle.set_args(&["cat", "/proc/self/oom_score_adj"]);
+        let out = bundle.runtime(&["run", bundle.id()]);
+        assert_ne!(out.code, 0, "{name}: the redirected write went through: {out}");
+        assert!(
+            out.stderr.contains(sysctl) && out.stderr.contains("mount or symlink"),
+            "{name}: the error names the path and why: {out}"
+        );
+        assert_eq!(fs::read_to_string(&score).unwrap(), "0\n", "{name}");
+        bundle.assert_no_leaks();
+    }
+}

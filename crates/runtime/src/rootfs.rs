@@ -670,15 +670,57 @@ pub fn write_sysctls(root: BorrowedFd<'_>, spec: &Spec) -> Result<(), RootfsErro
     Ok(())
 }
 
-/// Writes `value` to the file at `path` under `root`, after `fstatfs`
-/// shows it is on procfs: a write meant for the container's /proc must
-/// never land on a file the image planted there (CVE-2025-52881).
+/// Writes `value` to the procfs file `path` (`/proc/...`) of the container
+/// whose root is `root`, making sure the write lands on that very file
+/// (CVE-2025-52881). The image, or a racing container whose shared mounts
+/// propagate into this one, may have put a symlink, a tmpfs or a bind mount
+/// of another procfs file (`/proc/sysrq-trigger`, another process's
+/// `comm`) where the file should be, which an "is it procfs" check alone
+/// lets through. So: open the container's `/proc` and check that it is the
+/// root of a procfs instance; resolve `thread-self` by reading it through
+/// that instance; then open the rest beneath it with no symlink and no
+/// mount crossing allowed (`RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`), and
+/// write through that fd.
 pub fn write_procfs(root: BorrowedFd<'_>, path: &Path, value: &[u8]) -> Result<(), RootfsError> {
-    let fd = open_in_root(root, path, OFlags::WRONLY).map_err(perr("open", path))?;
-    let fs = rustix::fs::fstatfs(&fd).map_err(perr("statfs", path))?;
-    if fs.f_type != libc::PROC_SUPER_MAGIC {
-        return Err(perr("write (not procfs)", path)(Errno::XDEV));
+    const PROC_ROOT_INO: u64 = 1;
+    let proc_path = Path::new("/proc");
+    let Ok(rel) = path.strip_prefix(proc_path) else {
+        return Err(perr("write (not under /proc)", path)(Errno::INVAL));
+    };
+    let proc = open_in_root(root, proc_path, OFlags::PATH | OFlags::DIRECTORY)
+        .map_err(perr("open", proc_path))?;
+    let fs = rustix::fs::fstatfs(&proc).map_err(perr("statfs", proc_path))?;
+    let st = rustix::fs::fstat(&proc).map_err(perr("stat", proc_path))?;
+    if fs.f_type != libc::PROC_SUPER_MAGIC || st.st_ino != PROC_ROOT_INO {
+        return Err(perr("write (/proc is not the root of a procfs)", path)(
+            Errno::XDEV,
+        ));
     }
+    let rel = match rel.strip_prefix("thread-self") {
+        Ok(rest) => {
+            let link = rustix::fs::readlinkat(&proc, "thread-self", Vec::new())
+                .map_err(perr("read link", Path::new("/proc/thread-self")))?;
+            let link: std::ffi::OsString =
+                std::os::unix::ffi::OsStringExt::from_vec(link.into_bytes());
+            PathBuf::from(link).join(rest)
+        }
+        Err(_) => rel.to_owned(),
+    };
+    let resolve = ResolveFlags::BENEATH
+        | ResolveFlags::NO_SYMLINKS
+        | ResolveFlags::NO_MAGICLINKS
+        | ResolveFlags::NO_XDEV;
+    let fd = rustix::fs::openat2(
+        &proc,
+        &rel,
+        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        resolve,
+    )
+    .map_err(|e| match e {
+        Errno::XDEV | Errno::LOOP => perr("write (a mount or symlink is over the path)", path)(e),
+        e => perr("open", path)(e),
+    })?;
     rustix::io::write(&fd, value)
         .map(drop)
         .map_err(perr("write", path))

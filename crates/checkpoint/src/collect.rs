@@ -165,8 +165,8 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
     })
 }
 
-/// Replaces the host pid and tids in `task` by those of its own pid
-/// namespace.
+/// Replaces the host pid and tids in `task` (its threads', and the threads
+/// its POSIX timers signal) by those of its own pid namespace.
 fn to_ns_pids(pid: i32, task: &mut TaskImage) -> Result<(), DumpError> {
     let proc_err = |tid: i32| {
         move |source| DumpError::Proc {
@@ -176,6 +176,11 @@ fn to_ns_pids(pid: i32, task: &mut TaskImage) -> Result<(), DumpError> {
         }
     };
     task.pid = container::ns_tid(pid, pid).map_err(proc_err(pid))?;
+    for t in &mut task.state.posix_timers {
+        if t.tid != 0 {
+            t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
+        }
+    }
     for t in &mut task.threads {
         t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
     }

@@ -4,7 +4,7 @@
 //! Checkpoint: refuse what a restore could not bring back (a mount made
 //! after the container started, a network interface other than loopback in
 //! a network namespace of ours, SysV IPC objects in an IPC namespace of
-//! ours, a terminal, credentials other than the restore's own); freeze the container through its cgroup v2
+//! ours, a terminal); freeze the container through its cgroup v2
 //! `cgroup.freeze` (a frozen task still stops for `PTRACE_INTERRUPT`, so the
 //! dump seizes tasks that cannot fork or exit meanwhile); dump its init with
 //! the pids of its pid namespace, its stdio left out (the restoring runtime
@@ -21,14 +21,15 @@
 //! ([`stop_for_restore`]). `corral_checkpoint::restore::restore_into` then
 //! replaces its memory and state with the image's: pid 1 of its pid
 //! namespace is the dumped pid 1, under the same host pid the state store
-//! records. The process's own credentials, capabilities and seccomp filter
-//! are those of its image, not re-applied from config.json.
+//! records. Its credentials, capabilities, no_new_privs, seccomp filters and
+//! rlimits come from its image (corral-checkpoint's `state`), set after
+//! the rebuild, not re-applied from config.json.
 //!
 //! ```text
 //! <image-path>/inventory.json, task-*.json, pages-*.img   corral-checkpoint's image
 //! <image-path>/container.json                             ContainerImage
 //! <image-path>/inventory.img                              a marker for podman
-//! <state>/<id>/mounts, limits                             mount points and rlimits at start
+//! <state>/<id>/mounts                                     mount points at start
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
@@ -58,8 +59,6 @@ const IMAGE_VERSION: u32 = 1;
 const CRIU_MARKER: &str = "inventory.img";
 /// Mount points of the container at start, in its state directory.
 const MOUNTS_FILE: &str = "mounts";
-/// Its /proc/PID/limits at start, in its state directory.
-const LIMITS_FILE: &str = "limits";
 /// Sync tag: the files of a restore, parent to init (SCM_RIGHTS; the
 /// payload lists the fd number each must get).
 const FILES: u8 = b'F';
@@ -87,10 +86,6 @@ pub struct ContainerImage {
     pub stdio_inherited: bool,
     /// Its mount points (as the container sees them).
     pub mounts: Vec<String>,
-    /// Its credentials, as /proc/PID/status lines (`CapEff 000001fffeffffff`):
-    /// a restore refuses to give it others.
-    #[serde(default)]
-    pub credentials: Vec<String>,
 }
 
 /// Options of `checkpoint`.
@@ -145,7 +140,7 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         ))
     })?;
     let frozen = Frozen::freeze(cgroup)?;
-    let found = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
+    let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
     let pids = cgroup.pids()?;
     if pids != [st.pid] {
         return Err(Error::Unsupported(format!(
@@ -180,8 +175,7 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         namespaces: namespaces(&st),
         host_pid: st.pid,
         stdio_inherited: true,
-        mounts: found.mounts,
-        credentials: found.credentials,
+        mounts,
     };
     let path = opts.image_path.join(IMAGE_FILE);
     let json = serde_json::to_vec_pretty(&info).expect("plain data serializes");
@@ -218,7 +212,6 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
 pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error> {
     let id = &opts.create.id;
     let info = read_image_info(&opts.image_path)?;
-    refuse_other_credentials(&info)?;
     // Refuse a broken image before anything exists.
     image::ImageDir::open(&opts.image_path)
         .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?;
@@ -361,19 +354,13 @@ fn mount_points(pid: i32) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// Writes the mount points and resource limits of the container's init
-/// `pid`, once its setup is done, to its state directory: what
-/// [`checkpoint`] compares with (a restore builds both from config.json).
+/// Writes the mount points of the container's init `pid`, once its setup
+/// is done, to its state directory: what [`checkpoint`] compares with (a
+/// restore makes these mounts from config.json).
 pub(crate) fn record_start(dir: &ContainerDir, pid: i32) -> Result<(), Error> {
     let mut mounts = mount_points(pid)?.join("\n");
     mounts.push('\n');
-    write_state_file(dir, MOUNTS_FILE, &mounts)?;
-    write_state_file(dir, LIMITS_FILE, &limits(pid)?)
-}
-
-fn limits(pid: i32) -> Result<String, Error> {
-    let path = format!("/proc/{pid}/limits");
-    std::fs::read_to_string(&path).map_err(io(format!("read {path}")))
+    write_state_file(dir, MOUNTS_FILE, &mounts)
 }
 
 fn write_state_file(dir: &ContainerDir, name: &str, text: &str) -> Result<(), Error> {
@@ -409,19 +396,13 @@ fn read_state_file(dir: &ContainerDir, name: &str) -> Result<Option<String>, Err
         .map_err(io(format!("read {}", path.display())))
 }
 
-/// What [`refuse_unrestorable`] found the container to have.
-struct Unrestorable {
-    mounts: Vec<String>,
-    credentials: Vec<String>,
-}
-
 /// Refuses, by name, what a restore from config.json could not bring back;
-/// returns the container's mount points and credentials.
+/// returns the container's mount points.
 fn refuse_unrestorable(
     dir: &ContainerDir,
     st: &StateFile,
     empty_netns: bool,
-) -> Result<Unrestorable, Error> {
+) -> Result<Vec<String>, Error> {
     let id = &st.id;
     let refuse = |what: String| Err(Error::Unsupported(format!("container {id:?}: {what}")));
     if st
@@ -448,21 +429,6 @@ fn refuse_unrestorable(
             "mount on {m} was made after the container started; not supported yet"
         ));
     }
-    let Some(limits_at_start) = read_state_file(dir, LIMITS_FILE)? else {
-        return refuse(missing(LIMITS_FILE));
-    };
-    let now = limits(st.pid)?;
-    if let Some((line, _)) = now
-        .lines()
-        .zip(limits_at_start.lines())
-        .find(|(a, b)| a != b)
-    {
-        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
-        return refuse(format!(
-            "resource limit changed since the container started ({line}); a restore sets config.json's, restoring others is not supported yet"
-        ));
-    }
-    let credentials = refuse_credentials(st)?;
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -478,93 +444,7 @@ fn refuse_unrestorable(
             return refuse(format!("SysV IPC {obj}; not supported yet"));
         }
     }
-    Ok(Unrestorable {
-        mounts,
-        credentials,
-    })
-}
-
-/// The fields of /proc/PID/status that hold a process's credentials and
-/// filters.
-const CREDENTIALS: [&str; 10] = [
-    "Uid",
-    "Gid",
-    "Groups",
-    "CapInh",
-    "CapPrm",
-    "CapEff",
-    "CapBnd",
-    "CapAmb",
-    "NoNewPrivs",
-    "Seccomp",
-];
-
-/// Refuses a process whose credentials differ from what a restore gives
-/// it: the restored init keeps those of `corral restore` (ours: root, every
-/// capability, no filter), because corral-checkpoint does not restore
-/// users, capabilities, no_new_privs or seccomp filters yet. A container
-/// restored with more privilege than it had would be a silently broken
-/// restore. Goes once the image carries them.
-fn refuse_credentials(st: &StateFile) -> Result<Vec<String>, Error> {
-    let theirs = credentials(&format!("/proc/{}/status", st.pid))?;
-    let ours = credentials("/proc/self/status")?;
-    let differ: Vec<String> = theirs
-        .iter()
-        .zip(&ours)
-        .filter(|(t, o)| t != o)
-        .map(|(t, o)| format!("{t} (a restore gives {})", value(o)))
-        .collect();
-    if differ.is_empty() {
-        return Ok(theirs);
-    }
-    Err(Error::Unsupported(format!(
-        "container {:?} pid {}: {}; restoring users, capabilities, no_new_privs and seccomp filters is not supported yet",
-        st.id,
-        st.pid,
-        differ.join(", ")
-    )))
-}
-
-/// The [`CREDENTIALS`] lines of a /proc status file, as `Name value`.
-fn credentials(path: &str) -> Result<Vec<String>, Error> {
-    let text = std::fs::read_to_string(path).map_err(io(format!("read {path}")))?;
-    Ok(CREDENTIALS
-        .iter()
-        .map(|name| {
-            let v = text
-                .lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-                .unwrap_or_default();
-            format!("{name} {v}")
-        })
-        .collect())
-}
-
-fn value(line: &str) -> &str {
-    line.split_once(' ').map_or("", |(_, v)| v)
-}
-
-/// Refuses a restore whose init would not have the credentials the
-/// checkpointed process had (a `corral restore` run with other privileges
-/// than the checkpoint's).
-fn refuse_other_credentials(info: &ContainerImage) -> Result<(), Error> {
-    if info.credentials.is_empty() {
-        return Ok(());
-    }
-    let ours = credentials("/proc/self/status")?;
-    if let Some((want, have)) = info
-        .credentials
-        .iter()
-        .zip(&ours)
-        .find(|(want, have)| want != have)
-    {
-        return Err(Error::Unsupported(format!(
-            "the checkpointed process had {want}, this restore would give it {}; restoring credentials is not supported yet",
-            value(have)
-        )));
-    }
-    Ok(())
+    Ok(mounts)
 }
 
 /// The SysV IPC objects of `pid`'s IPC namespace, read from /proc/sysvipc

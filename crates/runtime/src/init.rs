@@ -345,11 +345,11 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         sys::personality(persona).map_err(io_step("set personality"))?;
     }
     if a.restore {
-        // config.json's rlimits, as the process had them at start (a
-        // checkpoint refuses one that changed them). Still root with every
-        // capability: the restore's injected calls (clone3 with set_tid,
-        // PR_SET_MM_MAP) need them; a checkpoint refuses a process whose
-        // credentials differ from those.
+        // config.json's rlimits to start from (the image's, when it has
+        // them, are set by the restore). Still root with every capability:
+        // the restore's injected calls (clone3 with set_tid, PR_SET_MM_MAP)
+        // need them; the process's own credentials, no_new_privs and
+        // seccomp filters come from its image, set last.
         step(process::apply_limits(process))?;
         drop(root);
         return Err(crate::checkpoint::stop_for_restore(a.sync));

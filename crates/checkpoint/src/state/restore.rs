@@ -329,13 +329,14 @@ fn steps(
     for (inj, t) in injs.iter().zip(&task.threads) {
         for s in &t.state.pending {
             poke(pid, scratch, &s.bytes().map_err(RestoreError::Unsupported)?)?;
-            let args = [pid as u64, t.tid as u64, s.signo.into(), scratch, 0, 0];
+            // The ids as the task sees them (its pid namespace's).
+            let args = [task.pid as u64, t.tid as u64, s.signo.into(), scratch, 0, 0];
             inj.syscall(libc::SYS_rt_tgsigqueueinfo, args)?;
         }
     }
     for s in &st.shared_pending {
         poke(pid, scratch, &s.bytes().map_err(RestoreError::Unsupported)?)?;
-        let args = [pid as u64, s.signo.into(), scratch, 0, 0, 0];
+        let args = [task.pid as u64, s.signo.into(), scratch, 0, 0, 0];
         leader.syscall(libc::SYS_rt_sigqueueinfo, args)?;
     }
     Ok(())

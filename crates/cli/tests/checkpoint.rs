@@ -633,3 +633,37 @@ fn podman_checkpoints_and_restores_a_default_corral_container() {
     );
     podman.assert_clean();
 }
+
+/// The `ShdPnd` mask of /proc/PID/status.
+fn shared_pending(pid: i32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("ShdPnd:"))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(mask, 16).unwrap()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_pending_signal_is_queued_back_inside_the_namespace() {
+    let bundle = counting("ckpt-pending");
+    bundle.set_args(&["/bin/counter", "/tmp/count", "block"]);
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let usr1 = 1u64 << (libc::SIGUSR1 - 1);
+    bundle
+        .runtime(&["kill", bundle.id(), "USR1"])
+        .assert_success();
+    assert_eq!(shared_pending(bundle.pid()) & usr1, usr1);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    assert_eq!(shared_pending(bundle.pid()) & usr1, usr1);
+    let n = count(&bundle);
+    count_past(&bundle, n);
+    bundle.assert_no_leaks();
+}

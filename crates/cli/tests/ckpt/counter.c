@@ -1,9 +1,11 @@
 /* Counts in a loop, one number every 20 ms, written (pwrite at 0) to the
  * file named by argv[1]; a checkpoint test reads it. With a second
  * argument "thread", a second thread does the counting while the first
- * waits for it (a threaded process). */
+ * waits for it (a threaded process); with "block", SIGUSR1 is blocked (so
+ * one sent stays pending). */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +32,12 @@ int main(int argc, char **argv) {
     if (argc < 2) return 2;
     fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return 3;
+    if (argc > 2 && strcmp(argv[2], "block") == 0) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return 7;
+    }
     if (argc > 2 && strcmp(argv[2], "thread") == 0) {
         pthread_t t;
         if (pthread_create(&t, NULL, count, NULL) != 0) return 5;

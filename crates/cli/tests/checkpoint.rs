@@ -667,3 +667,79 @@ fn a_pending_signal_is_queued_back_inside_the_namespace() {
     count_past(&bundle, n);
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root and containerd"]
+fn containerd_checkpoints_through_the_runc_shim() {
+    let bundle = counting("ckpt-ctrd");
+    let cd = engines::Containerd::start(&bundle, "");
+    cd.run_container(&["-d"], "cnt", &["/bin/counter", "/tmp/count"])
+        .ok();
+    count_past(&bundle, 3);
+    let img = image_dir(&bundle, "ctrd-image");
+    let out = cd.ctr(&[
+        "task",
+        "checkpoint",
+        "--image-path",
+        s(&img),
+        "--exit",
+        "cnt",
+    ]);
+    out.ok();
+    assert!(img.join("container.json").is_file());
+    // --exit: the task is gone (containerd paused it first: a paused
+    // container checkpoints too).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cd.ctr(&["task", "ls"]).ok().contains("STOPPED") {
+        assert!(Instant::now() < deadline, "the task did not stop");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let dumped = count(&bundle);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        count(&bundle),
+        dumped,
+        "the process runs on after the checkpoint"
+    );
+    cd.ctr(&["task", "delete", "cnt"]).ok();
+    cd.ctr(&["container", "delete", "cnt"]).ok();
+    cd.assert_clean();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_paused_container_checkpoints_and_stays_paused_with_leave_running() {
+    let bundle = counting("ckpt-paused");
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    bundle.runtime(&["pause", bundle.id()]).assert_success();
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert_eq!(bundle.status(), "paused");
+    let n = count(&bundle);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(count(&bundle), n, "a paused container counts");
+    bundle.runtime(&["resume", bundle.id()]).assert_success();
+    count_past(&bundle, n);
+
+    // Paused, checkpointed and gone; the restore runs.
+    bundle.runtime(&["pause", bundle.id()]).assert_success();
+    let img2 = image_dir(&bundle, "image2");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img2), bundle.id()])
+        .assert_success();
+    assert!(cgroup_dirs_named(bundle.id()).is_empty());
+    let dumped = count(&bundle);
+    restore_detached(&bundle, &img2, bundle.id()).assert_success();
+    assert_eq!(bundle.status(), "running");
+    count_past(&bundle, dumped);
+    bundle.assert_no_leaks();
+}

@@ -127,11 +127,11 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
     let dir = store.open(id)?;
     let st = dir.load()?;
     let status = container::status_of(&dir, &st);
-    if status != Status::Running {
+    if !matches!(status, Status::Running | Status::Paused) {
         return Err(Error::Status {
             id: id.into(),
             status,
-            what: "only a running container can be checkpointed",
+            what: "only a running or paused container can be checkpointed",
         });
     }
     let cgroup = st.cgroup.as_ref().ok_or_else(|| {
@@ -139,7 +139,8 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
             "container {id:?} has no cgroup to freeze it through; cannot checkpoint"
         ))
     })?;
-    let frozen = Frozen::freeze(cgroup)?;
+    // containerd pauses a container before it checkpoints it.
+    let frozen = Frozen::freeze(cgroup, status == Status::Paused)?;
     let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
     let pids = cgroup.pids()?;
     if pids != [st.pid] {
@@ -486,13 +487,22 @@ fn sysv_objects(pid: i32) -> Result<Vec<String>, Error> {
     }
 }
 
-/// A container frozen through its cgroup v2 `cgroup.freeze`; thawed on drop.
+/// A container frozen through its cgroup v2 `cgroup.freeze`. On drop it
+/// is left as it was found: running (thawed) or paused (a v1 freezer
+/// frozen again, or the v2 one kept frozen).
 struct Frozen {
     dir: PathBuf,
+    /// Paused through a v1 freezer, which this thawed: freeze it again.
+    v1_paused: Option<Cgroup>,
+    /// Paused through this same v2 directory: leave it frozen.
+    v2_paused: bool,
 }
 
 impl Frozen {
-    fn freeze(cg: &Cgroup) -> Result<Frozen, Error> {
+    /// Freezes `cg` through cgroup v2. A container `paused` through a v1
+    /// freezer is frozen in v2 first, then thawed in v1: a task in the v1
+    /// freezer cannot stop for ptrace, one in the v2 freezer can.
+    fn freeze(cg: &Cgroup, paused: bool) -> Result<Frozen, Error> {
         let h = Hierarchy::detect()?;
         let dir = h
             .unified()
@@ -506,15 +516,32 @@ impl Frozen {
                     "no cgroup v2 directory to freeze the container in (a cgroup v1 freezer holds tasks where ptrace cannot stop them)".into(),
                 )
             })?;
-        let frozen = Frozen { dir };
+        let v1_freezer = h.v1_mounts().iter().any(|m| {
+            m.controllers.iter().any(|c| c == "freezer")
+                && cg.paths().iter().any(|p| p.starts_with(&m.mount_point))
+        });
+        let mut frozen = Frozen {
+            dir,
+            v1_paused: None,
+            v2_paused: paused && !v1_freezer,
+        };
+        if paused && v1_freezer {
+            frozen.request(true)?;
+            cg.thaw()?;
+            frozen.v1_paused = Some(cg.clone());
+        }
         frozen.set(true)?;
         Ok(frozen)
     }
 
-    fn set(&self, freeze: bool) -> Result<(), Error> {
+    fn request(&self, freeze: bool) -> Result<(), Error> {
         let file = self.dir.join("cgroup.freeze");
         std::fs::write(&file, if freeze { "1" } else { "0" })
-            .map_err(io(format!("write {}", file.display())))?;
+            .map_err(io(format!("write {}", file.display())))
+    }
+
+    fn set(&self, freeze: bool) -> Result<(), Error> {
+        self.request(freeze)?;
         let events = self.dir.join("cgroup.events");
         let want = if freeze { "frozen 1" } else { "frozen 0" };
         let deadline = Instant::now() + FREEZE_TIMEOUT;
@@ -537,7 +564,13 @@ impl Frozen {
 
 impl Drop for Frozen {
     fn drop(&mut self) {
-        if let Err(e) = self.set(false) {
+        if let Some(cg) = &self.v1_paused {
+            // Tasks asleep in the v2 freezer count as frozen for v1's.
+            if let Err(e) = cg.freeze() {
+                tracing::warn!(error = %e, "pause again after checkpoint");
+            }
+        }
+        if let Err(e) = self.set(self.v2_paused) {
             tracing::warn!(error = %e, "thaw after checkpoint");
         }
     }

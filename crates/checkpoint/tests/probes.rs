@@ -173,4 +173,6 @@ probes! {
     locked_down,
     cpu_timers,
     thread_names,
+    itimer_pending,
+    timerslack,
 }

@@ -34,6 +34,7 @@ const PR_GET_SECUREBITS: u64 = 27;
 const PR_GET_CHILD_SUBREAPER: u64 = 37;
 const PR_GET_DUMPABLE: u64 = 3;
 const PR_GET_PDEATHSIG: u64 = 2;
+const PR_GET_TIMERSLACK: u64 = 30;
 const SS_DISABLE: i32 = 2;
 const SS_ONSTACK: i32 = 1;
 /// Clocks a timer can be recreated on: REALTIME, MONOTONIC, BOOTTIME, TAI.
@@ -90,6 +91,35 @@ pub(crate) fn collect(
     threads: &[Thread],
     maps: &[MapEntry],
 ) -> Result<(ProcState, Vec<ThreadState>), DumpError> {
+    let mut st = from_status(pid, threads)?;
+    let personality = read_proc(pid, "personality")?;
+    st.personality = Some(
+        u32::from_str_radix(personality.trim(), 16)
+            .map_err(|_| bad_proc(pid, "personality", "not hex"))?,
+    );
+    // /proc/PID/limits, not prlimit: prlimit on a task of other ids needs
+    // CAP_SYS_RESOURCE, which is not in our bounding set here.
+    st.rlimits = parse_limits(&read_proc(pid, "limits")?)
+        .ok_or_else(|| bad_proc(pid, "limits", "malformed"))?;
+    st.oom_score_adj = Some(
+        read_proc(pid, "oom_score_adj")?
+            .trim()
+            .parse()
+            .map_err(|_| bad_proc(pid, "oom_score_adj", "not a number"))?,
+    );
+    st.shared_pending = pending(pid, pid, true)?;
+    st.posix_timers = posix_timers(pid, threads)?;
+    let mut per_thread = threads
+        .iter()
+        .map(|t| thread_state(pid, t.tid))
+        .collect::<Result<Vec<_>, _>>()?;
+    injected(pid, threads, maps, &mut st, &mut per_thread)?;
+    Ok((st, per_thread))
+}
+
+/// What /proc/PID/status tells (and the seccomp filters it announces),
+/// after checking that every thread shares the leader's credentials.
+fn from_status(pid: i32, threads: &[Thread]) -> Result<ProcState, DumpError> {
     let status = read_proc(pid, "status")?;
     for t in &threads[1..] {
         let theirs = read_proc(pid, &format!("task/{}/status", t.tid))?;
@@ -102,46 +132,37 @@ pub(crate) fn collect(
             }
         }
     }
-    let mut st = ProcState {
+    Ok(ProcState {
         creds: Some(parse_creds(&status).ok_or_else(|| bad_proc(pid, "status", "credentials"))?),
         umask: status_field(&status, "Umask").and_then(|u| u32::from_str_radix(u, 8).ok()),
         no_new_privs: status_field(&status, "NoNewPrivs") == Some("1"),
         thp_disabled: status_field(&status, "THP_enabled") == Some("0"),
+        seccomp: seccomp_filters(pid, threads, status_field(&status, "Seccomp"))?,
         ..ProcState::default()
-    };
-    let personality = read_proc(pid, "personality")?;
-    st.personality = Some(
-        u32::from_str_radix(personality.trim(), 16)
-            .map_err(|_| bad_proc(pid, "personality", "not hex"))?,
-    );
-    // /proc/PID/limits, not prlimit: prlimit on a task of other ids needs
-    // CAP_SYS_RESOURCE, which is not in our bounding set here.
-    st.rlimits = parse_limits(&read_proc(pid, "limits")?)
-        .ok_or_else(|| bad_proc(pid, "limits", "malformed"))?;
-    st.seccomp = seccomp_filters(pid, threads, status_field(&status, "Seccomp"))?;
-    st.shared_pending = pending(pid, pid, true)?;
-    let mut per_thread = Vec::new();
-    for t in threads {
-        let attr = sys::sched_getattr(t.tid).map_err(trace(t.tid, "sched_getattr"))?;
-        per_thread.push(ThreadState {
-            pending: pending(pid, t.tid, false)?,
-            sched: Some(Sched::from_attr(&attr)),
-            affinity: sys::sched_getaffinity(t.tid).map_err(trace(t.tid, "sched_getaffinity"))?,
-            ioprio: Some(sys::ioprio_get(t.tid).map_err(trace(t.tid, "ioprio_get"))?),
-            comm: Some(
-                read_proc(pid, &format!("task/{}/comm", t.tid))?
-                    .trim_end_matches('\n')
-                    .to_owned(),
-            ),
-            ..ThreadState::default()
-        });
-    }
-    st.oom_score_adj = Some(
-        read_proc(pid, "oom_score_adj")?
-            .trim()
-            .parse()
-            .map_err(|_| bad_proc(pid, "oom_score_adj", "not a number"))?,
-    );
+    })
+}
+
+/// What a thread's state shows from outside: pending signals, scheduling,
+/// affinity, I/O priority, name. The rest comes from [`injected`].
+fn thread_state(pid: i32, tid: i32) -> Result<ThreadState, DumpError> {
+    let attr = sys::sched_getattr(tid).map_err(trace(tid, "sched_getattr"))?;
+    Ok(ThreadState {
+        pending: pending(pid, tid, false)?,
+        sched: Some(Sched::from_attr(&attr)),
+        affinity: sys::sched_getaffinity(tid).map_err(trace(tid, "sched_getaffinity"))?,
+        ioprio: Some(sys::ioprio_get(tid).map_err(trace(tid, "ioprio_get"))?),
+        comm: Some(
+            read_proc(pid, &format!("task/{tid}/comm"))?
+                .trim_end_matches('\n')
+                .to_owned(),
+        ),
+        ..ThreadState::default()
+    })
+}
+
+/// The POSIX timers of /proc/PID/timers, refusing those that cannot be
+/// recreated; their times come from [`injected`].
+fn posix_timers(pid: i32, threads: &[Thread]) -> Result<Vec<PosixTimer>, DumpError> {
     let timers = parse_timers(&read_proc(pid, "timers")?)
         .ok_or_else(|| bad_proc(pid, "timers", "malformed"))?;
     for t in &timers {
@@ -161,9 +182,7 @@ pub(crate) fn collect(
             ));
         }
     }
-    st.posix_timers = timers;
-    injected(pid, threads, maps, &mut st, &mut per_thread)?;
-    Ok((st, per_thread))
+    Ok(timers)
 }
 
 /// Why a timer on `clock` cannot be recreated as it is, if it cannot. The
@@ -432,11 +451,16 @@ fn queries(
     for which in 0..3u32 {
         inj.syscall(libc::SYS_getitimer, [which.into(), scratch, 0, 0, 0, 0])?;
         let w = read(4)?;
-        if w[2] != 0 || w[3] != 0 {
+        let (interval, value) = ([w[0], w[1]], [w[2], w[3]]);
+        // A periodic ITIMER_REAL that has fired reads 0 left until its
+        // SIGALRM (pending now, and dumped) is dequeued, which re-arms it
+        // a period on: it comes back armed one period ahead.
+        let value = if value == [0, 0] { interval } else { value };
+        if value != [0, 0] {
             st.itimers.push(Itimer {
                 which,
-                interval: [w[0], w[1]],
-                value: [w[2], w[3]],
+                interval,
+                value,
             });
         }
     }
@@ -456,21 +480,33 @@ fn queries(
     st.child_subreaper = read(1)?[0] as i32 != 0;
     st.dumpable = Some(inj.syscall(libc::SYS_prctl, [PR_GET_DUMPABLE, 0, 0, 0, 0, 0])? as u32);
     for (t, ts) in threads.iter().zip(per_thread) {
-        let tinj = Injector::new(t.tid, ip, t.regs);
-        tinj.syscall(libc::SYS_sigaltstack, [0, scratch, 0, 0, 0, 0])?;
-        // stack_t: ss_sp, ss_flags (int, padded), ss_size.
-        let w = read(3)?;
-        let flags = w[1] as i32;
-        if flags & SS_DISABLE == 0 {
-            ts.altstack = Some(AltStack {
-                sp: w[0] as u64,
-                flags: flags & !SS_ONSTACK,
-                size: w[2] as u64,
-            });
-        }
-        tinj.syscall(libc::SYS_prctl, [PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0])?;
-        ts.pdeath_signal = read(1)?[0] as u32;
+        thread_queries(&Injector::new(t.tid, ip, t.regs), scratch, &read, ts)?;
     }
+    Ok(())
+}
+
+/// The alternate stack, parent-death signal and timer slack, asked in
+/// the thread.
+fn thread_queries(
+    inj: &Injector,
+    scratch: u64,
+    read: &dyn Fn(usize) -> Result<Vec<i64>, DumpError>,
+    ts: &mut ThreadState,
+) -> Result<(), DumpError> {
+    inj.syscall(libc::SYS_sigaltstack, [0, scratch, 0, 0, 0, 0])?;
+    // stack_t: ss_sp, ss_flags (int, padded), ss_size.
+    let w = read(3)?;
+    let flags = w[1] as i32;
+    if flags & SS_DISABLE == 0 {
+        ts.altstack = Some(AltStack {
+            sp: w[0] as u64,
+            flags: flags & !SS_ONSTACK,
+            size: w[2] as u64,
+        });
+    }
+    inj.syscall(libc::SYS_prctl, [PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0])?;
+    ts.pdeath_signal = read(1)?[0] as u32;
+    ts.timer_slack = Some(inj.syscall(libc::SYS_prctl, [PR_GET_TIMERSLACK, 0, 0, 0, 0, 0])?);
     Ok(())
 }
 

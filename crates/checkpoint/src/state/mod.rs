@@ -3,17 +3,18 @@
 //! itimers, POSIX timers with their ids, credentials (ids, groups,
 //! capability sets, securebits), umask, rlimits, scheduling policy, nice
 //! value, CPU affinity and I/O priority, `oom_score_adj`, the THP-disable
-//! flag, personality,
-//! no_new_privs, seccomp filters, the child-subreaper flag, parent-death
-//! signals, the dumpable flag, and the madvise flags and locks (`mlock`)
-//! of mappings.
+//! flag, personality, no_new_privs, seccomp filters, the child-subreaper
+//! flag, parent-death signals, the dumpable flag, thread names and timer
+//! slack, and the madvise flags and locks (`mlock`) of mappings.
 //!
 //! [`dump`] reads it from /proc, ptrace (`PTRACE_PEEKSIGINFO`,
-//! `PTRACE_SECCOMP_GET_FILTER`), `prlimit` from outside and a few syscalls
-//! injected per task (trap 4: never per page); [`restore`] puts it back in
-//! an order the kernel allows: what needs privilege first, seccomp filters
-//! and then credentials last, then what a credential change resets
-//! (parent-death signal, dumpable), then the pending signals.
+//! `PTRACE_SECCOMP_GET_FILTER`), scheduler calls from outside and a few
+//! syscalls injected per task (about ten, plus two per thread; trap 4:
+//! never per page); [`restore`] puts it back in an order the kernel
+//! allows: what needs privilege first, seccomp filters and then
+//! credentials last, then what a credential change resets (parent-death
+//! signal, dumpable), then the pending signals. A restore injects nothing
+//! when the state is what the restorer gave the task.
 //!
 //! Refused at dump time, by name: seccomp strict mode, filters that hand
 //! syscalls to a user-space listener, threads whose credentials or
@@ -83,6 +84,9 @@ pub struct ThreadState {
     pub ioprio: Option<u32>,
     /// The thread's name (/proc/PID/task/TID/comm), at most 15 bytes.
     pub comm: Option<String>,
+    /// Timer slack in ns (`PR_GET_TIMERSLACK`); 0 (real-time threads have
+    /// none) or absent is left as it is.
+    pub timer_slack: Option<u64>,
 }
 
 /// A thread's scheduling attributes, as `sched_getattr` gives them (the
@@ -354,30 +358,42 @@ impl ProcState {
             ));
         }
         for (tid, t) in threads {
-            for s in &t.pending {
-                out.push(format!(
-                    "pending (thread {tid}): signal {} code {}",
-                    s.signo, s.code
-                ));
-            }
-            if let Some(a) = &t.altstack {
-                out.push(format!(
-                    "thread {tid}: sigaltstack {:#x} size {} flags {:#x}",
-                    a.sp, a.size, a.flags
-                ));
-            }
-            if let Some(sc) = &t.sched {
-                out.push(format!(
-                    "thread {tid}: policy {} nice {} priority {} affinity {:x?} ioprio {:?}",
-                    sc.policy, sc.nice, sc.priority, t.affinity, t.ioprio
-                ));
-            }
-            if t.pdeath_signal != 0 {
-                out.push(format!(
-                    "thread {tid}: parent-death signal {}",
-                    t.pdeath_signal
-                ));
-            }
+            out.extend(t.summary(tid));
+        }
+        out
+    }
+}
+
+impl ThreadState {
+    /// `cr show` lines of a thread's own state.
+    fn summary(&self, tid: i32) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .pending
+            .iter()
+            .map(|s| format!("pending (thread {tid}): signal {} code {}", s.signo, s.code))
+            .collect();
+        if let Some(a) = &self.altstack {
+            out.push(format!(
+                "thread {tid}: sigaltstack {:#x} size {} flags {:#x}",
+                a.sp, a.size, a.flags
+            ));
+        }
+        if let Some(sc) = &self.sched {
+            out.push(format!(
+                "thread {tid} ({}): policy {} nice {} priority {} affinity {:x?} ioprio {:?}",
+                self.comm.as_deref().unwrap_or("?"),
+                sc.policy,
+                sc.nice,
+                sc.priority,
+                self.affinity,
+                self.ioprio
+            ));
+        }
+        if self.pdeath_signal != 0 {
+            out.push(format!(
+                "thread {tid}: parent-death signal {}",
+                self.pdeath_signal
+            ));
         }
         out
     }

@@ -11,7 +11,7 @@
 //!    their dumped values at the end, by the caller);
 //! 3. umask, personality, THP disable, itimers, POSIX timers under their ids
 //!    (`PR_TIMER_CREATE_RESTORE_IDS`), the subreaper flag, madvise flags,
-//!    thread names, alternate stacks: none needs privilege;
+//!    thread names, timer slack, alternate stacks: none needs privilege;
 //! 4. no_new_privs and seccomp filters (`TSYNC`, so every thread has the
 //!    leader's chain), while the task is still root so installing them
 //!    needs no no_new_privs of its own; `PTRACE_O_SUSPEND_SECCOMP` keeps
@@ -36,6 +36,7 @@ use crate::sys;
 
 const PR_SET_PDEATHSIG: u64 = 1;
 const PR_SET_THP_DISABLE: u64 = 41;
+const PR_SET_TIMERSLACK: u64 = 29;
 const PR_SET_DUMPABLE: u64 = 4;
 const PR_CAPBSET_DROP: u64 = 24;
 const PR_SET_SECUREBITS: u64 = 28;
@@ -82,6 +83,15 @@ fn poke(pid: i32, addr: u64, data: &[u8]) -> Result<(), RestoreError> {
 
 fn words(w: &[u64]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The timer slack every restored thread starts with (the restorer's,
+/// which the leader inherited and the other threads got from it), if
+/// thread `t` needs another.
+fn slack_to_set(plan: &Plan<'_>, t: &crate::image::ThreadImage) -> Option<u64> {
+    t.state
+        .timer_slack
+        .filter(|&s| s != 0 && Some(s) != plan.timer_slack)
 }
 
 /// Whether thread `t` has a name other than its leader's (which every
@@ -135,6 +145,8 @@ struct Plan<'a> {
     personality: Option<u32>,
     /// `PR_SET_THP_DISABLE` to set (the restorer's own is off).
     thp_disable: bool,
+    /// The task's timer slack now (/proc/PID/timerslack_ns).
+    timer_slack: Option<u64>,
     /// The dumped credentials and the task's present ones.
     creds: Option<(&'a Creds, Creds)>,
 }
@@ -162,6 +174,9 @@ impl<'a> Plan<'a> {
             personality: st.personality.filter(|&p| Some(p) != personality),
             thp_disable: st.thp_disabled
                 && crate::proc::status_field(&status, "THP_enabled") != Some("0"),
+            timer_slack: fs::read_to_string(format!("/proc/{pid}/timerslack_ns"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
             creds,
         })
     }
@@ -181,6 +196,7 @@ impl<'a> Plan<'a> {
             || st.no_new_privs
             || st.dumpable == Some(0)
             || task.threads[1..].iter().any(|t| renamed(task, t))
+            || task.threads.iter().any(|t| slack_to_set(self, t).is_some())
             || task.threads.iter().any(|t| {
                 t.state.altstack.is_some()
                     || t.state.pdeath_signal != 0
@@ -234,6 +250,26 @@ pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), Re
     Ok(())
 }
 
+/// The task being restored, its threads' injectors (the leader first) and
+/// a scratch area in it for syscall arguments.
+struct Ctx<'a> {
+    pid: i32,
+    task: &'a TaskImage,
+    injs: &'a [Injector],
+    scratch: u64,
+}
+
+impl Ctx<'_> {
+    fn leader(&self) -> &Injector {
+        &self.injs[0]
+    }
+
+    /// Each thread's injector with its image.
+    fn threads(&self) -> impl Iterator<Item = (&Injector, &crate::image::ThreadImage)> {
+        self.injs.iter().zip(&self.task.threads)
+    }
+}
+
 fn steps(
     pid: i32,
     task: &TaskImage,
@@ -242,8 +278,37 @@ fn steps(
     injs: &[Injector],
     scratch: u64,
 ) -> Result<(), RestoreError> {
-    let st = &task.state;
-    let leader = &injs[0];
+    let cx = Ctx {
+        pid,
+        task,
+        injs,
+        scratch,
+    };
+    unprivileged(&cx, plan)?;
+    seccomp(&cx, tids)?;
+    if let Some((c, now)) = &plan.creds {
+        for inj in injs {
+            set_creds(inj, scratch, c, now)?;
+        }
+    }
+    for (inj, t) in cx.threads() {
+        if t.state.pdeath_signal != 0 {
+            let args = [PR_SET_PDEATHSIG, t.state.pdeath_signal.into(), 0, 0, 0, 0];
+            inj.syscall(libc::SYS_prctl, args)?;
+        }
+    }
+    if let Some(d @ (0 | 1)) = task.state.dumpable {
+        if d != 1 || plan.creds.is_some() {
+            cx.leader()
+                .syscall(libc::SYS_prctl, [PR_SET_DUMPABLE, d.into(), 0, 0, 0, 0])?;
+        }
+    }
+    queue_pending(&cx)
+}
+
+/// Step 3 of the module doc: what needs no privilege.
+fn unprivileged(cx: &Ctx<'_>, plan: &Plan<'_>) -> Result<(), RestoreError> {
+    let (st, leader, scratch) = (&cx.task.state, cx.leader(), cx.scratch);
     if let Some(u) = plan.umask {
         leader.syscall(libc::SYS_umask, [u.into(), 0, 0, 0, 0, 0])?;
     }
@@ -260,26 +325,38 @@ fn steps(
     if st.child_subreaper {
         leader.syscall(libc::SYS_prctl, [PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0])?;
     }
-    madvise(leader, task)?;
+    madvise(leader, cx.task)?;
     // Threads were cloned with the leader's name; a thread named otherwise
     // names itself.
-    for (inj, t) in injs.iter().zip(&task.threads).skip(1) {
-        if let (true, Some(c)) = (renamed(task, t), &t.state.comm) {
+    for (inj, t) in cx.threads().skip(1) {
+        if let (true, Some(c)) = (renamed(cx.task, t), &t.state.comm) {
             let mut name = c.as_bytes().to_vec();
             name.push(0);
-            poke(pid, scratch, &name)?;
-            inj.syscall(
-                libc::SYS_prctl,
-                [libc::PR_SET_NAME as u64, scratch, 0, 0, 0, 0],
-            )?;
+            poke(cx.pid, scratch, &name)?;
+            let args = [libc::PR_SET_NAME as u64, scratch, 0, 0, 0, 0];
+            inj.syscall(libc::SYS_prctl, args)?;
         }
     }
-    for (inj, t) in injs.iter().zip(&task.threads) {
+    for (inj, t) in cx.threads() {
+        if let Some(slack) = slack_to_set(plan, t) {
+            inj.syscall(libc::SYS_prctl, [PR_SET_TIMERSLACK, slack, 0, 0, 0, 0])?;
+        }
         if let Some(a) = &t.state.altstack {
-            poke(pid, scratch, &words(&[a.sp, a.flags as u32 as u64, a.size]))?;
+            poke(
+                cx.pid,
+                scratch,
+                &words(&[a.sp, a.flags as u32 as u64, a.size]),
+            )?;
             inj.syscall(libc::SYS_sigaltstack, [scratch, 0, 0, 0, 0, 0])?;
         }
     }
+    Ok(())
+}
+
+/// Step 4: no_new_privs, then the filters, oldest first, on every thread
+/// at once (`TSYNC`), suspended for us from then on.
+fn seccomp(cx: &Ctx<'_>, tids: &[i32]) -> Result<(), RestoreError> {
+    let (st, pid, scratch) = (&cx.task.state, cx.pid, cx.scratch);
     if !st.seccomp.is_empty() {
         let opts = libc::PTRACE_O_TRACESYSGOOD as u32
             | libc::PTRACE_O_EXITKILL as u32
@@ -289,55 +366,51 @@ fn steps(
         }
     }
     if st.no_new_privs {
-        for inj in injs {
+        for inj in cx.injs {
             inj.syscall(libc::SYS_prctl, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0])?;
         }
     }
     for f in &st.seccomp {
         let insns = f.insn_bytes().map_err(RestoreError::Unsupported)?;
         poke(pid, scratch + 16, &insns)?;
-        poke(
-            pid,
-            scratch,
-            &words(&[(insns.len() / 8) as u64, scratch + 16]),
-        )?;
+        // struct sock_fprog: u16 len (padded to 8), then the pointer.
+        let prog = words(&[(insns.len() / 8) as u64, scratch + 16]);
+        poke(pid, scratch, &prog)?;
         let flags = SECCOMP_FILTER_FLAG_TSYNC | (f.flags & SECCOMP_FILTER_FLAG_LOG);
         let args = [SECCOMP_SET_MODE_FILTER, flags, scratch, 0, 0, 0];
-        let failed_tid = leader.syscall(libc::SYS_seccomp, args)?;
+        let failed_tid = cx.leader().syscall(libc::SYS_seccomp, args)?;
         if failed_tid != 0 {
             return Err(RestoreError::Unsupported(format!(
                 "seccomp TSYNC failed on thread {failed_tid}"
             )));
         }
     }
-    if let Some((c, now)) = &plan.creds {
-        for inj in injs {
-            set_creds(inj, scratch, c, now)?;
-        }
-    }
-    for (inj, t) in injs.iter().zip(&task.threads) {
-        if t.state.pdeath_signal != 0 {
-            let args = [PR_SET_PDEATHSIG, t.state.pdeath_signal.into(), 0, 0, 0, 0];
-            inj.syscall(libc::SYS_prctl, args)?;
-        }
-    }
-    if let Some(d @ (0 | 1)) = st.dumpable {
-        if d != 1 || plan.creds.is_some() {
-            leader.syscall(libc::SYS_prctl, [PR_SET_DUMPABLE, d.into(), 0, 0, 0, 0])?;
-        }
-    }
-    for (inj, t) in injs.iter().zip(&task.threads) {
+    Ok(())
+}
+
+/// Step 7: each thread queues its own pending signals, the leader the
+/// process's, in their dumped order.
+fn queue_pending(cx: &Ctx<'_>) -> Result<(), RestoreError> {
+    let (pid, scratch) = (cx.pid, cx.scratch);
+    for (inj, t) in cx.threads() {
         for s in &t.state.pending {
             poke(pid, scratch, &s.bytes().map_err(RestoreError::Unsupported)?)?;
             // The ids as the task sees them (its pid namespace's).
-            let args = [task.pid as u64, t.tid as u64, s.signo.into(), scratch, 0, 0];
+            let args = [
+                cx.task.pid as u64,
+                t.tid as u64,
+                s.signo.into(),
+                scratch,
+                0,
+                0,
+            ];
             inj.syscall(libc::SYS_rt_tgsigqueueinfo, args)?;
         }
     }
-    for s in &st.shared_pending {
+    for s in &cx.task.state.shared_pending {
         poke(pid, scratch, &s.bytes().map_err(RestoreError::Unsupported)?)?;
-        let args = [task.pid as u64, s.signo.into(), scratch, 0, 0, 0];
-        leader.syscall(libc::SYS_rt_sigqueueinfo, args)?;
+        let args = [cx.task.pid as u64, s.signo.into(), scratch, 0, 0, 0];
+        cx.leader().syscall(libc::SYS_rt_sigqueueinfo, args)?;
     }
     Ok(())
 }

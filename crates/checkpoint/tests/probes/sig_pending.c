@@ -2,8 +2,10 @@
  * queued twice on the process (values 11, 12: order and count matter),
  * SIGUSR2 is blocked and queued on it once (value 13); a second thread
  * blocks SIGRTMIN+1, which is queued on that thread alone (value 21).
- * After SIGUSR1 each is still pending where it was, and dequeues with the
- * same si_code, si_pid, si_uid and value, in the same order. */
+ * SIGRTMIN+2 is queued 40 times on the process (values 100..139: more
+ * than one batch of PTRACE_PEEKSIGINFO). After SIGUSR1 each is still
+ * pending where it was, and dequeues with the same si_code, si_pid, si_uid
+ * and value, in the same order. */
 #include "probe.h"
 #include <pthread.h>
 #include <string.h>
@@ -51,12 +53,14 @@ int main(int argc, char **argv) {
     sigaddset(&block, SIGRTMIN);
     sigaddset(&block, SIGUSR2);
     sigaddset(&block, SIGRTMIN + 1);
+    sigaddset(&block, SIGRTMIN + 2);
     sigprocmask(SIG_BLOCK, &block, NULL);
     pthread_t th;
     pthread_create(&th, NULL, worker, NULL);
     sigqueue(me, SIGRTMIN, (union sigval){.sival_int = 11});
     sigqueue(me, SIGRTMIN, (union sigval){.sival_int = 12});
     sigqueue(me, SIGUSR2, (union sigval){.sival_int = 13});
+    for (int v = 100; v < 140; v++) sigqueue(me, SIGRTMIN + 2, (union sigval){.sival_int = v});
     usleep(20000);
     probe_ready();
     probe_wait();
@@ -80,6 +84,14 @@ int main(int argc, char **argv) {
     sigaddset(&u2, SIGUSR2);
     if (sigtimedwait(&u2, &si, &zero) < 0) probe_bad("SIGUSR2 missing");
     else check(&si, SIGUSR2, 13, "SIGUSR2");
+    sigset_t many;
+    sigemptyset(&many);
+    sigaddset(&many, SIGRTMIN + 2);
+    for (int want = 100; want < 140; want++) {
+        if (sigtimedwait(&many, &si, &zero) < 0) { probe_bad("SIGRTMIN+2 value %d missing", want); break; }
+        check(&si, SIGRTMIN + 2, want, "SIGRTMIN+2");
+    }
+    if (sigtimedwait(&many, &si, &zero) >= 0) probe_bad("a 41st SIGRTMIN+2");
     thread_go = 1;
     pthread_join(th, NULL);
     if (thread_bad[0]) probe_bad("%s", thread_bad);

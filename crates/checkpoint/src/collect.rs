@@ -17,8 +17,10 @@
 //! timers, credentials, umask, rlimits, scheduling, personality,
 //! no_new_privs, seccomp filters, subreaper, parent-death signal, thread
 //! names, madvise flags and memory locks…; it refuses what it cannot
-//! restore by name), cwd, and fds on regular files,
-//! directories and memory devices (/dev/null…). Everything else is refused
+//! restore by name), cwd, and fds: regular files, directories, memory
+//! devices, pipes, FIFOs, unix sockets, eventfd, signalfd, timerfd, epoll,
+//! inotify, memfd, unlinked files and, with `shell_job`, the terminal
+//! (`files`). Everything else is refused
 //! with an error naming the pid and the resource.
 
 use std::fs;
@@ -36,7 +38,7 @@ use crate::proc::{self as procfs, MapEntry};
 use crate::sys::{self, WaitStatus};
 
 /// What to dump and how.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DumpOptions {
     /// The process.
     pub pid: i32,
@@ -44,6 +46,16 @@ pub struct DumpOptions {
     pub images_dir: PathBuf,
     /// Let the process run on after the dump instead of killing it.
     pub leave_running: bool,
+    /// Dump a process whose terminal is its controlling tty (a shell job):
+    /// the restore gives it the restorer's terminal instead.
+    pub shell_job: bool,
+    /// Dump established TCP connections: not supported yet, refused.
+    pub tcp_established: bool,
+    /// Dump unix sockets connected outside the tree: not supported yet,
+    /// refused.
+    pub ext_unix_sk: bool,
+    /// Dump file locks: not supported yet, refused.
+    pub file_locks: bool,
 }
 
 /// What a dump did.
@@ -71,6 +83,18 @@ pub enum DumpError {
         fd: Option<i32>,
         /// What it is.
         what: String,
+    },
+    /// The process has something dumped only with an option.
+    #[error("pid {pid}{}: {what}; pass {option}", fd.map(|f| format!(" fd {f}")).unwrap_or_default())]
+    NeedsOption {
+        /// The task.
+        pid: i32,
+        /// The fd concerned, if any.
+        fd: Option<i32>,
+        /// What it is.
+        what: String,
+        /// The option (`--shell-job`, `--tcp-established`, …).
+        option: &'static str,
     },
     /// A /proc file of the task could not be read or parsed.
     #[error("pid {pid}: read {}", path.display())]
@@ -118,6 +142,7 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
         path: dir.clone(),
         source,
     })?;
+    refuse_unimplemented_options(opts)?;
     let mut seized = Seized::new(pid)?;
     if let Some(hook) = extra.on_seized {
         hook().map_err(|source| DumpError::Trace {
@@ -127,7 +152,7 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
         })?;
     }
     let skip: &[i32] = if extra.inherit_stdio { &[0, 1, 2] } else { &[] };
-    let (mut task, page_bytes, pages_elapsed) = collect_task(&mut seized, dir, skip)?;
+    let (mut task, page_bytes, pages_elapsed) = collect_task(&mut seized, dir, opts, skip)?;
     if extra.ns_pids {
         to_ns_pids(pid, &mut task)?;
         let name = format!("pages-{}.img", task.pid);
@@ -138,6 +163,16 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
             source,
         })?;
         task.pages_file = name;
+        // The fds' data file, if any, is named by the pid too.
+        let blobs = dir.join(crate::fd_image::files_file_name(pid));
+        if blobs.exists() {
+            let to = dir.join(crate::fd_image::files_file_name(task.pid));
+            fs::rename(&blobs, &to).map_err(|source| ImageError::Io {
+                op: "rename",
+                path: to,
+                source,
+            })?;
+        }
     }
     image::write_file(
         dir,
@@ -185,6 +220,20 @@ fn to_ns_pids(pid: i32, task: &mut TaskImage) -> Result<(), DumpError> {
         t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
     }
     Ok(())
+}
+
+/// Options accepted by name (runc's) whose feature does not exist yet:
+/// refused, never silently ignored.
+fn refuse_unimplemented_options(opts: &DumpOptions) -> Result<(), DumpError> {
+    let set = [
+        ("--tcp-established", opts.tcp_established),
+        ("--ext-unix-sk", opts.ext_unix_sk),
+        ("--file-locks", opts.file_locks),
+    ];
+    match set.iter().find(|(_, on)| *on) {
+        Some((name, _)) => Err(unsupported(opts.pid, None, *name)),
+        None => Ok(()),
+    }
 }
 
 /// `uname -r`.
@@ -400,6 +449,7 @@ fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError 
 fn collect_task(
     s: &mut Seized,
     dir: &Path,
+    opts: &DumpOptions,
     skip_fds: &[i32],
 ) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
@@ -414,7 +464,7 @@ fn collect_task(
             ));
         }
     }
-    let fds = collect_fds(pid, skip_fds)?;
+    let fds = crate::files::collect(pid, opts, dir, skip_fds)?;
     // maps, not smaps: smaps walks every page table to count Rss (20-50 ms
     // for 1 GiB here); its VmFlags are read beside the page copy below.
     let maps = parse_maps(pid, "maps")?;
@@ -723,69 +773,6 @@ fn inject_queries(
     result?;
     sys::ptrace_set_sigmask(pid, leader.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
     Ok((acts, brk, clear_tids))
-}
-
-fn collect_fds(pid: i32, skip: &[i32]) -> Result<Vec<FdImage>, DumpError> {
-    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
-    let entries = fs::read_dir(&dir).map_err(|source| DumpError::Proc {
-        pid,
-        path: dir.clone(),
-        source,
-    })?;
-    let mut fds = Vec::new();
-    for e in entries {
-        let e = e.map_err(|source| DumpError::Proc {
-            pid,
-            path: dir.clone(),
-            source,
-        })?;
-        let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        if skip.contains(&fd) {
-            continue;
-        }
-        let link = read_link(pid, &format!("fd/{fd}"))?;
-        let (pos, flags) = procfs::parse_fdinfo(&read_proc(pid, &format!("fdinfo/{fd}"))?)
-            .ok_or_else(|| unsupported(pid, Some(fd), "unreadable fdinfo"))?;
-        if !link.starts_with('/') {
-            // pipe:[…], socket:[…], anon_inode:[eventfd], …
-            return Err(unsupported(pid, Some(fd), link));
-        }
-        if link.ends_with(" (deleted)") {
-            return Err(unsupported(pid, Some(fd), format!("unlinked file {link}")));
-        }
-        let file = file_id(pid, &format!("fd/{fd}"))?;
-        let md =
-            fs::metadata(format!("/proc/{pid}/fd/{fd}")).map_err(|source| DumpError::Proc {
-                pid,
-                path: format!("/proc/{pid}/fd/{fd}").into(),
-                source,
-            })?;
-        let ft = md.file_type();
-        use std::os::unix::fs::FileTypeExt as _;
-        if ft.is_char_device() {
-            // Memory devices (null, zero, full, random, urandom) only; a
-            // terminal needs --shell-job, which is not implemented yet.
-            if libc::major(md.rdev()) != 1 {
-                return Err(unsupported(
-                    pid,
-                    Some(fd),
-                    format!("character device {link}"),
-                ));
-            }
-        } else if !ft.is_file() && !ft.is_dir() {
-            return Err(unsupported(pid, Some(fd), format!("{link} ({ft:?})")));
-        }
-        fds.push(FdImage {
-            fd,
-            flags: flags & !(libc::O_CLOEXEC as u32),
-            cloexec: flags & libc::O_CLOEXEC as u32 != 0,
-            kind: FdKind::Path { file, pos },
-        });
-    }
-    fds.sort_by_key(|f| f.fd);
-    Ok(fds)
 }
 
 /// Pagemap bits (Documentation/admin-guide/mm/pagemap.rst).

@@ -32,6 +32,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::fd_image::*;
+
 /// The one image format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 /// Page size of every page run; x86_64 only for now.
@@ -370,6 +372,50 @@ pub enum FdKind {
         file: FileId,
         /// File position.
         pos: u64,
+    },
+    /// The same open file description as an earlier fd of the task (a
+    /// `dup`): restored as a dup of it, sharing offset and flags.
+    Dup {
+        /// The earlier fd.
+        fd: i32,
+    },
+    /// One end of a pipe or FIFO.
+    Pipe(PipeImage),
+    /// A unix socket.
+    Unix(UnixImage),
+    /// An eventfd.
+    Eventfd {
+        /// Its counter.
+        count: u64,
+        /// `EFD_SEMAPHORE`.
+        semaphore: bool,
+    },
+    /// A signalfd.
+    Signalfd {
+        /// The signals it reads.
+        mask: u64,
+    },
+    /// A timerfd.
+    Timerfd(TimerfdImage),
+    /// An epoll instance with its watches.
+    Epoll {
+        /// Every watch.
+        watches: Vec<EpollWatch>,
+    },
+    /// An inotify instance with its watches.
+    Inotify {
+        /// Every watch, by watch descriptor.
+        watches: Vec<InotifyWatch>,
+    },
+    /// A memfd.
+    Memfd(MemfdImage),
+    /// A regular file unlinked while open.
+    Unlinked(UnlinkedImage),
+    /// The process's terminal (dumped with `--shell-job`): the restore
+    /// opens the restorer's terminal in its place.
+    Tty {
+        /// The terminal it was.
+        path: String,
     },
 }
 

@@ -9,6 +9,10 @@
 //! - [`restore`]: bring an image back as a running process.
 //! - [`state`]: per-task kernel state (pending signals, timers, credentials,
 //!   limits, seccomp…), dumped and restored.
+//! - [`fd_image`]: the image types of the fd kinds beyond regular files;
+//!   `files` dumps and restores them (pipes, unix sockets, eventfd,
+//!   signalfd, timerfd, epoll, inotify, memfd, unlinked files, terminals)
+//!   and refuses the rest by name.
 //! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
 //!
@@ -18,6 +22,8 @@
 pub mod check;
 pub mod collect;
 pub mod container;
+pub mod fd_image;
+mod files;
 pub mod image;
 pub mod inject;
 mod pages;
@@ -25,3 +31,5 @@ pub mod proc;
 pub mod restore;
 pub mod state;
 mod sys;
+
+pub use pages::copied as page_bytes_copied;

@@ -29,7 +29,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt as _;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::image::{PageRun, PAGE_SIZE};
@@ -106,6 +106,16 @@ fn windows(runs: &[Run]) -> Vec<Window> {
     out
 }
 
+/// Page bytes this process has moved so far, dumping or restoring: read by
+/// the progress line of `corral cr` ([`copied`]). One add per window.
+static COPIED: AtomicU64 = AtomicU64::new(0);
+
+/// Page bytes this process has read from tasks and written to page files,
+/// or the other way, since it started.
+pub fn copied() -> u64 {
+    COPIED.load(Ordering::Relaxed)
+}
+
 /// Runs `work` on every window with a few threads; the first error stops
 /// the others and is returned.
 fn run_workers<S>(
@@ -124,10 +134,15 @@ fn run_workers<S>(
             let Some(w) = windows.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
             };
-            if let Err(e) = work(&mut s, w) {
-                failed.store(true, Ordering::Relaxed);
-                let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert(e);
+            match work(&mut s, w) {
+                Ok(()) => {
+                    COPIED.fetch_add(w.len, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    let mut slot = error.lock().unwrap_or_else(|p| p.into_inner());
+                    slot.get_or_insert(e);
+                }
             }
         }
     };

@@ -7,8 +7,9 @@
 //!
 //! 1. unregister the rseq area the child inherited from us (trap 2);
 //! 2. close the fds it inherited, except the files we opened for it before
-//!    the fork (checked by device and inode against the image), which sit
-//!    at numbers above every fd of the image;
+//!    the fork (checked by device and inode against the image, or made
+//!    by `files`: pipes, sockets, eventfds…), which sit at
+//!    numbers above every fd of the image;
 //! 3. unmap everything but its vdso, then move `[vvar]`, `[vvar_vclock]`,
 //!    `[vdso]` to the dumped addresses, keeping their layout (trap 1);
 //! 4. map every mapping of the image (writable while we fill it); have the
@@ -18,7 +19,7 @@
 //!    window into our memory, on a few threads ([`crate::pages`], trap 4);
 //!    unregister; then set the final protections (trap 3);
 //! 5. `PR_SET_MM_MAP` (brk, stack, args, env, auxv, exe link), signal
-//!    handlers, comm, fds, cwd; close our extra fds; register the dumped
+//!    handlers, comm, fds, epoll watches, cwd; close our extra fds; register the dumped
 //!    rseq area; clear the parent-death signal;
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
 //!    and detach (after step 7, which runs once every thread exists).
@@ -107,20 +108,40 @@ pub struct Restored {
     pub pages_elapsed: Duration,
 }
 
+/// How to restore.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// Restore a shell job: the process's terminal (dumped with
+    /// `--shell-job`) is replaced by ours.
+    pub shell_job: bool,
+    /// The terminal to give it; by default the one on our stdin, stdout
+    /// or stderr.
+    pub terminal: Option<PathBuf>,
+}
+
 /// Restores the image in `dir`. The process is our child and runs when this
 /// returns; [`wait`] waits for it.
 pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
-    restore_with(dir, None)
+    restore_with(dir, &RestoreOptions::default())
+}
+
+/// [`restore`] with options.
+pub fn restore_with(dir: &Path, opts: &RestoreOptions) -> Result<Restored, RestoreError> {
+    restore_impl(dir, opts, None)
 }
 
 /// Restores the image in `dir` into the task a container runtime prepared
 /// ([`crate::container`]): its pid stays the task's, and it runs when this
 /// returns.
 pub fn restore_into(dir: &Path, into: &mut IntoTask<'_>) -> Result<Restored, RestoreError> {
-    restore_with(dir, Some(into))
+    restore_impl(dir, &RestoreOptions::default(), Some(into))
 }
 
-fn restore_with(dir: &Path, mut into: Option<&mut IntoTask<'_>>) -> Result<Restored, RestoreError> {
+fn restore_impl(
+    dir: &Path,
+    opts: &RestoreOptions,
+    mut into: Option<&mut IntoTask<'_>>,
+) -> Result<Restored, RestoreError> {
     let started = Instant::now();
     let image = ImageDir::open(dir)?;
     let [task] = image.tasks.as_slice() else {
@@ -150,7 +171,7 @@ fn restore_with(dir: &Path, mut into: Option<&mut IntoTask<'_>>) -> Result<Resto
         }
         .into());
     }
-    let files = Files::open(task, into.as_ref().map(|t| t.root))?;
+    let files = Files::open(task, &image.dir, opts, into.as_ref().map(|t| t.root))?;
 
     let keep_stdio = into.as_ref().is_some_and(|t| t.keep_stdio);
     let child_pid = match into.as_mut() {
@@ -329,7 +350,12 @@ fn open_checked(
 }
 
 impl Files {
-    fn open(task: &TaskImage, root: Option<BorrowedFd<'_>>) -> Result<Self, RestoreError> {
+    fn open(
+        task: &TaskImage,
+        dir: &Path,
+        opts: &RestoreOptions,
+        root: Option<BorrowedFd<'_>>,
+    ) -> Result<Self, RestoreError> {
         let base = task.fds.iter().map(|f| f.fd + 1).max().unwrap_or(0).max(3);
         let mut files = Files {
             base,
@@ -378,10 +404,34 @@ impl Files {
             source,
         })?;
         files.cwd = files.keep(cwd_dir.into())?;
+        let mut made = crate::files::Builder::new(task, dir, opts)?;
         for fd in &task.fds {
-            let FdKind::Path { file, pos } = &fd.kind;
+            let (file, pos) = match &fd.kind {
+                FdKind::Path { file, pos } => (file, pos),
+                FdKind::Dup { fd: of } => {
+                    let earlier = task.fds.iter().position(|f| f.fd == *of);
+                    let Some(&n) = earlier.and_then(|i| files.fds.get(i)) else {
+                        return Err(RestoreError::Unsupported(format!(
+                            "fd {} a dup of fd {of}, which comes later or not at all",
+                            fd.fd
+                        )));
+                    };
+                    files.fds.push(n);
+                    continue;
+                }
+                _ => {
+                    let f = made.open(fd)?;
+                    let n = files.keep(f)?;
+                    files.fds.push(n);
+                    continue;
+                }
+            };
             let acc = fd.flags & libc::O_ACCMODE as u32;
-            let keep_flags = libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECT | libc::O_NOATIME;
+            let keep_flags = libc::O_APPEND
+                | libc::O_NONBLOCK
+                | libc::O_DIRECT
+                | libc::O_NOATIME
+                | libc::O_DIRECTORY;
             let f = open_checked(file, acc as i32 | (fd.flags as i32 & keep_flags), root)?;
             if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
                 rustix::fs::seek(&f, rustix::fs::SeekFrom::Start(*pos)).map_err(|e| {
@@ -630,6 +680,7 @@ fn rebuild(
         };
         inj.syscall(libc::SYS_dup3, [src as u64, fd.fd as u64, flags, 0, 0, 0])?;
     }
+    crate::files::add_epoll_watches(&inj, scratch, task)?;
     inj.syscall(libc::SYS_fchdir, [files.cwd as u64, 0, 0, 0, 0, 0])?;
     inj.syscall(
         libc::SYS_close_range,

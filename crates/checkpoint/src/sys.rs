@@ -559,6 +559,135 @@ pub fn pagemap_scan_works() -> io::Result<()> {
     check(ret as libc::c_long).map(drop)
 }
 
+// ---- File kinds (crate::files): calls rustix lacks. ----
+
+fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = check(fd)?;
+    // SAFETY: every caller passes the return value of a syscall that has
+    // just created an fd, checked non-negative above; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// `kcmp(pid, pid, KCMP_FILE, a, b)`: whether fds `a` and `b` of `pid`
+/// share one open file description.
+pub fn kcmp_file(pid: i32, a: i32, b: i32) -> io::Result<bool> {
+    // SAFETY: integer arguments only; the kernel reads no memory of ours.
+    let ret = check(unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, 0, a, b) })?;
+    Ok(ret == 0)
+}
+
+/// `open_by_handle_at(mount_fd, handle, flags)`: opens the file a
+/// `struct file_handle` (type and bytes, as fdinfo shows them) names.
+pub fn open_by_handle_at(
+    mount_fd: BorrowedFd<'_>,
+    handle_type: i32,
+    handle: &[u8],
+    flags: i32,
+) -> io::Result<OwnedFd> {
+    if handle.len() > 128 {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    // struct file_handle { u32 handle_bytes; int handle_type; u8 f_handle[]; }
+    let mut buf = [0u32; 2 + 128 / 4];
+    buf[0] = handle.len() as u32;
+    buf[1] = handle_type as u32;
+    let bytes: Vec<u8> = buf[..2]
+        .iter()
+        .flat_map(|w| w.to_ne_bytes())
+        .chain(handle.iter().copied())
+        .chain(std::iter::repeat_n(0, 128 - handle.len()))
+        .collect();
+    // SAFETY: `bytes` is a struct file_handle of 8 + 128 bytes whose
+    // handle_bytes (<= 128) says how much of f_handle the kernel reads; it
+    // is live and unaliased for the call. The result is a new fd.
+    owned(unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            mount_fd.as_raw_fd(),
+            bytes.as_ptr(),
+            flags,
+        )
+    })
+}
+
+/// `signalfd4(-1, mask, flags)`: a new signalfd reading the signals of `mask`.
+pub fn signalfd(mask: u64, flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: the kernel reads 8 bytes (the size passed) from `mask`, a
+    // local u64 live for the call; the result is a new fd.
+    owned(unsafe { libc::syscall(libc::SYS_signalfd4, -1, &mask as *const u64, 8usize, flags) })
+}
+
+/// `timerfd_create(clockid, flags)`.
+pub fn timerfd_create(clockid: i32, flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments only; the result is a new fd.
+    owned(unsafe { libc::timerfd_create(clockid, flags) }.into())
+}
+
+/// `timerfd_settime(fd, flags, {interval, value})`, times as (s, ns).
+pub fn timerfd_settime(
+    fd: BorrowedFd<'_>,
+    flags: i32,
+    interval: (u64, u64),
+    value: (u64, u64),
+) -> io::Result<()> {
+    let ts = |(s, ns): (u64, u64)| libc::timespec {
+        tv_sec: s as libc::time_t,
+        tv_nsec: ns as libc::c_long,
+    };
+    let spec = libc::itimerspec {
+        it_interval: ts(interval),
+        it_value: ts(value),
+    };
+    // SAFETY: the kernel reads one itimerspec from `spec`, live for the
+    // call; the old value pointer is null (not wanted).
+    check(
+        unsafe { libc::timerfd_settime(fd.as_raw_fd(), flags, &spec, std::ptr::null_mut()) }.into(),
+    )
+    .map(drop)
+}
+
+/// `ioctl(TFD_IOC_SET_TICKS)`: sets the expirations a timerfd has not
+/// reported yet (CONFIG_CHECKPOINT_RESTORE).
+pub fn timerfd_set_ticks(fd: BorrowedFd<'_>, ticks: u64) -> io::Result<()> {
+    const TFD_IOC_SET_TICKS: libc::c_ulong = 0x4008_5400; // _IOW('T', 0, u64)
+                                                          // SAFETY: the ioctl reads one u64 from the pointer, `ticks`, live for
+                                                          // the call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), TFD_IOC_SET_TICKS, &ticks as *const u64) }.into())
+        .map(drop)
+}
+
+/// `getsockopt(fd, level, name)` of an int option.
+pub fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
+    let mut val: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let ptr = (&mut val as *mut libc::c_int).cast();
+    // SAFETY: the kernel writes at most `len` (4) bytes to `val` and the
+    // length to `len`, both locals live for the call.
+    let ret = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, ptr, &mut len) };
+    check(ret.into())?;
+    Ok(val)
+}
+
+/// `setsockopt(fd, level, name, &val)` of an int option.
+pub fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, val: i32) -> io::Result<()> {
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let ptr = (&val as *const libc::c_int).cast();
+    // SAFETY: the kernel reads `len` (4) bytes from `val`, live for the call.
+    let ret = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, ptr, len) };
+    check(ret.into()).map(drop)
+}
+
+/// `clock_gettime(clockid)` as (seconds, nanoseconds).
+pub fn clock_gettime(clockid: i32) -> io::Result<(u64, u64)> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel writes one timespec to `ts`, a local live for the call.
+    check(unsafe { libc::clock_gettime(clockid, &mut ts) }.into())?;
+    Ok((ts.tv_sec as u64, ts.tv_nsec as u64))
+}
+
 /// `PTRACE_O_SUSPEND_SECCOMP` (include/uapi/linux/ptrace.h): the tracee's
 /// seccomp filters do not apply while we trace it, so syscalls injected into
 /// a filtered task run. Needs CAP_SYS_ADMIN and a tracer without seccomp.

@@ -49,6 +49,7 @@ fn dump_restore_verify(mib: u32, leave_running: bool) {
         pid,
         images_dir: images.clone(),
         leave_running,
+        ..Default::default()
     };
     let st = collect::dump(&opts).unwrap();
     assert!(st.page_bytes >= u64::from(mib) << 20, "{st:?}");
@@ -123,6 +124,7 @@ fn an_fd_on_a_pipe_is_refused_by_name() {
         pid,
         images_dir: tmp.path().join("img"),
         leave_running: false,
+        ..Default::default()
     };
     let err = collect::dump(&opts).unwrap_err().to_string();
     assert!(err.starts_with(&format!("pid {pid} fd 0: pipe:[")), "{err}");

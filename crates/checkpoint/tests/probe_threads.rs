@@ -55,6 +55,7 @@ fn dump_restore_verify(leave_running: bool) {
         pid,
         images_dir: images.clone(),
         leave_running,
+        ..Default::default()
     };
     collect::dump(&opts).unwrap();
     if leave_running {

@@ -108,6 +108,7 @@ fn run(name: &str, mode: Mode) {
         pid: probe.pid,
         images_dir: images.clone(),
         leave_running: mode == Mode::LeaveRunning,
+        ..Default::default()
     };
     if let Err(e) = collect::dump(&opts) {
         let text = fs::read_to_string(&probe.log).unwrap_or_default();
@@ -152,6 +153,19 @@ macro_rules! probes {
 
 probes! {
     basic,
+    pipe,
+    fifo,
+    unix_pair,
+    unix_listener,
+    unix_dgram,
+    eventfd,
+    signalfd,
+    timerfd,
+    epoll,
+    inotify,
+    memfd,
+    unlinked_file,
+    file_offsets,
     sig_pending,
     sigaltstack,
     itimer,

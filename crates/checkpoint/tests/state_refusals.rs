@@ -52,6 +52,7 @@ fn refusal(name: &str, settle: impl Fn(i32) -> bool) -> (Reap, String) {
         pid,
         images_dir: tmp.path().join("img"),
         leave_running: false,
+        ..Default::default()
     };
     let err = collect::dump(&opts).expect_err("the dump must refuse");
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

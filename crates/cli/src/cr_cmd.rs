@@ -47,7 +47,7 @@ struct DumpArgs {
     /// Let the process run on after the dump.
     #[arg(long = "leave-running")]
     leave_running: bool,
-    /// Dump a process attached to a terminal (not implemented yet).
+    /// Dump a process whose controlling terminal is open in it (a shell job).
     #[arg(long = "shell-job")]
     shell_job: bool,
     /// Dump established TCP connections (not implemented yet).
@@ -72,7 +72,7 @@ struct RestoreArgs {
     /// Write the restored pid to this file.
     #[arg(long = "pid-file", value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    /// Restore a process attached to a terminal (not implemented yet).
+    /// Restore a shell job: its terminal becomes ours.
     #[arg(long = "shell-job")]
     shell_job: bool,
 }
@@ -91,13 +91,6 @@ struct CheckArgs {
     /// Print the probes as JSON.
     #[arg(long)]
     json: bool,
-}
-
-fn refuse_unimplemented(flags: &[(&str, bool)]) -> anyhow::Result<()> {
-    if let Some((name, _)) = flags.iter().find(|(_, set)| *set) {
-        bail!("{name} is not implemented yet");
-    }
-    Ok(())
 }
 
 /// Runs a `cr` subcommand.
@@ -122,6 +115,65 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// While alive, and only when stderr is a terminal, prints how many page
+/// bytes the dump or restore has moved and how fast, every half second
+/// after the first second, on one line it clears at the end.
+struct Progress {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(verb: &'static str) -> Progress {
+        use std::io::IsTerminal as _;
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !std::io::stderr().is_terminal() {
+            return Progress { stop, thread: None };
+        }
+        let seen = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let first = corral_checkpoint::page_bytes_copied();
+            let mut shown = false;
+            loop {
+                std::thread::park_timeout(std::time::Duration::from_millis(500));
+                if seen.load(Ordering::Relaxed) {
+                    break;
+                }
+                let secs = started.elapsed().as_secs_f64();
+                if secs < 1.0 {
+                    continue;
+                }
+                let bytes = corral_checkpoint::page_bytes_copied() - first;
+                eprint!(
+                    "\rcorral: {verb} {:.0} MiB of pages, {:.0} MB/s ",
+                    bytes as f64 / 1048576.0,
+                    mb_per_s(bytes, secs)
+                );
+                shown = true;
+            }
+            if shown {
+                eprint!("\r\x1b[K");
+            }
+        });
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
 fn mb_per_s(bytes: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         bytes as f64 / 1e6 / secs
@@ -131,18 +183,21 @@ fn mb_per_s(bytes: u64, secs: f64) -> f64 {
 }
 
 fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
-    refuse_unimplemented(&[
-        ("--shell-job", a.shell_job),
-        ("--tcp-established", a.tcp_established),
-        ("--ext-unix-sk", a.ext_unix_sk),
-        ("--file-locks", a.file_locks),
-    ])?;
+    // --tcp-established, --ext-unix-sk and --file-locks are refused by
+    // the library as not supported yet.
     let opts = collect::DumpOptions {
         pid: a.pid,
         images_dir: a.images_dir.clone(),
         leave_running: a.leave_running,
+        shell_job: a.shell_job,
+        tcp_established: a.tcp_established,
+        ext_unix_sk: a.ext_unix_sk,
+        file_locks: a.file_locks,
     };
-    let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid))?;
+    let progress = Progress::start("dumped");
+    let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid));
+    drop(progress);
+    let st = st?;
     let secs = st.pages_elapsed.as_secs_f64();
     eprintln!(
         "dumped pid {}: {} mappings, {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s, peak RSS {:.1} MiB",
@@ -158,9 +213,15 @@ fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn restore(a: &RestoreArgs) -> anyhow::Result<ExitCode> {
-    refuse_unimplemented(&[("--shell-job", a.shell_job)])?;
     let dir = &a.images_dir;
-    let r = restore::restore(dir).with_context(|| format!("restore {}", dir.display()))?;
+    let opts = restore::RestoreOptions {
+        shell_job: a.shell_job,
+        terminal: None,
+    };
+    let progress = Progress::start("restored");
+    let r = restore::restore_with(dir, &opts).with_context(|| format!("restore {}", dir.display()));
+    drop(progress);
+    let r = r?;
     let secs = r.pages_elapsed.as_secs_f64();
     eprintln!(
         "restored pid {}: {:.1} MiB of pages in {:.3} s ({:.0} MB/s), total {:.3} s, peak RSS {:.1} MiB",
@@ -247,11 +308,12 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         for f in &t.fds {
-            let image::FdKind::Path { file, pos } = &f.kind;
             writeln!(
                 out,
-                "  fd {}: {} pos {pos} flags {:#o}",
-                f.fd, file.path, f.flags
+                "  fd {}: {} flags {:#o}",
+                f.fd,
+                f.kind.describe(),
+                f.flags
             )?;
         }
         for s in &t.sigactions {

@@ -153,6 +153,10 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         pid: st.pid,
         images_dir: opts.image_path.clone(),
         leave_running: opts.leave_running,
+        // No shell job (a container with a terminal is refused above);
+        // the CLI refuses --tcp-established, --ext-unix-sk and --file-locks
+        // for containers before anything is written.
+        ..Default::default()
     };
     // Frozen, every task is seized; then thawed, each stays in its ptrace
     // stop while the dump runs code in it.

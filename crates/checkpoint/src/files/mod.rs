@@ -1,0 +1,18 @@
+//! File descriptors beyond regular files: pipes and FIFOs with their
+//! buffered data, unix sockets (pairs, listeners, queued data), eventfd,
+//! signalfd, timerfd, epoll, inotify, memfd, unlinked files and the
+//! terminal of a shell job; and the refusals, by name and with the option
+//! that would allow them, of what is not restored (TCP, file locks, other
+//! anon inodes…). The image types are in [`crate::fd_image`].
+//!
+//! - `dump`: reads each fd of a stopped task (fdinfo, `pidfd_getfd` copies,
+//!   sock_diag), never consuming data the task has not read.
+//! - `restore`: makes each again in our process before the fork.
+//! - `unix_diag`: the sock_diag query for unix sockets.
+
+mod dump;
+mod restore;
+mod unix_diag;
+
+pub use dump::collect;
+pub use restore::{add_epoll_watches, Builder};

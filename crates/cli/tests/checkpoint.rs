@@ -743,3 +743,21 @@ fn a_paused_container_checkpoints_and_stays_paused_with_leave_running() {
     count_past(&bundle, dumped);
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_named_unix_socket_is_refused_by_name() {
+    let bundle = counting("ckpt-sock");
+    bundle.set_args(&["/bin/counter", "/tmp/count", "sock"]);
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(&["unix socket named /tmp/sock", "not supported yet"], &[]);
+    assert!(!img.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    let n = count(&bundle);
+    count_past(&bundle, n);
+    bundle.assert_no_leaks();
+}

@@ -2,12 +2,15 @@
  * file named by argv[1]; a checkpoint test reads it. With a second
  * argument "thread", a second thread does the counting while the first
  * waits for it (a threaded process); with "block", SIGUSR1 is blocked (so
- * one sent stays pending). */
+ * one sent stays pending); with "sock", it listens on a unix socket bound
+ * to /tmp/sock first. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +35,13 @@ int main(int argc, char **argv) {
     if (argc < 2) return 2;
     fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return 3;
+    if (argc > 2 && strcmp(argv[2], "sock") == 0) {
+        struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = "/tmp/sock"};
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        unlink(a.sun_path);
+        if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 1) != 0)
+            return 8;
+    }
     if (argc > 2 && strcmp(argv[2], "block") == 0) {
         sigset_t set;
         sigemptyset(&set);

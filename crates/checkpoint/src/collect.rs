@@ -30,6 +30,7 @@ use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::container::{self, DumpExtra};
 use crate::image::{self, *};
 use crate::inject::{self, InjectError, Injector};
 use crate::pages;
@@ -127,6 +128,12 @@ pub enum DumpError {
 
 /// Dumps `opts.pid` to `opts.images_dir`.
 pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
+    dump_with(opts, &DumpExtra::default())
+}
+
+/// As [`dump`], recording a container's process as `extra` says
+/// ([`crate::container`]).
+pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats, DumpError> {
     let started = Instant::now();
     let pid = opts.pid;
     let dir = &opts.images_dir;
@@ -139,14 +146,54 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
     // Every process of the tree, every thread stopped, before anything is
     // read ([`crate::tree`]).
     let mut tree = crate::tree::dump::SeizedTree::seize(pid)?;
+    if let Some(hook) = extra.on_seized {
+        hook().map_err(|source| DumpError::Trace {
+            pid,
+            op: "after the seize (thaw)".into(),
+            source,
+        })?;
+    }
+    if extra.ns_pids && tree.processes() > 1 {
+        // The tree's ids are host pids; a container's tree is not mapped yet.
+        return Err(unsupported(pid, None, "a container of several processes"));
+    }
     let mut tasks = Vec::new();
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for seized in tree.procs_mut() {
-        let (task, bytes, elapsed) = collect_task(seized, dir, opts)?;
+        let skip: &[i32] = if extra.inherit_stdio && seized.pid == pid {
+            &[0, 1, 2]
+        } else {
+            &[]
+        };
+        let (task, bytes, elapsed) = collect_task(seized, dir, opts, skip)?;
         (page_bytes, pages_elapsed) = (page_bytes + bytes, pages_elapsed + elapsed);
         tasks.push(task);
     }
-    let shared_fds = tree.shared_fds(&tasks)?;
+    let (mut entries, mut shared_fds) = (tree.entries(), tree.shared_fds(&tasks)?);
+    if extra.ns_pids {
+        let task = &mut tasks[0];
+        to_ns_pids(pid, task)?;
+        let name = format!("pages-{}.img", task.pid);
+        let (from, to) = (dir.join(&task.pages_file), dir.join(&name));
+        fs::rename(&from, &to).map_err(|source| ImageError::Io {
+            op: "rename",
+            path: to,
+            source,
+        })?;
+        task.pages_file = name;
+        // The fds' data file, if any, is named by the pid too.
+        let blobs = dir.join(crate::fd_image::files_file_name(pid));
+        if blobs.exists() {
+            let to = dir.join(crate::fd_image::files_file_name(task.pid));
+            fs::rename(&blobs, &to).map_err(|source| ImageError::Io {
+                op: "rename",
+                path: to,
+                source,
+            })?;
+        }
+        // One process, in the container's pids: no tree in host pids.
+        (entries, shared_fds) = (Vec::new(), Vec::new());
+    }
     for task in &tasks {
         image::write_file(
             dir,
@@ -157,9 +204,9 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
     let inventory = Inventory {
         kernel_release: kernel_release(),
         corral_version: env!("CARGO_PKG_VERSION").to_owned(),
-        root_pid: pid,
+        root_pid: tasks[0].pid,
         tasks: tasks.iter().map(|t| t.pid).collect(),
-        tree: tree.entries(),
+        tree: entries,
         shared_fds,
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
@@ -175,6 +222,28 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
         elapsed: started.elapsed(),
         pages_elapsed,
     })
+}
+
+/// Replaces the host pid and tids in `task` (its threads', and the threads
+/// its POSIX timers signal) by those of its own pid namespace.
+fn to_ns_pids(pid: i32, task: &mut TaskImage) -> Result<(), DumpError> {
+    let proc_err = |tid: i32| {
+        move |source| DumpError::Proc {
+            pid,
+            path: format!("/proc/{pid}/task/{tid}/status").into(),
+            source,
+        }
+    };
+    task.pid = container::ns_tid(pid, pid).map_err(proc_err(pid))?;
+    for t in &mut task.state.posix_timers {
+        if t.tid != 0 {
+            t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
+        }
+    }
+    for t in &mut task.threads {
+        t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
+    }
+    Ok(())
 }
 
 /// Options accepted by name (runc's) whose feature does not exist yet:
@@ -415,10 +484,11 @@ pub(crate) fn collect_task(
     s: &mut Seized,
     dir: &Path,
     opts: &DumpOptions,
+    skip_fds: &[i32],
 ) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
     let status = read_proc(pid, "status")?;
-    let fds = crate::files::collect(pid, opts, dir)?;
+    let fds = crate::files::collect(pid, opts, dir, skip_fds)?;
     // maps, not smaps: smaps walks every page table to count Rss (20-50 ms
     // for 1 GiB here); its VmFlags are read beside the page copy below.
     let maps = parse_maps(pid, "maps")?;

@@ -3,6 +3,8 @@
 //! - [`check`]: which kernel features checkpoint/restore needs and whether
 //!   this kernel has them (`corral cr check`).
 //! - [`collect`]: dump a running process to an image directory.
+//! - [`container`]: what a container runtime adds (namespace pids, its own
+//!   stdio, restore into a task it prepared).
 //! - [`image`]: the image format (docs/image-format.md), reader and writer.
 //! - [`restore`]: bring an image back as a running process.
 //! - [`state`]: per-task kernel state (pending signals, timers, credentials,
@@ -21,6 +23,7 @@
 
 pub mod check;
 pub mod collect;
+pub mod container;
 pub mod fd_image;
 mod files;
 pub mod image;

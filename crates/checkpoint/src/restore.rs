@@ -41,11 +41,12 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::container::IntoTask;
 use crate::image::*;
 use crate::inject::{self, InjectError, Injector};
 use crate::pages;
@@ -127,25 +128,44 @@ pub fn restore(dir: &Path) -> Result<Restored, RestoreError> {
 
 /// [`restore`] with options.
 pub fn restore_with(dir: &Path, opts: &RestoreOptions) -> Result<Restored, RestoreError> {
-    let image = ImageDir::open(dir)?;
-    restore_image(&image, opts, fork_root)
+    restore_impl(dir, opts, None)
 }
 
-/// Restores an opened image, the root made by `fork_root` (given the
-/// root's pid; see [`fork_root`] for what it must return), every other
-/// process from inside its parent ([`crate::tree`]).
-pub fn restore_image(
-    image: &ImageDir,
+/// Restores the image in `dir` into the task a container runtime prepared
+/// ([`crate::container`]): its pid stays the task's, and it runs when this
+/// returns.
+pub fn restore_into(dir: &Path, into: &mut IntoTask<'_>) -> Result<Restored, RestoreError> {
+    restore_impl(dir, &RestoreOptions::default(), Some(into))
+}
+
+fn restore_impl(
+    dir: &Path,
     opts: &RestoreOptions,
-    fork_root: impl FnOnce(i32) -> Result<i32, RestoreError>,
+    into: Option<&mut IntoTask<'_>>,
 ) -> Result<Restored, RestoreError> {
-    crate::tree::restore::restore_tree(image, opts, fork_root)
+    let image = ImageDir::open(dir)?;
+    let keep_stdio = into.as_ref().is_some_and(|t| t.keep_stdio);
+    let root = into.as_ref().map(|t| t.root);
+    let make_root = |pid: i32, held: &[(BorrowedFd<'_>, i32)]| match into {
+        Some(t) => (t.place_files)(held).map_err(|source| RestoreError::Trace {
+            pid,
+            op: "hand the files to the prepared task".into(),
+            source,
+        }),
+        None => fork_root(pid),
+    };
+    let how = crate::tree::restore::How {
+        opts,
+        root,
+        keep_stdio,
+    };
+    crate::tree::restore::restore_tree(&image, &how, make_root)
 }
 
 /// Makes the root of a restored tree: a child of ours with pid `pid`
-/// (`clone3` with `set_tid`), traced by us with `PTRACE_O_TRACESYSGOOD |
-/// PTRACE_O_EXITKILL`, stopped in its first `SIGSTOP`, its memory and fds
-/// a copy of ours. Returns its pid.
+/// (`clone3` with `set_tid`) that asks to be traced and stops itself
+/// (`SIGSTOP`), its memory and fds a copy of ours. Returns its pid; the
+/// caller waits for the stop ([`crate::tree`]).
 pub fn fork_root(pid: i32) -> Result<i32, RestoreError> {
     let child = sys::fork_traced_child(Some(pid)).map_err(|e| match e.raw_os_error() {
         Some(libc::EEXIST) => RestoreError::PidInUse(pid),
@@ -155,7 +175,11 @@ pub fn fork_root(pid: i32) -> Result<i32, RestoreError> {
             source: e,
         },
     })?;
-    let pid = child.pid;
+    Ok(child.pid)
+}
+
+/// Waits for the root's first stop and sets our ptrace options on it.
+pub(crate) fn await_root(pid: i32) -> Result<(), RestoreError> {
     let trace = |op: &'static str| {
         move |source| RestoreError::Trace {
             pid,
@@ -163,25 +187,18 @@ pub fn fork_root(pid: i32) -> Result<i32, RestoreError> {
             source,
         }
     };
-    let stopped = match sys::waitpid(pid).map_err(trace("waitpid")) {
-        Ok(WaitStatus::Stopped { sig, .. }) if sig == libc::SIGSTOP => Ok(()),
-        Ok(status) => Err(RestoreError::Trace {
-            pid,
-            op: format!("child did not stop ({status:?})"),
-            source: io::ErrorKind::Other.into(),
-        }),
-        Err(e) => Err(e),
-    };
-    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
-    let r = stopped.and_then(|()| {
-        sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))
-    });
-    if let Err(e) = r {
-        let _ = sys::kill(pid, libc::SIGKILL);
-        let _ = wait(pid);
-        return Err(e);
+    match sys::waitpid(pid).map_err(trace("waitpid"))? {
+        WaitStatus::Stopped { sig, .. } if sig == libc::SIGSTOP => {}
+        status => {
+            return Err(RestoreError::Trace {
+                pid,
+                op: format!("child did not stop ({status:?})"),
+                source: io::ErrorKind::Other.into(),
+            })
+        }
     }
-    Ok(pid)
+    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
+    sys::ptrace_setoptions(pid, opts as u32).map_err(trace("PTRACE_SETOPTIONS"))
 }
 
 /// What one task needs from us, ready before the root is forked.
@@ -202,6 +219,7 @@ pub(crate) fn prepare(
     base: i32,
     shared: &mut crate::tree::SharedFiles,
     opts: &RestoreOptions,
+    root: Option<BorrowedFd<'_>>,
 ) -> Result<Prepared, RestoreError> {
     let xstates = task
         .threads
@@ -224,7 +242,7 @@ pub(crate) fn prepare(
         }
         .into());
     }
-    let files = Files::open(task, base, shared, &image.dir, opts)?;
+    let files = Files::open(task, base, shared, &image.dir, opts, root)?;
     Ok(Prepared {
         xstates,
         pages,
@@ -286,24 +304,30 @@ pub(crate) struct Files {
     cwd: i32,
 }
 
-fn open_checked(id: &FileId, opts: &mut fs::OpenOptions) -> Result<fs::File, RestoreError> {
-    open_checked_flags(id, opts, 0)
-}
-
-/// [`open_checked`] with more `O_*` flags (`custom_flags` replaces, so
-/// they are passed here rather than set on `opts`).
-fn open_checked_flags(
+/// Opens `id` with open(2) `flags`: by its path, or under `root` (a
+/// container's, [`crate::container::open_in_root`]).
+fn open_checked(
     id: &FileId,
-    opts: &mut fs::OpenOptions,
     flags: i32,
+    root: Option<BorrowedFd<'_>>,
 ) -> Result<fs::File, RestoreError> {
-    let f = opts
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | flags)
-        .open(&id.path)
-        .map_err(|source| RestoreError::Open {
-            path: id.path.clone().into(),
-            source,
-        })?;
+    let acc = flags & libc::O_ACCMODE;
+    let opened = match root {
+        Some(root) => crate::container::open_in_root(
+            root,
+            &id.path,
+            rustix::fs::OFlags::from_bits_retain(flags as u32),
+        ),
+        None => fs::OpenOptions::new()
+            .read(acc != libc::O_WRONLY)
+            .write(acc != libc::O_RDONLY)
+            .custom_flags((flags & !libc::O_ACCMODE) | libc::O_CLOEXEC | libc::O_NOCTTY)
+            .open(&id.path),
+    };
+    let f = opened.map_err(|source| RestoreError::Open {
+        path: id.path.clone().into(),
+        source,
+    })?;
     let md = f.metadata().map_err(|source| RestoreError::Open {
         path: id.path.clone().into(),
         source,
@@ -323,6 +347,7 @@ impl Files {
         shared: &mut crate::tree::SharedFiles,
         dir: &Path,
         opts: &RestoreOptions,
+        root: Option<BorrowedFd<'_>>,
     ) -> Result<Self, RestoreError> {
         let mut files = Files {
             base,
@@ -337,27 +362,39 @@ impl Files {
                 let writable = v.shared && v.prot & libc::PROT_WRITE as u32 != 0;
                 let key = (file.dev, file.ino, writable);
                 if !files.maps.contains_key(&key) {
-                    let f = open_checked(file, fs::OpenOptions::new().read(true).write(writable))?;
+                    let acc = if writable {
+                        libc::O_RDWR
+                    } else {
+                        libc::O_RDONLY
+                    };
+                    let f = open_checked(file, acc, root)?;
                     let n = files.keep(f.into())?;
                     files.maps.insert(key, n);
                 }
             }
         }
-        let exe = open_checked(&task.exe, fs::OpenOptions::new().read(true))?;
+        let exe = open_checked(&task.exe, libc::O_RDONLY, root)?;
         files.exe = files.keep(exe.into())?;
         let cwd = FileId {
             path: task.cwd.clone(),
             dev: 0,
             ino: 0,
         };
-        let cwd_dir = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&cwd.path)
-            .map_err(|source| RestoreError::Open {
-                path: cwd.path.into(),
-                source,
-            })?;
+        let cwd_dir = match root {
+            Some(root) => crate::container::open_in_root(
+                root,
+                &cwd.path,
+                rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY,
+            ),
+            None => fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(&cwd.path),
+        }
+        .map_err(|source| RestoreError::Open {
+            path: cwd.path.into(),
+            source,
+        })?;
         files.cwd = files.keep(cwd_dir.into())?;
         let mut made = crate::files::Builder::new(task, dir, opts)?;
         for fd in &task.fds {
@@ -397,10 +434,7 @@ impl Files {
                 | libc::O_DIRECT
                 | libc::O_NOATIME
                 | libc::O_DIRECTORY;
-            let mut opts = fs::OpenOptions::new();
-            opts.read(acc != libc::O_WRONLY as u32)
-                .write(acc != libc::O_RDONLY as u32);
-            let f = open_checked_flags(file, &mut opts, fd.flags as i32 & keep_flags)?;
+            let f = open_checked(file, acc as i32 | (fd.flags as i32 & keep_flags), root)?;
             if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
                 rustix::fs::seek(&f, rustix::fs::SeekFrom::Start(*pos)).map_err(|e| {
                     RestoreError::Open {
@@ -414,6 +448,15 @@ impl Files {
             files.fds.push(n);
         }
         Ok(files)
+    }
+
+    /// Every file we hold for the task, with the number it has here (and
+    /// in a task forked from us).
+    pub(crate) fn numbered(&self) -> Vec<(BorrowedFd<'_>, i32)> {
+        self.held
+            .iter()
+            .map(|f| (f.as_fd(), f.as_raw_fd()))
+            .collect()
     }
 
     fn keep(&mut self, fd: OwnedFd) -> Result<i32, RestoreError> {
@@ -438,6 +481,7 @@ pub(crate) fn rebuild(
     files: &Files,
     pages: &fs::File,
     threads: &mut Vec<i32>,
+    keep_stdio: bool,
 ) -> Result<Duration, RestoreError> {
     let trace = |op: &'static str| {
         move |source| RestoreError::Trace {
@@ -508,11 +552,15 @@ pub(crate) fn rebuild(
         ];
         inj.syscall(libc::SYS_rseq, args)?;
     }
-    // 2. Only the files we opened for it stay.
-    inj.syscall(
-        libc::SYS_close_range,
-        [0, (files.base - 1) as u64, 0, 0, 0, 0],
-    )?;
+    // 2. Only the files we opened for it stay (and the stdio a container
+    // runtime gave it).
+    let first = if keep_stdio { 3 } else { 0 };
+    if first < files.base as u64 {
+        inj.syscall(
+            libc::SYS_close_range,
+            [first, (files.base - 1) as u64, 0, 0, 0, 0],
+        )?;
+    }
 
     // 3. Unmap all but the vdso block, then move the block (trap 1).
     let block = (ours[0].start, ours[ours.len() - 1].end);
@@ -653,7 +701,7 @@ pub(crate) fn rebuild(
     let leader = &task.threads[0];
     set_thread_state(&inj, leader, false)?;
     for t in &task.threads[1..] {
-        clone_thread(&inj, scratch, t, threads)?;
+        clone_thread(&inj, scratch, t, threads, task.pid)?;
     }
     inj.syscall(libc::SYS_munmap, [scratch, PAGE_SIZE, 0, 0, 0, 0])?;
     if let Some(r) = &task.threads[0].rseq {
@@ -666,6 +714,14 @@ pub(crate) fn rebuild(
         libc::SYS_prctl,
         [libc::PR_SET_PDEATHSIG as u64, 0, 0, 0, 0, 0],
     )?;
+    if pid != task.pid {
+        // A container runtime's init may have made itself non-dumpable
+        // while it was the runtime; now it is the dumped program.
+        inj.syscall(
+            libc::SYS_prctl,
+            [libc::PR_SET_DUMPABLE as u64, 1, 0, 0, 0, 0],
+        )?;
+    }
     Ok(pages_elapsed)
 }
 
@@ -707,6 +763,7 @@ fn clone_thread(
     scratch: u64,
     t: &ThreadImage,
     created: &mut Vec<i32>,
+    task_pid: i32,
 ) -> Result<(), RestoreError> {
     let pid = inj.pid();
     let trace = |op: &'static str| {
@@ -725,12 +782,19 @@ fn clone_thread(
         .collect();
     poke(pid, scratch, &args).map_err(trace("write clone_args"))?;
     poke(pid, set_tid_at, &t.tid.to_le_bytes()).map_err(trace("write set_tid"))?;
-    let tid = inj.syscall(libc::SYS_clone3, [scratch, args.len() as u64, 0, 0, 0, 0])? as i32;
+    let ns_tid = inj.syscall(libc::SYS_clone3, [scratch, args.len() as u64, 0, 0, 0, 0])? as i32;
+    // In a container's pid namespace the task sees its own ids; we need
+    // the host's.
+    let tid = if inj.pid() == task_pid {
+        ns_tid
+    } else {
+        crate::container::host_tid(inj.pid(), ns_tid).map_err(trace("find the new thread"))?
+    };
     created.push(tid);
-    if tid != t.tid {
+    if ns_tid != t.tid {
         return Err(RestoreError::Trace {
             pid: t.tid,
-            op: format!("clone3 made thread {tid}"),
+            op: format!("clone3 made thread {ns_tid}"),
             source: io::ErrorKind::Other.into(),
         });
     }
@@ -825,7 +889,7 @@ fn open_uffd(
     inj: &Injector,
     task: &TaskImage,
 ) -> Result<Option<(sys::Uffd, Vec<u64>)>, RestoreError> {
-    let pid = task.pid;
+    let pid = inj.pid();
     let fd = match inj.syscall(
         libc::SYS_userfaultfd,
         [sys::USERFAULTFD_FLAGS, 0, 0, 0, 0, 0],

@@ -508,6 +508,13 @@ pub fn kcmp(pid_a: i32, pid_b: i32, kind: i32) -> io::Result<bool> {
     Ok(ret == 0)
 }
 
+/// `getpgid(pid)`: 0 when the group's leader is in no pid namespace we
+/// see (a container's init, seen from inside, has its group outside).
+pub fn getpgid(pid: i32) -> io::Result<i32> {
+    // SAFETY: integer argument only.
+    check(unsafe { libc::getpgid(pid) }.into()).map(|g| g as i32)
+}
+
 /// `waitpid(pid, WNOHANG | __WALL)`: reaps `pid` if it is a child of ours
 /// that has exited; whether it did.
 pub fn reap_if_exited(pid: i32) -> io::Result<bool> {

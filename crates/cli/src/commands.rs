@@ -117,6 +117,7 @@ impl CreateArgs {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             syslog: self.syslog,
+            restore: false,
         }
     }
 }
@@ -128,7 +129,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     // container id, so no container can be named like this directory.
     corral_runtime::seccomp::set_cache_dir(cli.state_root().join("@cache").join("seccomp"));
     let makes_processes = match &cli.command {
-        Command::Create(_) | Command::Run(_) | Command::Exec(_) => true,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_) | Command::Restore(_) => true,
         Command::Cr(a) => a.restores(),
         _ => false,
     };
@@ -171,6 +172,8 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::List(a) => list(&store, a)?,
         Command::Spec(a) => write_spec(a, cli.global.rootless.as_deref() == Some("true"))?,
         Command::Cr(a) => return crate::cr_cmd::run(a),
+        Command::Checkpoint(a) => return crate::ctr_cmd::checkpoint(&store, a),
+        Command::Restore(a) => return crate::ctr_cmd::restore(&store, a),
         Command::Exec(a) => {
             // runc's exec reports its own failures with 255, keeping 1..=254
             // for the process's exit status.

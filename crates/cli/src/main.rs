@@ -8,6 +8,7 @@
 mod cgroup_cmd;
 mod commands;
 mod cr_cmd;
+mod ctr_cmd;
 mod live_cmd;
 mod logging;
 mod parse;
@@ -76,6 +77,10 @@ enum Command {
     Spec(commands::SpecArgs),
     /// Checkpoint/restore of process trees (dump, restore, show, check).
     Cr(cr_cmd::CrArgs),
+    /// Checkpoint a running container to an image directory.
+    Checkpoint(ctr_cmd::CheckpointArgs),
+    /// Restore a container from a checkpoint image.
+    Restore(ctr_cmd::RestoreArgs),
     /// Run a new process in a running container.
     Exec(live_cmd::ExecArgs),
     /// List the processes of a container.
@@ -141,7 +146,10 @@ fn early_command(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<S
 
 fn main() -> ExitCode {
     let early = early_command(std::env::args_os());
-    if matches!(early.as_deref(), Some("create" | "run" | "exec")) {
+    if matches!(
+        early.as_deref(),
+        Some("create" | "run" | "exec" | "restore")
+    ) {
         if let Err(e) = corral_runtime::selfexe::reexec_read_only() {
             // exec's own failures are 255, as runc's.
             let code = if early.as_deref() == Some("exec") {

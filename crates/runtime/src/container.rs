@@ -68,6 +68,15 @@ pub enum Error {
     /// Not supported (yet).
     #[error("{0}")]
     Unsupported(String),
+    /// A checkpoint or restore of the container's processes failed.
+    #[error("{what}")]
+    Checkpoint {
+        /// What was being done.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A fail point fired (tests only: the `failpoints` feature).
     #[error(transparent)]
     FailPoint(#[from] crate::failpoint::Injected),
@@ -105,6 +114,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     /// `--syslog`: a per-container /dev/log (also by annotation).
     pub syslog: bool,
+    /// `restore`: the init stops for a checkpoint restore instead of
+    /// executing the process ([`crate::checkpoint`]).
+    pub restore: bool,
 }
 
 /// The state JSON `state` prints: the OCI fields plus runc's extras.
@@ -232,13 +244,13 @@ impl Drop for Cleanup {
 
 /// A container whose init is set up and waits to be started.
 pub struct Created {
-    dir: ContainerDir,
-    state: StateFile,
-    pid: i32,
-    pidfd: OwnedFd,
-    sync: OwnedFd,
-    old_mask: SigSet,
-    console: Option<UnixStream>,
+    pub(crate) dir: ContainerDir,
+    pub(crate) state: StateFile,
+    pub(crate) pid: i32,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) sync: OwnedFd,
+    pub(crate) old_mask: SigSet,
+    pub(crate) console: Option<UnixStream>,
 }
 
 fn cgroups_path(spec: &Spec, id: &str) -> String {
@@ -629,6 +641,7 @@ pub fn create_container(
                 .collect(),
             old_mask: &old_mask,
             runtime_hooks: !runtime_hooks.is_empty(),
+            restore: opts.restore,
         }),
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
     };
@@ -700,6 +713,9 @@ pub fn create_container(
             _ => return Err(init_gone(pid)),
         }
         failpoint::hit("create.after_ready")?;
+        // What a later checkpoint compares the container's mounts and
+        // limits with.
+        crate::checkpoint::record_start(cleanup.dir.as_ref().expect("held until disarmed"), pid)?;
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
         }
@@ -817,7 +833,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<(), Error> {
     Ok(())
 }
 
-fn poststart(st: &StateFile) {
+pub(crate) fn poststart(st: &StateFile) {
     let hooks = st
         .config
         .hooks()
@@ -955,7 +971,7 @@ pub(crate) fn forward_until_exit(pid: i32, pidfd: &OwnedFd) -> i32 {
 /// Kills what is left, removes the cgroup, runs poststop hooks and removes
 /// the state directory. Errors are logged: this runs on paths that are
 /// already reporting something else, or on a delete that must finish.
-fn destroy(dir: ContainerDir, st: &StateFile, poststop: bool) -> Vec<String> {
+pub(crate) fn destroy(dir: ContainerDir, st: &StateFile, poststop: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if state::is_alive(st.pid, st.start_time) {
         if let Ok(pidfd) = rustix::process::pidfd_open(

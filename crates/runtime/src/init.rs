@@ -113,6 +113,10 @@ pub struct InitArgs<'a> {
     pub old_mask: &'a SigSet,
     /// The parent has createRuntime/prestart hooks to run mid-setup.
     pub runtime_hooks: bool,
+    /// Restore from a checkpoint: once the environment is built, take the
+    /// restore's files and stop for it instead of executing the process
+    /// ([`crate::checkpoint`]).
+    pub restore: bool,
 }
 
 /// The init's entry point: never returns.
@@ -313,8 +317,13 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         step(hooks::run_hooks("createContainer", &h, &state))?;
     }
     // Built, and the agent's socket connected, while host paths are visible.
-    let mut filter =
-        seccomp::prepare(linux.seccomp().as_ref(), process, &state).map_err(|e| chain(&e))?;
+    // A restored process brings its own filter (and the agent is not ours
+    // to connect to twice).
+    let mut filter = if a.restore {
+        None
+    } else {
+        seccomp::prepare(linux.seccomp().as_ref(), process, &state).map_err(|e| chain(&e))?
+    };
     step(rootfs::switch_root(root_fd, a.rootfs, a.no_pivot))?;
     step(rootfs::write_sysctls(root_fd, spec))?;
     step(rootfs::mask_paths(root_fd, spec))?;
@@ -334,6 +343,16 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
             oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
         };
         sys::personality(persona).map_err(io_step("set personality"))?;
+    }
+    if a.restore {
+        // config.json's rlimits to start from (the image's, when it has
+        // them, are set by the restore). Still root with every capability:
+        // the restore's injected calls (clone3 with set_tid, PR_SET_MM_MAP)
+        // need them; the process's own credentials, no_new_privs and
+        // seccomp filters come from its image, set last.
+        step(process::apply_limits(process))?;
+        drop(root);
+        return Err(crate::checkpoint::stop_for_restore(a.sync));
     }
     // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter:
     // a process that will lack it loads it before its user is switched.

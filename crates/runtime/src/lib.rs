@@ -6,6 +6,8 @@
 //! - [`container`]: the lifecycle as the runtime's parent sees it.
 //! - [`exec`]: a new process in a live container.
 //! - [`live`]: pause, resume, update, ps and events on a live container.
+//! - [`checkpoint`]: `checkpoint` and `restore` of a container (runc's
+//!   commands), over `corral-checkpoint`.
 //! - [`init`]: the container's init between `clone3` and `execve`.
 //! - [`rootfs`]: mounts, /dev, masked and read-only paths, pivot_root — by fd.
 //! - [`process`]: rlimits, user, capabilities, program lookup.
@@ -18,6 +20,7 @@
 //! - [`failpoint`]: named failures for tests (the `failpoints` feature).
 //! - `sys`: the crate's only `unsafe` code.
 
+pub mod checkpoint;
 pub mod container;
 pub mod exec;
 pub mod failpoint;

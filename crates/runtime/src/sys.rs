@@ -711,3 +711,36 @@ pub fn reset_signal_dispositions() {
         };
     }
 }
+
+/// `dup3(fd, target, O_CLOEXEC)` in an init about to be restored from a
+/// checkpoint ([`crate::checkpoint`]): the number `target` is the one the
+/// restore expects the file at.
+pub fn place_fd_for_restore(fd: BorrowedFd<'_>, target: i32) -> io::Result<()> {
+    // SAFETY: dup3 takes integers; `fd` is borrowed and open. Whatever
+    // `target` numbered before is replaced: the init calls this only once
+    // every fd it still uses (the sync socket) lies below the targets, and
+    // then stops for good ([`traceme_and_stop`]): the restore replaces its
+    // memory, so no owner of a replaced number ever closes it again.
+    let ret = unsafe { libc::dup3(fd.as_raw_fd(), target, libc::O_CLOEXEC) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `PTRACE_TRACEME`, then `SIGSTOP` to ourselves: the parent, our tracer
+/// now, sees the stop and takes over (checkpoint restore). Returns only if
+/// the parent let us go on, which a restore never does.
+pub fn traceme_and_stop() -> io::Result<()> {
+    // SAFETY: ptrace(PTRACE_TRACEME) takes no pointer (the other arguments
+    // are ignored and zero).
+    let ret = unsafe { libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raise takes an integer; SIGSTOP cannot be caught or blocked.
+    if unsafe { libc::raise(libc::SIGSTOP) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

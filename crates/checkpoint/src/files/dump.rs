@@ -106,9 +106,15 @@ impl Fd<'_> {
     }
 }
 
-/// Reads every fd of `pid` into the image; blob data goes to
+/// Reads every fd of `pid` but those in `skip` (a container's stdio,
+/// [`crate::container`]) into the image; blob data goes to
 /// `dir/files-<pid>.img`.
-pub fn collect(pid: i32, opts: &DumpOptions, dir: &Path) -> Result<Vec<FdImage>, DumpError> {
+pub fn collect(
+    pid: i32,
+    opts: &DumpOptions,
+    dir: &Path,
+    skip: &[i32],
+) -> Result<Vec<FdImage>, DumpError> {
     let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let proc_err = |path: PathBuf| move |source| DumpError::Proc { pid, path, source };
     let mut numbers = Vec::new();
@@ -118,6 +124,7 @@ pub fn collect(pid: i32, opts: &DumpOptions, dir: &Path) -> Result<Vec<FdImage>,
             numbers.push(n);
         }
     }
+    numbers.retain(|n| !skip.contains(n));
     numbers.sort_unstable();
     let mut c = Collector {
         pid,

@@ -395,13 +395,21 @@ fn queue_pending(cx: &Ctx<'_>) -> Result<(), RestoreError> {
     for (inj, t) in cx.threads() {
         for s in &t.state.pending {
             poke(pid, scratch, &s.bytes().map_err(RestoreError::Unsupported)?)?;
-            let args = [pid as u64, t.tid as u64, s.signo.into(), scratch, 0, 0];
+            // The ids as the task sees them (its pid namespace's).
+            let args = [
+                cx.task.pid as u64,
+                t.tid as u64,
+                s.signo.into(),
+                scratch,
+                0,
+                0,
+            ];
             inj.syscall(libc::SYS_rt_tgsigqueueinfo, args)?;
         }
     }
     for s in &cx.task.state.shared_pending {
         poke(pid, scratch, &s.bytes().map_err(RestoreError::Unsupported)?)?;
-        let args = [pid as u64, s.signo.into(), scratch, 0, 0, 0];
+        let args = [cx.task.pid as u64, s.signo.into(), scratch, 0, 0, 0];
         cx.leader().syscall(libc::SYS_rt_sigqueueinfo, args)?;
     }
     Ok(())

@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use super::dump::syscall_ip;
@@ -28,11 +29,23 @@ use crate::inject::{InjectError, Injector};
 use crate::restore::{self as rs, RestoreError, Restored};
 use crate::sys::{self, WaitStatus};
 
-/// Restores every process of `image`; the root is made by `fork_root`.
+/// How a tree is restored: the options, the root directory files are
+/// opened under (a container's), whether the root keeps the stdio the
+/// runtime gave it.
+pub(crate) struct How<'a> {
+    pub opts: &'a rs::RestoreOptions,
+    pub root: Option<BorrowedFd<'a>>,
+    pub keep_stdio: bool,
+}
+
+/// Restores every process of `image`. `make_root(pid, files)` makes the
+/// root, stopped by a `SIGSTOP` of its own under our ptrace, holding the
+/// `files` we opened at the same numbers ([`rs::fork_root`] forks us; a
+/// container runtime hands them to the task it prepared).
 pub(crate) fn restore_tree(
     image: &ImageDir,
-    opts: &rs::RestoreOptions,
-    fork_root: impl FnOnce(i32) -> Result<i32, RestoreError>,
+    how: &How<'_>,
+    make_root: impl FnOnce(i32, &[(BorrowedFd<'_>, i32)]) -> Result<i32, RestoreError>,
 ) -> Result<Restored, RestoreError> {
     let started = Instant::now();
     let tree = entries(&image.inventory);
@@ -49,12 +62,19 @@ pub(crate) fn restore_tree(
     let prepared = image
         .tasks
         .iter()
-        .map(|t| rs::prepare(image, t, base, &mut shared, opts))
+        .map(|t| rs::prepare(image, t, base, &mut shared, how.opts, how.root))
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut guard = Guard::default();
-    let root = fork_root(plan.root)?;
+    let held: Vec<_> = prepared.iter().flat_map(|p| p.files.numbered()).collect();
+    let root = make_root(plan.root, &held)?;
+    drop(held);
     guard.procs.push(root);
+    // A pid of the image as we see it: the root's is whatever `make_root`
+    // gave (a container's task, seen from outside its pid namespace); the
+    // others are made with their image pids in the root's namespace, ours.
+    let live = |pid: i32| if pid == plan.root { root } else { pid };
+    rs::await_root(root)?;
     let trace = |pid: i32, op: &'static str| {
         move |source| RestoreError::Trace {
             pid,
@@ -67,7 +87,6 @@ pub(crate) fn restore_tree(
         ip: None,
         scratch: HashMap::new(),
     };
-    let outside_pgid = pgid_of(root)?;
     for step in &plan.steps {
         match *step {
             Step::Create { pid, parent } => {
@@ -75,18 +94,21 @@ pub(crate) fn restore_tree(
                     .iter()
                     .find(|e| e.pid == pid)
                     .and_then(|e| e.exit_signal);
-                maker.create(parent, pid, exit_signal, &mut guard)?
+                maker.create(live(parent), pid, exit_signal, &mut guard)?
             }
             Step::Setsid(pid) => {
-                maker.inj(pid)?.syscall(libc::SYS_setsid, [0; 6])?;
+                maker.inj(live(pid))?.syscall(libc::SYS_setsid, [0; 6])?;
             }
         }
     }
+    // A process in the restorer's group (`None`) is there already: every
+    // process was made before any `setpgid`, and a `setsid` moves only
+    // processes whose group is in the tree.
     for &(pid, group) in &plan.groups {
-        let want = group.unwrap_or(outside_pgid);
-        if pgid_of(pid)? != want {
+        let Some(want) = group else { continue };
+        if pgid_of(live(pid))? != want {
             let args = [0, want as u64, 0, 0, 0, 0];
-            maker.inj(pid)?.syscall(libc::SYS_setpgid, args)?;
+            maker.inj(live(pid))?.syscall(libc::SYS_setpgid, args)?;
         }
     }
     // Each parent of zombies, with the exit signals their ends queued.
@@ -109,34 +131,37 @@ pub(crate) fn restore_tree(
         }
     }
     for (parent, set) in parents {
-        maker.take_signals(parent, set)?;
+        maker.take_signals(live(parent), set)?;
     }
 
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for (task, prep) in image.tasks.iter().zip(&prepared) {
-        guard.threads.push((task.pid, Vec::new()));
+        let pid = live(task.pid);
+        guard.threads.push((pid, Vec::new()));
         let threads = &mut guard.threads.last_mut().expect("pushed above").1;
-        pages_elapsed += rs::rebuild(task.pid, task, &prep.files, &prep.pages, threads)?;
+        let keep_stdio = how.keep_stdio && task.pid == image.inventory.root_pid;
+        pages_elapsed += rs::rebuild(pid, task, &prep.files, &prep.pages, threads, keep_stdio)?;
         page_bytes += task.pages_size;
     }
     // Our copies of the files close here: each process has its own.
     let xstates: Vec<_> = prepared.into_iter().map(|p| p.xstates).collect();
     for task in &image.tasks {
-        let threads = guard.threads.iter().find(|(p, _)| *p == task.pid);
-        let all_tids: Vec<i32> = [task.pid]
+        let pid = live(task.pid);
+        let threads = guard.threads.iter().find(|(p, _)| *p == pid);
+        let all_tids: Vec<i32> = [pid]
             .into_iter()
             .chain(threads.into_iter().flat_map(|(_, t)| t.iter().copied()))
             .collect();
-        crate::state::restore::restore(task.pid, task, &all_tids)?;
+        crate::state::restore::restore(pid, task, &all_tids)?;
     }
     for (task, xstates) in image.tasks.iter().zip(&xstates).rev() {
         let threads = guard
             .threads
             .iter()
-            .find(|(p, _)| *p == task.pid)
+            .find(|(p, _)| *p == live(task.pid))
             .map(|(_, t)| t.clone())
             .unwrap_or_default();
-        rs::resume_task(task.pid, task, xstates, &threads)?;
+        rs::resume_task(live(task.pid), task, xstates, &threads)?;
     }
     guard.procs.clear();
     tracing::info!(pid = root, processes = image.tasks.len(), "restored");
@@ -339,14 +364,11 @@ impl Maker {
 
 /// `getpgid(pid)`.
 fn pgid_of(pid: i32) -> Result<i32, RestoreError> {
-    let p = rustix::process::Pid::from_raw(pid);
-    rustix::process::getpgid(p)
-        .map(|g| g.as_raw_nonzero().get())
-        .map_err(|e| RestoreError::Trace {
-            pid,
-            op: "getpgid".into(),
-            source: e.into(),
-        })
+    sys::getpgid(pid).map_err(|source| RestoreError::Trace {
+        pid,
+        op: "getpgid".into(),
+        source,
+    })
 }
 
 /// Kills every process made so far unless the restore completed, and

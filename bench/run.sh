@@ -39,9 +39,13 @@ PY
 wrap() { # the private-mount-namespace wrapper all three runtimes run under
   echo "unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec $1 --root $work/state-$2 run -b $work/bundle bench-$2-\$\$ >/dev/null'"
 }
+# CORRAL_OTHER=BIN adds another corral binary (an older build) to the run.
+other=()
+[[ -n ${CORRAL_OTHER:-} ]] && other=(-n other "$(wrap "$CORRAL_OTHER" other)")
 hyperfine -N --warmup 20 --runs "$RUNS" --export-json "$work/result.json" \
   -n floor "unshare -m -p -n -i -u -f true" \
   -n corral "$(wrap "$CORRAL" corral)" \
+  "${other[@]}" \
   -n crun "$(wrap crun crun)" \
   -n runc "$(wrap runc runc)"
 
@@ -49,7 +53,9 @@ python3 - "$work/result.json" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 c = r["corral"]["mean"]
-for name in ("floor", "crun", "runc"):
+for name in ("floor", "other", "crun", "runc"):
+    if name not in r:
+        continue
     print(f"corral / {name}: {c / r[name]['mean']:.2f}x  (corral {c*1e3:.2f} ms, {name} {r[name]['mean']*1e3:.2f} ms)")
 PY
 rss=$( { /usr/bin/time -f %M unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; exec $CORRAL --root $work/state-rss run -b $work/bundle rss >/dev/null"; } 2>&1 | tail -1)

@@ -30,6 +30,7 @@ use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::action::{self, Stage};
 use crate::container::{self, DumpExtra};
 use crate::image::{self, *};
 use crate::inject::{self, InjectError, Injector};
@@ -56,6 +57,9 @@ pub struct DumpOptions {
     pub ext_unix_sk: bool,
     /// Dump file locks: not supported yet, refused.
     pub file_locks: bool,
+    /// Run this at pre-dump, network-lock, post-dump and network-unlock
+    /// ([`crate::action`]).
+    pub action_script: Option<PathBuf>,
 }
 
 /// What a dump did.
@@ -121,6 +125,9 @@ pub enum DumpError {
     /// A syscall run inside the task failed.
     #[error(transparent)]
     Inject(#[from] InjectError),
+    /// The action script failed at a stage.
+    #[error(transparent)]
+    Action(#[from] crate::action::ActionError),
     /// Writing the image failed.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -143,9 +150,45 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
         source,
     })?;
     refuse_unimplemented_options(opts)?;
+    let script = opts.action_script.as_deref();
+    action::run(script, Stage::PreDump, pid)?;
     // Every process of the tree, every thread stopped, before anything is
     // read ([`crate::tree`]).
-    let mut tree = crate::tree::dump::SeizedTree::seize(pid)?;
+    let tree = crate::tree::dump::SeizedTree::seize(pid)?;
+    // After network-lock (even a failed one) the network is unlocked
+    // whenever the tree runs on.
+    // (A failed lock drops the closure, and with it `tree`: the seize is
+    // undone before the unlock runs.)
+    let dumped = action::run(script, Stage::NetworkLock, pid)
+        .map_err(DumpError::from)
+        .and_then(|()| dump_seized(opts, extra, tree, started));
+    match dumped {
+        Ok(stats) => {
+            if opts.leave_running {
+                action::run(script, Stage::NetworkUnlock, pid)?;
+            }
+            Ok(stats)
+        }
+        Err(e) => {
+            // The tree runs on (the seize was undone as it dropped): let
+            // its network go too. The first error is the one to report.
+            if let Err(a) = action::run(script, Stage::NetworkUnlock, pid) {
+                tracing::warn!("{a}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The dump of a seized tree, from the thaw hook to the kill or release.
+fn dump_seized(
+    opts: &DumpOptions,
+    extra: &DumpExtra<'_>,
+    mut tree: crate::tree::dump::SeizedTree,
+    started: Instant,
+) -> Result<DumpStats, DumpError> {
+    let pid = opts.pid;
+    let dir = &opts.images_dir;
     if let Some(hook) = extra.on_seized {
         hook().map_err(|source| DumpError::Trace {
             pid,
@@ -210,6 +253,7 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
         shared_fds,
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
+    action::run(opts.action_script.as_deref(), Stage::PostDump, pid)?;
     if opts.leave_running {
         tree.release()?;
     } else {

@@ -1,5 +1,6 @@
 //! Native checkpoint/restore of Linux processes, without CRIU.
 //!
+//! - [`action`]: `--action-script`, run at each stage of a dump or restore.
 //! - [`check`]: which kernel features checkpoint/restore needs and whether
 //!   this kernel has them (`corral cr check`).
 //! - [`collect`]: dump a running process to an image directory.
@@ -21,6 +22,7 @@
 //! Kernel facts and the traps this code avoids are in CHECKPOINT-NOTES.md
 //! (shared with the project); comments cite them as "trap N".
 
+pub mod action;
 pub mod check;
 pub mod collect;
 pub mod container;

@@ -94,6 +94,9 @@ pub enum RestoreError {
     /// A syscall run inside the new task failed.
     #[error(transparent)]
     Inject(#[from] InjectError),
+    /// The action script failed at a stage.
+    #[error(transparent)]
+    Action(#[from] crate::action::ActionError),
 }
 
 /// A restored, running process.
@@ -118,6 +121,9 @@ pub struct RestoreOptions {
     /// The terminal to give it; by default the one on our stdin, stdout
     /// or stderr.
     pub terminal: Option<PathBuf>,
+    /// Run this at pre-restore, post-restore and network-unlock
+    /// ([`crate::action`]).
+    pub action_script: Option<PathBuf>,
 }
 
 /// Restores the image in `dir`. The root is our child and runs when this

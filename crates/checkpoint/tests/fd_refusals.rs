@@ -213,6 +213,7 @@ fn a_shell_job_needs_shell_job_and_comes_back_on_our_terminal() {
     let ropts = restore::RestoreOptions {
         shell_job: true,
         terminal: Some(ours_path.clone()),
+        ..Default::default()
     };
     let r = restore::restore_with(&images, &ropts).unwrap();
     let _reap = Reap(r.pid);

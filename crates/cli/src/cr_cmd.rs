@@ -59,6 +59,10 @@ struct DumpArgs {
     /// Dump file locks (not implemented yet).
     #[arg(long = "file-locks")]
     file_locks: bool,
+    /// Run this script at pre-dump, network-lock, post-dump and
+    /// network-unlock, the stage in CRTOOLS_SCRIPT_ACTION (CRIU's way).
+    #[arg(long = "action-script", value_name = "PATH")]
+    action_script: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +79,10 @@ struct RestoreArgs {
     /// Restore a shell job: its terminal becomes ours.
     #[arg(long = "shell-job")]
     shell_job: bool,
+    /// Run this script at pre-restore, post-restore and network-unlock,
+    /// the stage in CRTOOLS_SCRIPT_ACTION (CRIU's way).
+    #[arg(long = "action-script", value_name = "PATH")]
+    action_script: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +201,7 @@ fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
         tcp_established: a.tcp_established,
         ext_unix_sk: a.ext_unix_sk,
         file_locks: a.file_locks,
+        action_script: a.action_script.clone(),
     };
     let progress = Progress::start("dumped");
     let st = collect::dump(&opts).with_context(|| format!("dump pid {}", a.pid));
@@ -217,6 +226,7 @@ fn restore(a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let opts = restore::RestoreOptions {
         shell_job: a.shell_job,
         terminal: None,
+        action_script: a.action_script.clone(),
     };
     let progress = Progress::start("restored");
     let r = restore::restore_with(dir, &opts).with_context(|| format!("restore {}", dir.display()));

@@ -48,6 +48,9 @@ pub(crate) fn restore_tree(
     make_root: impl FnOnce(i32, &[(BorrowedFd<'_>, i32)]) -> Result<i32, RestoreError>,
 ) -> Result<Restored, RestoreError> {
     let started = Instant::now();
+    let script = how.opts.action_script.as_deref();
+    let root_pid = image.inventory.root_pid;
+    crate::action::run(script, crate::action::Stage::PreRestore, root_pid)?;
     let tree = entries(&image.inventory);
     let plan = Plan::new(&tree).map_err(|e| RestoreError::Unsupported(e.to_string()))?;
     // Every task's files sit above every image fd of every task.
@@ -154,6 +157,8 @@ pub(crate) fn restore_tree(
             .collect();
         crate::state::restore::restore(pid, task, &all_tids)?;
     }
+    crate::action::run(script, crate::action::Stage::PostRestore, root_pid)?;
+    crate::action::run(script, crate::action::Stage::NetworkUnlock, root_pid)?;
     for (task, xstates) in image.tasks.iter().zip(&xstates).rev() {
         let threads = guard
             .threads

@@ -31,17 +31,10 @@ fn cr_restore_runs_from_a_read_only_binary() {
             .stderr(Stdio::null()),
     );
     let pid = i32::try_from(sleeper.id()).unwrap();
-    let start = Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
-        assert!(start.elapsed() < Duration::from_secs(10), "sleep never ran");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let dump = Command::new(runtime_bin())
-        .args(["cr", "dump", "--pid", &pid.to_string(), "--images-dir"])
-        .arg(&images)
-        .output()
-        .unwrap();
-    assert!(dump.status.success(), "{dump:?}");
+    wait_until("sleep never ran", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() == "sleep\n"
+    });
+    cr_dump(pid, &images);
     let _ = wait_tracked(&mut sleeper, Duration::from_secs(5));
     let mut restorer = spawn_tracked(
         Command::new(runtime_bin())
@@ -51,11 +44,9 @@ fn cr_restore_runs_from_a_read_only_binary() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let start = Instant::now();
-    while !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(start.elapsed() < Duration::from_secs(10), "not restored");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("not restored", || {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
     let exe = format!("/proc/{}/exe", restorer.id());
     let flags = rustix::fs::statvfs(exe.as_str()).unwrap().f_flag;
     kill_pid(pid);
@@ -102,20 +93,8 @@ fn a_tree_is_dumped_shown_and_restored_in_the_foreground() {
             .stderr(out),
     );
     let pid = i32::try_from(probe.id()).unwrap();
-    let start = Instant::now();
-    while !ready.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the probe never got ready"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let dump = Command::new(runtime_bin())
-        .args(["cr", "dump", "--pid", &pid.to_string(), "--images-dir"])
-        .arg(&images)
-        .output()
-        .unwrap();
-    assert!(dump.status.success(), "{dump:?}");
+    wait_until("the probe never got ready", || ready.exists());
+    cr_dump(pid, &images);
     let _ = wait_tracked(&mut probe, Duration::from_secs(5));
 
     let show = Command::new(runtime_bin())
@@ -151,16 +130,13 @@ fn a_tree_is_dumped_shown_and_restored_in_the_foreground() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let start = Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .count()
-        != 2
-    {
-        assert!(start.elapsed() < Duration::from_secs(10), "not restored");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("not restored", || {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .count()
+            == 2
+    });
     std::thread::sleep(Duration::from_millis(100)); // every process resumed
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(pid).unwrap(),
@@ -174,4 +150,23 @@ fn a_tree_is_dumped_shown_and_restored_in_the_foreground() {
         "{status:?}; probe log:\n{text}"
     );
     assert!(text.lines().any(|l| l == "ok"), "{text}");
+}
+
+/// Polls `done` every 5 ms for 10 s at most; panics naming `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `corral cr dump --pid PID --images-dir IMAGES`, which must succeed.
+fn cr_dump(pid: i32, images: &std::path::Path) {
+    let dump = Command::new(runtime_bin())
+        .args(["cr", "dump", "--pid", &pid.to_string(), "--images-dir"])
+        .arg(images)
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{dump:?}");
 }

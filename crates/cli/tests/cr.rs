@@ -167,6 +167,6 @@ fn cr_dump(pid: i32, images: &std::path::Path) {
         .args(["cr", "dump", "--pid", &pid.to_string(), "--images-dir"])
         .arg(images)
         .output()
-        .unwrap();
+        .expect("run corral cr dump");
     assert!(dump.status.success(), "{dump:?}");
 }

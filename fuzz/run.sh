@@ -22,9 +22,11 @@ for target in $(cargo +nightly fuzz list); do
   # libseccomp 2.5.4 leaks 96-byte blocks inside the library for some
   # filters corral builds and frees correctly (docs/security.md): leak
   # detection, per input (libFuzzer) and at exit (ASan), would report that.
-  extra=() env=()
+  # TMPDIR: the config target makes its bundle under it, and libFuzzer
+  # exits without destructors; the scratch directory goes at exit.
+  extra=() env=(env TMPDIR="$scratch")
   if [ "$target" = seccomp_profile ]; then
-    extra=(-detect_leaks=0) env=(env ASAN_OPTIONS=detect_leaks=0)
+    extra=(-detect_leaks=0) env+=(ASAN_OPTIONS=detect_leaks=0)
   fi
   rc=0
   "${env[@]}" cargo +nightly fuzz run "$target" "$scratch/$target" "fuzz/corpus/$target" -- \

@@ -133,6 +133,15 @@ pub enum DumpError {
     Image(#[from] ImageError),
 }
 
+impl DumpError {
+    /// A `Trace` error for what `op` did to task `pid`, as a `map_err`
+    /// argument.
+    pub(crate) fn trace(pid: i32, op: impl Into<String>) -> impl FnOnce(io::Error) -> DumpError {
+        let op = op.into();
+        move |source| DumpError::Trace { pid, op, source }
+    }
+}
+
 /// Dumps `opts.pid` to `opts.images_dir`.
 pub fn dump(opts: &DumpOptions) -> Result<DumpStats, DumpError> {
     dump_with(opts, &DumpExtra::default())
@@ -367,13 +376,7 @@ impl Seized {
 
     fn put_back(&self, t: &Stopped) -> Result<(), DumpError> {
         let tid = t.tid;
-        let trace = |op: &'static str| {
-            move |source| DumpError::Trace {
-                pid: tid,
-                op: op.to_owned(),
-                source,
-            }
-        };
+        let trace = |op: &'static str| DumpError::trace(tid, op);
         sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
         inject::resume(self.pid, tid, &t.regs).map_err(trace("resume"))
     }
@@ -452,14 +455,7 @@ pub(crate) fn thread_ids(pid: i32) -> Result<Vec<i32>, DumpError> {
 /// Seizes and interrupts thread `tid` of `pid` and waits for it to stop.
 /// `None` when a thread other than the leader exited in between.
 fn stop_thread(pid: i32, tid: i32) -> Result<Option<Stopped>, DumpError> {
-    let trace = |op: &str| {
-        let op = op.to_owned();
-        move |source| DumpError::Trace {
-            pid: tid,
-            op,
-            source,
-        }
-    };
+    let trace = |op: &str| DumpError::trace(tid, op.to_owned());
     match sys::ptrace_seize(tid, libc::PTRACE_O_TRACESYSGOOD as u32) {
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) && tid != pid => return Ok(None),
         r => r.map_err(trace("PTRACE_SEIZE"))?,
@@ -629,13 +625,7 @@ fn thread_image(
     state: crate::state::ThreadState,
 ) -> Result<ThreadImage, DumpError> {
     let tid = t.tid;
-    let trace = |op: &'static str| {
-        move |source| DumpError::Trace {
-            pid: tid,
-            op: op.to_owned(),
-            source,
-        }
-    };
+    let trace = |op: &'static str| DumpError::trace(tid, op);
     let xstate = sys::ptrace_get_xstate(tid).map_err(trace("PTRACE_GETREGSET NT_X86_XSTATE"))?;
     let rseq = sys::ptrace_get_rseq(tid)
         .map_err(trace("PTRACE_GET_RSEQ_CONFIGURATION"))?
@@ -768,13 +758,7 @@ fn inject_queries(
     caught: u64,
 ) -> Result<(Vec<SigAction>, u64, Vec<u64>), DumpError> {
     let pid = s.pid;
-    let trace = |op: &'static str| {
-        move |source| DumpError::Trace {
-            pid,
-            op: op.to_owned(),
-            source,
-        }
-    };
+    let trace = |op: &'static str| DumpError::trace(pid, op);
     let vdso = maps
         .iter()
         .find(|m| m.path.as_deref() == Some("[vdso]"))
@@ -816,13 +800,7 @@ fn inject_queries(
         }
         for t in &s.threads {
             let tid = t.tid;
-            let trace = |op: &'static str| {
-                move |source| DumpError::Trace {
-                    pid: tid,
-                    op: op.to_owned(),
-                    source,
-                }
-            };
+            let trace = |op: &'static str| DumpError::trace(tid, op);
             if tid != pid {
                 sys::ptrace_set_sigmask(tid, !0).map_err(trace("PTRACE_SETSIGMASK"))?;
             }

@@ -99,6 +99,15 @@ pub enum RestoreError {
     Action(#[from] crate::action::ActionError),
 }
 
+impl RestoreError {
+    /// A `Trace` error for what `op` did to task `pid`, as a `map_err`
+    /// argument.
+    pub(crate) fn trace(pid: i32, op: impl Into<String>) -> impl FnOnce(io::Error) -> RestoreError {
+        let op = op.into();
+        move |source| RestoreError::Trace { pid, op, source }
+    }
+}
+
 /// A restored, running process.
 #[derive(Clone, Copy, Debug)]
 pub struct Restored {
@@ -186,13 +195,7 @@ pub fn fork_root(pid: i32) -> Result<i32, RestoreError> {
 
 /// Waits for the root's first stop and sets our ptrace options on it.
 pub(crate) fn await_root(pid: i32) -> Result<(), RestoreError> {
-    let trace = |op: &'static str| {
-        move |source| RestoreError::Trace {
-            pid,
-            op: op.to_owned(),
-            source,
-        }
-    };
+    let trace = |op: &'static str| RestoreError::trace(pid, op);
     match sys::waitpid(pid).map_err(trace("waitpid"))? {
         WaitStatus::Stopped { sig, .. } if sig == libc::SIGSTOP => {}
         status => {
@@ -268,13 +271,7 @@ pub(crate) fn resume_task(
     let tids = threads.iter().copied().chain([pid]);
     let states = task.threads[1..].iter().zip(&xstates[1..]);
     for (tid, (t, xstate)) in tids.zip(states.chain([(&task.threads[0], &xstates[0])])) {
-        let trace = |op: &'static str| {
-            move |source| RestoreError::Trace {
-                pid: tid,
-                op: op.to_owned(),
-                source,
-            }
-        };
+        let trace = |op: &'static str| RestoreError::trace(tid, op);
         sys::ptrace_set_xstate(tid, xstate).map_err(trace("PTRACE_SETREGSET NT_X86_XSTATE"))?;
         let regs: libc::user_regs_struct = t.regs.clone().into();
         sys::ptrace_set_sigmask(tid, t.sigmask).map_err(trace("PTRACE_SETSIGMASK"))?;
@@ -489,13 +486,7 @@ pub(crate) fn rebuild(
     threads: &mut Vec<i32>,
     keep_stdio: bool,
 ) -> Result<Duration, RestoreError> {
-    let trace = |op: &'static str| {
-        move |source| RestoreError::Trace {
-            pid,
-            op: op.to_owned(),
-            source,
-        }
-    };
+    let trace = |op: &'static str| RestoreError::trace(pid, op);
     let base_regs = sys::ptrace_getregs(pid).map_err(trace("PTRACE_GETREGS"))?;
     let maps_text = fs::read_to_string(format!("/proc/{pid}/maps")).map_err(trace("read maps"))?;
     let maps = procfs::parse_smaps(&maps_text)
@@ -772,13 +763,7 @@ fn clone_thread(
     task_pid: i32,
 ) -> Result<(), RestoreError> {
     let pid = inj.pid();
-    let trace = |op: &'static str| {
-        move |source| RestoreError::Trace {
-            pid: t.tid,
-            op: op.to_owned(),
-            source,
-        }
-    };
+    let trace = |op: &'static str| RestoreError::trace(t.tid, op);
     let set_tid_at = scratch + 512;
     // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal,
     // stack, stack_size, tls, set_tid, set_tid_size, cgroup.

@@ -36,14 +36,7 @@ fn cr_restore_runs_from_a_read_only_binary() {
     });
     cr_dump(pid, &images);
     let _ = wait_tracked(&mut sleeper, Duration::from_secs(5));
-    let mut restorer = spawn_tracked(
-        Command::new(runtime_bin())
-            .args(["cr", "restore", "--images-dir"])
-            .arg(&images)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let mut restorer = cr_restore(&images);
     wait_until("not restored", || {
         std::path::Path::new(&format!("/proc/{pid}")).exists()
     });
@@ -122,14 +115,7 @@ fn a_tree_is_dumped_shown_and_restored_in_the_foreground() {
     );
     assert!(tree[2].starts_with("      "), "{text}");
 
-    let mut restorer = spawn_tracked(
-        Command::new(runtime_bin())
-            .args(["cr", "restore", "--images-dir"])
-            .arg(&images)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let mut restorer = cr_restore(&images);
     wait_until("not restored", || {
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
             .unwrap_or_default()
@@ -169,4 +155,16 @@ fn cr_dump(pid: i32, images: &std::path::Path) {
         .output()
         .expect("run corral cr dump");
     assert!(dump.status.success(), "{dump:?}");
+}
+
+/// `corral cr restore --images-dir IMAGES` in the foreground, tracked.
+fn cr_restore(images: &std::path::Path) -> std::process::Child {
+    spawn_tracked(
+        Command::new(runtime_bin())
+            .args(["cr", "restore", "--images-dir"])
+            .arg(images)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
 }

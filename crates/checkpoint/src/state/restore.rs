@@ -26,7 +26,6 @@
 //!    is the one way the kernel lets any siginfo through unchanged.
 
 use std::fs;
-use std::io;
 
 use super::*;
 use crate::image::{Backing, TaskImage, Vma};
@@ -70,15 +69,10 @@ const ADVICE: [(&str, Option<&str>, i64, u64); 8] = [
 /// `MLOCK_ONFAULT` (include/uapi/asm-generic/mman-common.h).
 const MLOCK_ONFAULT: u64 = 1;
 
-fn trace(pid: i32, op: impl Into<String>) -> impl FnOnce(io::Error) -> RestoreError {
-    let op = op.into();
-    move |source| RestoreError::Trace { pid, op, source }
-}
-
 fn poke(pid: i32, addr: u64, data: &[u8]) -> Result<(), RestoreError> {
     sys::process_vm_writev(pid, &[data], &[(addr, data.len() as u64)])
         .map(drop)
-        .map_err(trace(pid, "write the scratch area"))
+        .map_err(RestoreError::trace(pid, "write the scratch area"))
 }
 
 fn words(w: &[u64]) -> Vec<u8> {
@@ -106,24 +100,26 @@ fn renamed(task: &TaskImage, t: &crate::image::ThreadImage) -> bool {
 fn from_outside(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreError> {
     for (&tid, t) in tids.iter().zip(&task.threads) {
         if let Some(sc) = t.state.sched {
-            let now = sys::sched_getattr(tid).map_err(trace(tid, "sched_getattr"))?;
+            let now = sys::sched_getattr(tid).map_err(RestoreError::trace(tid, "sched_getattr"))?;
             if Sched::from_attr(&now) != sc {
-                sys::sched_setattr(tid, &sc.to_attr()).map_err(trace(
+                sys::sched_setattr(tid, &sc.to_attr()).map_err(RestoreError::trace(
                     tid,
                     format!("sched_setattr policy {} nice {}", sc.policy, sc.nice),
                 ))?;
             }
         }
         if let Some(prio) = t.state.ioprio {
-            if sys::ioprio_get(tid).map_err(trace(tid, "ioprio_get"))? != prio {
-                sys::ioprio_set(tid, prio).map_err(trace(tid, format!("ioprio_set {prio:#x}")))?;
+            if sys::ioprio_get(tid).map_err(RestoreError::trace(tid, "ioprio_get"))? != prio {
+                sys::ioprio_set(tid, prio)
+                    .map_err(RestoreError::trace(tid, format!("ioprio_set {prio:#x}")))?;
             }
         }
         if !t.state.affinity.is_empty() {
-            let now = sys::sched_getaffinity(tid).map_err(trace(tid, "sched_getaffinity"))?;
+            let now = sys::sched_getaffinity(tid)
+                .map_err(RestoreError::trace(tid, "sched_getaffinity"))?;
             if now != t.state.affinity {
                 sys::sched_setaffinity(tid, &t.state.affinity)
-                    .map_err(trace(tid, "sched_setaffinity"))?;
+                    .map_err(RestoreError::trace(tid, "sched_setaffinity"))?;
             }
         }
     }
@@ -131,8 +127,10 @@ fn from_outside(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreE
         let path = format!("/proc/{pid}/oom_score_adj");
         let now = fs::read_to_string(&path).unwrap_or_default();
         if now.trim().parse::<i32>().ok() != Some(adj) {
-            fs::write(&path, adj.to_string())
-                .map_err(trace(pid, format!("write {adj} to oom_score_adj")))?;
+            fs::write(&path, adj.to_string()).map_err(RestoreError::trace(
+                pid,
+                format!("write {adj} to oom_score_adj"),
+            ))?;
         }
     }
     Ok(())
@@ -154,7 +152,7 @@ struct Plan<'a> {
 impl<'a> Plan<'a> {
     fn new(pid: i32, st: &'a ProcState) -> Result<Self, RestoreError> {
         let status = fs::read_to_string(format!("/proc/{pid}/status"))
-            .map_err(trace(pid, "read /proc/PID/status"))?;
+            .map_err(RestoreError::trace(pid, "read /proc/PID/status"))?;
         let umask = crate::proc::status_field(&status, "Umask")
             .and_then(|u| u32::from_str_radix(u, 8).ok());
         let personality = fs::read_to_string(format!("/proc/{pid}/personality"))
@@ -216,9 +214,9 @@ impl<'a> Plan<'a> {
 pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), RestoreError> {
     let st = &task.state;
     for r in &st.rlimits {
-        let now = sys::prlimit_get(pid, r.resource).map_err(trace(pid, "prlimit"))?;
+        let now = sys::prlimit_get(pid, r.resource).map_err(RestoreError::trace(pid, "prlimit"))?;
         if now != (r.cur, r.max) {
-            sys::prlimit_set(pid, r.resource, r.cur, r.max).map_err(trace(
+            sys::prlimit_set(pid, r.resource, r.cur, r.max).map_err(RestoreError::trace(
                 pid,
                 format!("prlimit resource {} to {}/{}", r.resource, r.cur, r.max),
             ))?;
@@ -230,13 +228,14 @@ pub(crate) fn restore(pid: i32, task: &TaskImage, tids: &[i32]) -> Result<(), Re
         return Ok(());
     }
     for &tid in tids {
-        sys::ptrace_set_sigmask(tid, !0).map_err(trace(tid, "PTRACE_SETSIGMASK"))?;
+        sys::ptrace_set_sigmask(tid, !0).map_err(RestoreError::trace(tid, "PTRACE_SETSIGMASK"))?;
     }
     let ip = syscall_ip(pid)?;
     let injs = tids
         .iter()
         .map(|&tid| {
-            let regs = sys::ptrace_getregs(tid).map_err(trace(tid, "PTRACE_GETREGS"))?;
+            let regs =
+                sys::ptrace_getregs(tid).map_err(RestoreError::trace(tid, "PTRACE_GETREGS"))?;
             Ok(Injector::new(tid, ip, regs))
         })
         .collect::<Result<Vec<_>, RestoreError>>()?;
@@ -362,7 +361,8 @@ fn seccomp(cx: &Ctx<'_>, tids: &[i32]) -> Result<(), RestoreError> {
             | libc::PTRACE_O_EXITKILL as u32
             | sys::PTRACE_O_SUSPEND_SECCOMP;
         for &tid in tids {
-            sys::ptrace_setoptions(tid, opts).map_err(trace(tid, "PTRACE_O_SUSPEND_SECCOMP"))?;
+            sys::ptrace_setoptions(tid, opts)
+                .map_err(RestoreError::trace(tid, "PTRACE_O_SUSPEND_SECCOMP"))?;
         }
     }
     if st.no_new_privs {
@@ -418,14 +418,15 @@ fn queue_pending(cx: &Ctx<'_>) -> Result<(), RestoreError> {
 /// The address of a `syscall` instruction in the task's vdso, which now
 /// sits where the dumped process had it.
 fn syscall_ip(pid: i32) -> Result<u64, RestoreError> {
-    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).map_err(trace(pid, "read maps"))?;
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map_err(RestoreError::trace(pid, "read maps"))?;
     let vdso = crate::proc::parse_smaps(&maps)
         .ok()
         .and_then(|m| m.into_iter().find(|m| m.path.as_deref() == Some("[vdso]")))
         .ok_or_else(|| RestoreError::Unsupported("a task without [vdso]".into()))?;
     let mut text = vec![0u8; (vdso.end - vdso.start) as usize];
     sys::process_vm_readv(pid, &mut text, &[(vdso.start, vdso.end - vdso.start)])
-        .map_err(trace(pid, "read the vdso"))?;
+        .map_err(RestoreError::trace(pid, "read the vdso"))?;
     inject::find_syscall_insn(&text)
         .map(|off| vdso.start + off)
         .ok_or_else(|| RestoreError::Unsupported("a vdso without a syscall instruction".into()))
@@ -461,7 +462,7 @@ fn itimer(inj: &Injector, scratch: u64, t: &Itimer) -> Result<(), RestoreError> 
     )?;
     let mut got = [0u8; 32];
     sys::process_vm_readv(pid, &mut got, &[(scratch + 32, 32)])
-        .map_err(trace(pid, "read an itimer"))?;
+        .map_err(RestoreError::trace(pid, "read an itimer"))?;
     let w = |i: usize| i64::from_le_bytes(got[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
     let extra = w(2) * 1_000_000 + w(3) - want;
     if extra > 0 && want > extra {
@@ -496,7 +497,7 @@ fn posix_timers(inj: &Injector, scratch: u64, timers: &[PosixTimer]) -> Result<(
         inj.syscall(libc::SYS_timer_create, args)?;
         let mut id = [0u8; 4];
         sys::process_vm_readv(pid, &mut id, &[(scratch, 4)])
-            .map_err(trace(pid, "read the timer id"))?;
+            .map_err(RestoreError::trace(pid, "read the timer id"))?;
         if i32::from_le_bytes(id) != t.id {
             return Err(RestoreError::Unsupported(format!(
                 "POSIX timer {} came back as {}",

@@ -275,13 +275,7 @@ fn refuse_vfork_parent(pid: i32) -> Result<(), DumpError> {
 /// Runs `wait4(kid, NULL, __WALL)` in `p` for each of `kids` (each already
 /// dead: a zombie, or killed and waited for by us as its tracer).
 fn reap_in(p: &Seized, kids: &[i32]) -> Result<(), DumpError> {
-    let trace = |op: &'static str| {
-        move |source| DumpError::Trace {
-            pid: p.pid,
-            op: op.to_owned(),
-            source,
-        }
-    };
+    let trace = |op: &'static str| DumpError::trace(p.pid, op);
     // It dies next: no need to put its mask back.
     sys::ptrace_set_sigmask(p.pid, !0).map_err(trace("PTRACE_SETSIGMASK"))?;
     let ip = syscall_ip(p.pid).map_err(trace("find a syscall instruction"))?;

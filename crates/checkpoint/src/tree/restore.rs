@@ -78,14 +78,7 @@ pub(crate) fn restore_tree(
     // others are made with their image pids in the root's namespace, ours.
     let live = |pid: i32| if pid == plan.root { root } else { pid };
     rs::await_root(root)?;
-    let trace = |pid: i32, op: &'static str| {
-        move |source| RestoreError::Trace {
-            pid,
-            op: op.to_owned(),
-            source,
-        }
-    };
-    sys::ptrace_set_sigmask(root, !0).map_err(trace(root, "PTRACE_SETSIGMASK"))?;
+    sys::ptrace_set_sigmask(root, !0).map_err(RestoreError::trace(root, "PTRACE_SETSIGMASK"))?;
     let mut maker = Maker {
         ip: None,
         scratch: HashMap::new(),
@@ -189,13 +182,7 @@ struct Maker {
 
 impl Maker {
     fn inj(&mut self, pid: i32) -> Result<Injector, RestoreError> {
-        let trace = |op: &'static str| {
-            move |source| RestoreError::Trace {
-                pid,
-                op: op.to_owned(),
-                source,
-            }
-        };
+        let trace = |op: &'static str| RestoreError::trace(pid, op);
         let ip = match self.ip {
             Some(ip) => ip,
             None => *self
@@ -285,7 +272,7 @@ impl Maker {
     /// its terminating signal (with no core file), then waits for it as
     /// its tracer, which leaves it a zombie of its parent.
     fn exit_zombie(&mut self, pid: i32, status: i32) -> Result<(), RestoreError> {
-        let trace = |op: String| move |source| RestoreError::Trace { pid, op, source };
+        let trace = |op: String| RestoreError::trace(pid, op);
         let (code, sig) = ((status >> 8) & 0xff, status & 0x7f);
         if sig == 0 {
             let ip = self.inj(pid)?.syscall_ip();

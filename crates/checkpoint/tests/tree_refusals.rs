@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns too: a panic is the test failing
 
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use common::{build_probe, wait_for, Reap};
@@ -11,16 +12,29 @@ use corral_checkpoint::collect;
 
 mod common;
 
-/// Starts refuse_tree in `mode`, dumps it, returns the error and the
-/// child's pid; checks that every process runs on (none left stopped).
-fn refused(mode: &str) -> (String, i32) {
+/// Starts refuse_tree in `mode`, dumps it, returns the error, the child's
+/// pid and the process group it started in (led by a `sleep` outside the
+/// tree: our own group may be 0, led from outside our pid namespace, as
+/// under a CI runner that never called setsid); checks that every process
+/// runs on (none left stopped).
+fn refused(mode: &str) -> (String, i32, i32) {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap(); // trap 6
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_probe(tmp.path(), "refuse_tree");
     let ready = tmp.path().join("ready");
+    let leader = Command::new("sleep")
+        .arg("600")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let group = leader.id() as i32;
+    std::mem::forget(leader);
+    let _reap_leader = Reap(group);
     let child = Command::new(&exe)
         .arg(&ready)
         .arg(mode)
+        .process_group(group)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -42,17 +56,19 @@ fn refused(mode: &str) -> (String, i32) {
         assert!(!matches!(state, 't' | 'T'), "pid {pid} left stopped");
     }
     assert!(!tmp.path().join("img/inventory.json").exists());
-    (err, kid)
+    (err, kid, group)
 }
 
 #[test]
 #[ignore = "needs root"]
 fn a_session_led_from_outside_the_tree_is_refused_by_pid() {
-    let (err, kid) = refused("session");
-    let sid = rustix::process::getsid(None)
-        .unwrap()
-        .as_raw_nonzero()
-        .get();
+    let (err, kid, _) = refused("session");
+    // From /proc: rustix's getsid panics on 0.
+    let stat = fs::read_to_string("/proc/self/stat").unwrap();
+    let sid = stat[stat.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(3) // state ppid pgrp session
+        .unwrap();
     assert_eq!(
         err,
         format!("pid {kid}: session {sid} whose leader is not in the tree; not supported yet")
@@ -62,8 +78,7 @@ fn a_session_led_from_outside_the_tree_is_refused_by_pid() {
 #[test]
 #[ignore = "needs root"]
 fn a_group_led_from_outside_the_tree_is_refused_by_pid() {
-    let (err, kid) = refused("group");
-    let pgid = rustix::process::getpgrp().as_raw_nonzero().get();
+    let (err, kid, pgid) = refused("group");
     assert_eq!(
         err,
         format!(
@@ -75,7 +90,7 @@ fn a_group_led_from_outside_the_tree_is_refused_by_pid() {
 #[test]
 #[ignore = "needs root"]
 fn a_vfork_child_sharing_the_parents_memory_is_refused_by_pid() {
-    let (err, kid) = refused("vfork");
+    let (err, kid, _) = refused("vfork");
     assert!(
         err.starts_with(&format!("pid {kid}: shares its memory with its parent ")),
         "{err}"
@@ -85,7 +100,7 @@ fn a_vfork_child_sharing_the_parents_memory_is_refused_by_pid() {
 #[test]
 #[ignore = "needs root"]
 fn a_child_sharing_the_fd_table_is_refused_by_pid() {
-    let (err, kid) = refused("files");
+    let (err, kid, _) = refused("files");
     assert!(
         err.starts_with(&format!("pid {kid}: shares its fd table with its parent ")),
         "{err}"

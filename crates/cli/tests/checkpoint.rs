@@ -22,7 +22,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cgroup_dir_of, cgroup_dirs_named, Bundle};
+use common::{cgroup_dir_of, cgroup_dirs_named, status_tracked, Bundle};
 use engines::Podman;
 
 const MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
@@ -31,12 +31,12 @@ const MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
 fn install_counter(rootfs: &Path) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/counter.c");
     let out = rootfs.join("bin/counter");
-    let st = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("run cc");
+    let st = status_tracked(
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src),
+    );
     assert!(st.success(), "cc {}", src.display());
 }
 
@@ -339,10 +339,9 @@ fn a_mount_made_after_start_is_refused_by_name() {
     let bundle = counting("ckpt-mount");
     run_detached(&bundle);
     let pid = bundle.pid().to_string();
-    let st = Command::new("nsenter")
-        .args(["-t", &pid, "-m", "mount", "-t", "tmpfs", "extra", "/root"])
-        .status()
-        .expect("run nsenter");
+    let st = status_tracked(
+        Command::new("nsenter").args(["-t", &pid, "-m", "mount", "-t", "tmpfs", "extra", "/root"]),
+    );
     assert!(st.success());
     let img = image_dir(&bundle, "image");
     bundle
@@ -358,11 +357,7 @@ fn a_mount_made_after_start_is_refused_by_name() {
 /// Runs `nsenter -t PID <args>` and asserts success.
 fn nsenter(pid: i32, args: &[&str]) {
     let pid = pid.to_string();
-    let st = Command::new("nsenter")
-        .args(["-t", &pid])
-        .args(args)
-        .status()
-        .expect("run nsenter");
+    let st = status_tracked(Command::new("nsenter").args(["-t", &pid]).args(args));
     assert!(st.success(), "nsenter {args:?}");
 }
 
@@ -579,10 +574,11 @@ fn rlimits_come_back_as_the_process_had_them() {
 
     // A limit changed since the start comes back changed, not as
     // config.json has it.
-    let st = Command::new("prlimit")
-        .args(["--pid", &pid.to_string(), "--nofile=700:888"])
-        .status()
-        .expect("run prlimit");
+    let st = status_tracked(Command::new("prlimit").args([
+        "--pid",
+        &pid.to_string(),
+        "--nofile=700:888",
+    ]));
     assert!(st.success());
     let img2 = image_dir(&bundle, "image2");
     bundle

@@ -65,12 +65,12 @@ fn a_tree_is_dumped_shown_and_restored_in_the_foreground() {
     let src =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoint/tests/probes/tree.c");
     let exe = tmp.path().join("tree");
-    let cc = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .unwrap();
+    let cc = common::status_tracked(
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&exe)
+            .arg(&src),
+    );
     assert!(cc.success());
     let (ready, log, images) = (
         tmp.path().join("ready"),
@@ -90,11 +90,11 @@ fn a_tree_is_dumped_shown_and_restored_in_the_foreground() {
     cr_dump(pid, &images);
     let _ = wait_tracked(&mut probe, Duration::from_secs(5));
 
-    let show = Command::new(runtime_bin())
-        .args(["cr", "show"])
-        .arg(&images)
-        .output()
-        .unwrap();
+    let show = common::output_tracked(
+        Command::new(runtime_bin())
+            .args(["cr", "show"])
+            .arg(&images),
+    );
     assert!(show.status.success(), "{show:?}");
     let text = String::from_utf8(show.stdout).unwrap();
     let tree: Vec<&str> = text
@@ -149,11 +149,11 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 /// `corral cr dump --pid PID --images-dir IMAGES`, which must succeed.
 fn cr_dump(pid: i32, images: &std::path::Path) {
-    let dump = Command::new(runtime_bin())
-        .args(["cr", "dump", "--pid", &pid.to_string(), "--images-dir"])
-        .arg(images)
-        .output()
-        .expect("run corral cr dump");
+    let dump = common::output_tracked(
+        Command::new(runtime_bin())
+            .args(["cr", "dump", "--pid", &pid.to_string(), "--images-dir"])
+            .arg(images),
+    );
     assert!(dump.status.success(), "{dump:?}");
 }
 

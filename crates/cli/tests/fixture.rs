@@ -18,18 +18,19 @@ fn leak_check_sees_and_drop_removes_cgroups_mounts_processes_and_state() {
     let cgroup = PathBuf::from("/sys/fs/cgroup/pids").join(bundle.id());
     fs::create_dir(&cgroup).unwrap();
     let target = bundle.rootfs().join("tmp");
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "corral-fixture"])
-        .arg(&target)
-        .status()
-        .unwrap();
+    let mounted = common::status_tracked(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "corral-fixture"])
+            .arg(&target),
+    );
     assert!(mounted.success());
     // An orphaned process (`sleep`) in the leaked cgroup; its stdout is not
     // the pipe `output()` reads to EOF.
-    let spawned = Command::new("sh")
-        .args(["-c", "sleep 1000 >/dev/null 2>&1 & echo $!", bundle.id()])
-        .output()
-        .unwrap();
+    let spawned = common::output_tracked(Command::new("sh").args([
+        "-c",
+        "sleep 1000 >/dev/null 2>&1 & echo $!",
+        bundle.id(),
+    ]));
     let pid: i32 = String::from_utf8(spawned.stdout)
         .unwrap()
         .trim()

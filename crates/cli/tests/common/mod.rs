@@ -139,6 +139,18 @@ pub fn output_tracked(cmd: &mut Command) -> std::process::Output {
     output
 }
 
+/// `cmd.status()`, but tracked (see [`output_tracked`]); stdin is null,
+/// stdout and stderr are inherited.
+pub fn status_tracked(cmd: &mut Command) -> ExitStatus {
+    cmd.stdin(Stdio::null());
+    let mut child = spawn_tracked(cmd);
+    let status = child
+        .wait()
+        .unwrap_or_else(|e| panic!("cannot wait for {cmd:?}: {e}"));
+    tracked().remove(&pid_of(&child));
+    status
+}
+
 /// Kills a tracked child and waits for it.
 pub fn kill_tracked(child: &mut Child) {
     let _ = child.kill();

@@ -126,10 +126,11 @@ fn early_command(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<S
         let arg = arg.into_string().ok()?;
         match arg.as_str() {
             "--" => return None,
-            "--root" | "--log" | "--log-format" | "--criu" => {
+            "--root" | "--log" | "--log-format" | "--criu" | "-root" | "-log" | "-log-format"
+            | "-criu" => {
                 args.next();
             }
-            "--rootless" => {
+            "--rootless" | "-rootless" => {
                 if args
                     .peek()
                     .is_some_and(|v| matches!(v.to_str(), Some("true" | "false" | "auto")))

@@ -19,6 +19,7 @@ use crate::{cgroup_cmd, commands, early_command, live_cmd, Cli, Global};
 
 /// Parses `args` (the program name first) into a [`Cli`].
 pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    let args = go_style_flags(args);
     match fast(&args) {
         Some(cli) => Ok(cli),
         None => Cli::try_parse_from(args),
@@ -48,6 +49,88 @@ fn fast(args: &[OsString]) -> Option<Cli> {
         .subcommand_required(true);
     let matches = root.try_get_matches_from(args).ok()?;
     Cli::from_arg_matches(&matches).ok()
+}
+
+/// Rewrites Go-style long flags (`-no-subreaper`, `-root=/r`), which runc
+/// takes as its CLI library takes any flag with one dash or two, into
+/// clap's `--no-subreaper`: containerd's runc shim passes `restore
+/// -no-subreaper`. Only names that are long flags of corral's global flags
+/// or of the command are rewritten, and only before the command's first
+/// operand (the container id; what follows it, such as `exec`'s command
+/// line, is never touched); `corral cgroup`'s getopt-style tools are left
+/// alone (`-rname` is `-r name` there).
+fn go_style_flags(args: Vec<OsString>) -> Vec<OsString> {
+    let single_dash_word = |a: &OsString| {
+        a.to_str()
+            .is_some_and(|a| a.len() > 2 && a.starts_with('-') && !a.starts_with("--"))
+    };
+    if !args.iter().skip(1).any(single_dash_word) {
+        return args;
+    }
+    let Some(word) = early_command(args.iter().cloned()) else {
+        return args;
+    };
+    if word == "cgroup" {
+        return args;
+    }
+    let global = Global::augment_args(clap::Command::new("corral"));
+    let sub = match one_command(&word, None) {
+        Some(sub) => sub,
+        None => match <Cli as clap::CommandFactory>::command().find_subcommand(&word) {
+            Some(sub) => sub.clone(),
+            None => return args,
+        },
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    out.extend(args.next());
+    let mut in_command = false;
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else {
+            out.push(arg);
+            continue;
+        };
+        if text == "--" {
+            out.push(arg);
+            break;
+        }
+        let cmd = if in_command { &sub } else { &global };
+        if !text.starts_with('-') || text == "-" {
+            out.push(arg);
+            if in_command {
+                break; // the first operand
+            }
+            in_command = true; // the command word
+            continue;
+        }
+        let long = text.trim_start_matches('-');
+        let (name, value) = match long.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (long, None),
+        };
+        let found = if text.starts_with("--") || text.len() == 2 {
+            let short = text.chars().nth(1).filter(|_| text.len() == 2);
+            cmd.get_arguments().find(|a| match short {
+                Some(c) => a.get_short() == Some(c),
+                None => a.get_long() == Some(name),
+            })
+        } else {
+            cmd.get_arguments().find(|a| a.get_long() == Some(name))
+        };
+        // The flag's value follows as the next word unless given with `=`.
+        let value_follows = found.is_some_and(|a| a.get_action().takes_values()) && value.is_none();
+        let go_style = found.is_some() && !text.starts_with("--") && text.len() > 2;
+        out.push(if go_style {
+            OsString::from(format!("-{text}"))
+        } else {
+            arg
+        });
+        if value_follows {
+            out.extend(args.next());
+        }
+    }
+    out.extend(args);
+    out
 }
 
 /// The subcommands [`one_command`] builds alone.
@@ -127,6 +210,46 @@ mod tests {
         ] {
             same(line);
         }
+    }
+
+    #[test]
+    fn go_style_long_flags_are_taken_as_runc_takes_them() {
+        let go = |line: &str| go_style_flags(os(line));
+        // containerd's runc shim, verbatim but for the paths.
+        assert_eq!(
+            go(
+                "corral --root /r --log /l --log-format json restore --image-path /i \
+                --work-path /w --detach --pid-file /p -no-subreaper --bundle /b cnt"
+            ),
+            os(
+                "corral --root /r --log /l --log-format json restore --image-path /i \
+                --work-path /w --detach --pid-file /p --no-subreaper --bundle /b cnt"
+            )
+        );
+        assert_eq!(
+            go("corral -root /r -log-format=json delete -force c1"),
+            os("corral --root /r --log-format=json delete --force c1")
+        );
+        // Values, clusters of short flags, unknown words and everything
+        // after the container id stay as they are.
+        for line in [
+            "corral exec -t c1 ls -la -root",
+            "corral create --bundle -bundle c1",
+            "corral create -b -no c1",
+            "corral kill -all c1 -9",
+            "corral cgroup get -rpids.max x",
+            "corral run -frobnicate c1",
+        ] {
+            let want = match line {
+                "corral kill -all c1 -9" => os("corral kill --all c1 -9"),
+                _ => os(line),
+            };
+            assert_eq!(go(line), want, "{line}");
+        }
+        let cli = parse(os(
+            "corral restore -no-subreaper -bundle /b -image-path /i c1",
+        ));
+        assert!(cli.is_ok(), "{cli:?}");
     }
 
     #[test]

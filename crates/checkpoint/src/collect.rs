@@ -26,7 +26,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::AsFd as _;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -505,11 +505,7 @@ fn file_id(pid: i32, link: &str) -> Result<FileId, DumpError> {
         path: path.clone(),
         source,
     })?;
-    Ok(FileId {
-        path: read_link(pid, link)?,
-        dev: md.dev(),
-        ino: md.ino(),
-    })
+    Ok(FileId::of(read_link(pid, link)?, &md))
 }
 
 pub(crate) fn unsupported(pid: i32, fd: Option<i32>, what: impl Into<String>) -> DumpError {

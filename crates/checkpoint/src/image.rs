@@ -210,7 +210,12 @@ pub struct TaskImage {
 }
 
 /// A file named by path and identified by device and inode, so a restore can
-/// tell that the path still names the file that was dumped.
+/// tell that the path still names the file that was dumped; or, when the
+/// restore finds another inode there (a container restored on a fresh copy
+/// of its image: containerd's `ctr container restore`, podman's
+/// `--import`), by its type, size and modification time (to the
+/// nanosecond, or to the second when the copy has none: tar archives that
+/// keep whole seconds), as unpacking one image layer twice gives them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileId {
     /// Absolute path.
@@ -219,6 +224,71 @@ pub struct FileId {
     pub dev: u64,
     /// `st_ino`.
     pub ino: u64,
+    /// Type, size and mtime at the dump; absent in older images (then only
+    /// the same inode will do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<FileStamp>,
+}
+
+/// What identifies a copy of a file: [`FileId::stamp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// `st_mode & S_IFMT`.
+    pub kind: u32,
+    /// `st_size`.
+    pub size: u64,
+    /// `st_mtime`.
+    pub mtime: i64,
+    /// `st_mtime_nsec`.
+    pub mtime_nsec: i64,
+}
+
+impl FileId {
+    /// The id of the file at `path` whose metadata is `md`.
+    pub fn of(path: String, md: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            path,
+            dev: md.dev(),
+            ino: md.ino(),
+            stamp: Some(FileStamp {
+                kind: md.mode() & libc::S_IFMT,
+                size: md.size(),
+                mtime: md.mtime(),
+                mtime_nsec: md.mtime_nsec(),
+            }),
+        }
+    }
+
+    /// `None` if `md` (of the file found at [`FileId::path`] now) is the
+    /// dumped file: the same inode, or a copy with the dumped stamp; else
+    /// how it differs.
+    pub fn difference(&self, md: &std::fs::Metadata) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        if (md.dev(), md.ino()) == (self.dev, self.ino) {
+            return None;
+        }
+        let Some(s) = self.stamp else {
+            return Some("another inode".into());
+        };
+        let now = FileStamp {
+            kind: md.mode() & libc::S_IFMT,
+            size: md.size(),
+            mtime: md.mtime(),
+            mtime_nsec: md.mtime_nsec(),
+        };
+        // A copy through a tar archive that keeps whole seconds (as
+        // containerd's layer diffs do) has lost the nanoseconds.
+        let same_time =
+            now.mtime == s.mtime && (now.mtime_nsec == s.mtime_nsec || now.mtime_nsec == 0);
+        let same = (now.kind, now.size) == (s.kind, s.size) && same_time;
+        (!same).then(|| {
+            format!(
+                "another inode, and not a copy: type {:o}, {} bytes, mtime {}.{:09} then; type {:o}, {} bytes, mtime {}.{:09} now",
+                s.kind, s.size, s.mtime, s.mtime_nsec, now.kind, now.size, now.mtime, now.mtime_nsec
+            )
+        })
+    }
 }
 
 /// One thread's CPU and signal state.
@@ -793,6 +863,57 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_file_id_takes_the_same_inode_or_a_copy_with_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"twelve bytes").unwrap();
+        let md = fs::metadata(&a).unwrap();
+        let id = FileId::of(a.display().to_string(), &md);
+        assert_eq!(id.difference(&md), None);
+        let mtime = md.modified().unwrap();
+        // A copy with the same size and mtime: taken.
+        fs::write(&b, b"twelve bytes").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&b)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(id.difference(&fs::metadata(&b).unwrap()), None);
+        // The copy's mtime cut to the second (a tar archive): taken.
+        let secs = mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let f = fs::File::options().write(true).open(&b).unwrap();
+        f.set_modified(whole).unwrap();
+        let cut = id.difference(&fs::metadata(&b).unwrap());
+        assert_eq!(cut, None);
+        // Another second, another size, no stamp: refused, saying what.
+        f.set_modified(whole + std::time::Duration::from_secs(1))
+            .unwrap();
+        let e = id.difference(&fs::metadata(&b).unwrap()).unwrap();
+        assert!(e.starts_with("another inode, and not a copy: "), "{e}");
+        fs::write(&b, b"thirteen bytes").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&b)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert!(id
+            .difference(&fs::metadata(&b).unwrap())
+            .unwrap()
+            .contains("; type 100000, 14 bytes, mtime "));
+        let old = FileId { stamp: None, ..id };
+        assert_eq!(
+            old.difference(&fs::metadata(&b).unwrap()).as_deref(),
+            Some("another inode")
+        );
+    }
+
     fn sample() -> TaskImage {
         TaskImage {
             pid: 42,
@@ -801,6 +922,7 @@ mod tests {
                 path: "/bin/probe".into(),
                 dev: 1,
                 ino: 2,
+                stamp: None,
             },
             cwd: "/".into(),
             threads: vec![ThreadImage {

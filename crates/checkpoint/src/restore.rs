@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd as _, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -72,10 +72,12 @@ pub enum RestoreError {
         source: io::Error,
     },
     /// A path no longer names the file that was dumped.
-    #[error("{path} was replaced since the dump (device/inode differ)")]
+    #[error("{path} was replaced since the dump ({difference})")]
     Replaced {
         /// The path.
         path: String,
+        /// How the file found differs ([`FileId::difference`]).
+        difference: String,
     },
     /// The dumped pid is taken by another process.
     #[error("pid {0} is in use")]
@@ -335,12 +337,20 @@ fn open_checked(
         path: id.path.clone().into(),
         source,
     })?;
-    if (md.dev(), md.ino()) != (id.dev, id.ino) {
-        return Err(RestoreError::Replaced {
-            path: id.path.clone(),
-        });
-    }
+    check_same(id, &md)?;
     Ok(f)
+}
+
+/// Fails with [`RestoreError::Replaced`] unless `md`, of the file now at
+/// `id`'s path, is the file `id` names ([`FileId::difference`]).
+pub(crate) fn check_same(id: &FileId, md: &fs::Metadata) -> Result<(), RestoreError> {
+    match id.difference(md) {
+        None => Ok(()),
+        Some(difference) => Err(RestoreError::Replaced {
+            path: id.path.clone(),
+            difference,
+        }),
+    }
 }
 
 impl Files {
@@ -382,6 +392,7 @@ impl Files {
             path: task.cwd.clone(),
             dev: 0,
             ino: 0,
+            stamp: None,
         };
         let cwd_dir = match root {
             Some(root) => crate::container::open_in_root(

@@ -301,11 +301,7 @@ impl Collector<'_> {
                 data,
             }));
         }
-        let file = FileId {
-            path: link.to_owned(),
-            dev: md.dev(),
-            ino: md.ino(),
-        };
+        let file = FileId::of(link.to_owned(), md);
         if ft.is_fifo() {
             return Ok(FdKind::Pipe(PipeImage {
                 ino: md.ino(),
@@ -865,11 +861,7 @@ fn inotify(f: &Fd) -> Result<Vec<InotifyWatch>, DumpError> {
         }
         out.push(InotifyWatch {
             wd,
-            file: FileId {
-                path,
-                dev: md.dev(),
-                ino,
-            },
+            file: FileId::of(path, &md),
             mask,
         });
     }

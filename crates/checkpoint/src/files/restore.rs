@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, SeekFrom};
@@ -413,11 +413,7 @@ impl<'a> Builder<'a> {
                 }
             }
             let md = fs::metadata(&w.file.path).map_err(err(&w.file.path))?;
-            if (md.dev(), md.ino()) != (w.file.dev, w.file.ino) {
-                return Err(RestoreError::Replaced {
-                    path: w.file.path.clone(),
-                });
-            }
+            crate::restore::check_same(&w.file, &md)?;
         }
         // Dropping the numbers we did not want queued an IN_IGNORED each.
         let mut buf = [0u8; 4096];
@@ -508,11 +504,7 @@ fn open_fifo(file: &FileId, acc: i32) -> Result<OwnedFd, RestoreError> {
         .open(&file.path)
         .map_err(err(&file.path))?;
     let md = f.metadata().map_err(err(&file.path))?;
-    if (md.dev(), md.ino()) != (file.dev, file.ino) {
-        return Err(RestoreError::Replaced {
-            path: file.path.clone(),
-        });
-    }
+    crate::restore::check_same(file, &md)?;
     Ok(f.into())
 }
 

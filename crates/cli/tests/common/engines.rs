@@ -24,7 +24,7 @@ use std::{
 };
 
 use crate::common::{
-    is_runc, kill_tracked, output_tracked, spawn_tracked, Bundle, SETTLE, TIMEOUT,
+    is_runc, kill_tracked, output_tracked, spawn_tracked, status_tracked, Bundle, SETTLE, TIMEOUT,
 };
 
 /// Podman's global flags for a minimal host (no systemd, no registry):
@@ -226,6 +226,7 @@ pub fn remove_cgroups_named(id: &str) -> Vec<String> {
 }
 
 /// What an engine command printed and how it exited.
+#[derive(Debug)]
 pub struct Run {
     /// Exit code (-1 when killed by a signal).
     pub code: i32,
@@ -493,6 +494,96 @@ impl<'a> Containerd<'a> {
         self.ctr(&args)
     }
 
+    /// Imports the bundle's rootfs as a one-layer OCI image named `name`
+    /// (an OCI archive made here with tar and sha256sum), for what needs a
+    /// container made from an image (`ctr container checkpoint`).
+    pub fn import_rootfs_image(&self, name: &str) {
+        let dir = self.dir.join("image");
+        let blobs = dir.join("blobs/sha256");
+        fs::create_dir_all(&blobs).unwrap();
+        let layer = dir.join("layer.tar");
+        let tar = status_tracked(
+            Command::new("tar")
+                .arg("-C")
+                .arg(self.bundle.rootfs())
+                .arg("-cf")
+                .arg(&layer)
+                .arg("."),
+        );
+        assert!(tar.success(), "tar of the rootfs");
+        let blob = |bytes: &[u8]| -> (String, usize) {
+            let tmp = dir.join("blob.tmp");
+            fs::write(&tmp, bytes).unwrap();
+            let digest = sha256(&tmp);
+            fs::rename(&tmp, blobs.join(&digest)).unwrap();
+            (format!("sha256:{digest}"), bytes.len())
+        };
+        let layer_bytes = fs::read(&layer).unwrap();
+        fs::remove_file(&layer).unwrap();
+        let (layer_digest, layer_size) = blob(&layer_bytes);
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": { "type": "layers", "diff_ids": [&layer_digest] },
+        });
+        let (config_digest, config_size) = blob(config.to_string().as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config_size,
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest,
+                "size": layer_size,
+            }],
+        });
+        let (manifest_digest, manifest_size) = blob(manifest.to_string().as_bytes());
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "annotations": { "io.containerd.image.name": name },
+            }],
+        });
+        fs::write(dir.join("index.json"), index.to_string()).unwrap();
+        fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let archive = self.dir.join("image.tar");
+        let tar = status_tracked(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&dir)
+                .arg("-cf")
+                .arg(&archive)
+                .args(["oci-layout", "index.json", "blobs"]),
+        );
+        assert!(tar.success(), "tar of the OCI layout");
+        fs::remove_dir_all(&dir).unwrap();
+        let archive = archive.display().to_string();
+        self.ctr(&["image", "import", "--snapshotter", "native", &archive])
+            .ok();
+    }
+
+    /// `ctr run extra… FLAGS IMAGE NAME command…`: the container's rootfs
+    /// a snapshot of `image` (native snapshotter) instead of the bundle's.
+    pub fn run_image(&self, extra: &[&str], image: &str, name: &str, command: &[&str]) -> Run {
+        let mut flags = self.run_flags(name);
+        let rootfs = flags.iter().position(|f| f == "--rootfs").unwrap();
+        flags.drain(rootfs..rootfs + 2);
+        flags.insert(flags.len() - 1, image.to_owned());
+        let mut args: Vec<&str> = vec!["run", "--snapshotter", "native"];
+        args.extend(extra);
+        args.extend(flags.iter().map(String::as_str));
+        args.extend(command);
+        self.ctr(&args)
+    }
+
     /// Asserts that the namespace holds no task or container, stops
     /// containerd, and checks that nothing of the test is left.
     #[track_caller]
@@ -515,4 +606,11 @@ impl Drop for Containerd<'_> {
     fn drop(&mut self) {
         kill_tracked(&mut self.daemon);
     }
+}
+
+/// The sha256 of a file, in hex (coreutils' sha256sum).
+fn sha256(path: &Path) -> String {
+    let out = output_tracked(Command::new("sha256sum").arg(path));
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
 }

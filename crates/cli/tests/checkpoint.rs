@@ -757,3 +757,63 @@ fn a_named_unix_socket_is_refused_by_name() {
     count_past(&bundle, n);
     bundle.assert_no_leaks();
 }
+
+#[test]
+#[ignore = "needs root and podman"]
+fn podman_migrates_a_container_through_an_exported_checkpoint() {
+    // `checkpoint --export` then `restore --import`, as a migration to
+    // another host does it: the restored container runs on a new copy of
+    // the image with the exported rw layer unpacked on it, so every file
+    // the process has open or mapped is another inode with the same stamp.
+    let bundle = counting("ckpt-podexp");
+    let podman = Podman::new(&bundle);
+    let image = "localhost/corral-counter:1";
+    podman.import_rootfs_image(image);
+    let name = format!("{}-c", bundle.id());
+    podman
+        .run_image(
+            &["-d", "--name", &name],
+            image,
+            &["/bin/counter", "/tmp/count"],
+        )
+        .ok();
+    let counted = |name: &str| -> u64 {
+        let pid = podman.inspect(name, "{{.State.Pid}}");
+        fs::read_to_string(format!("/proc/{pid}/root/tmp/count"))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted(&name) < 50 {
+        assert!(Instant::now() < deadline, "the counter does not count");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let export = bundle.tmp_dir().join("export.tar.gz");
+    let export = export.to_str().unwrap();
+    podman
+        .run(&["container", "checkpoint", "--export", export, &name])
+        .ok();
+    podman.run(&["rm", "-f", &name]).ok();
+    podman
+        .run(&["container", "restore", "--import", export])
+        .ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "running");
+    let resumed = counted(&name);
+    assert!(
+        resumed >= 50,
+        "restored at {resumed}: a fresh start, not the checkpoint"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted(&name) <= resumed + 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the restored counter is stuck at {resumed}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    podman.run(&["rm", "-f", &name]).ok();
+    podman.run(&["rmi", image]).ok();
+    podman.assert_clean();
+}

@@ -356,6 +356,38 @@ impl<'a> Podman<'a> {
         self.run(&args)
     }
 
+    /// Imports the bundle's rootfs as the image `name` (`podman import` of
+    /// a tar of it), for what needs a container made from an image
+    /// (`container checkpoint --export` and `restore --import`).
+    pub fn import_rootfs_image(&self, name: &str) {
+        let tar = self.dir.join("rootfs.tar");
+        let made = status_tracked(
+            Command::new("tar")
+                .arg("-C")
+                .arg(self.bundle.rootfs())
+                .arg("-cf")
+                .arg(&tar)
+                .arg("."),
+        );
+        assert!(made.success(), "tar of the rootfs");
+        self.run(&["import", &tar.display().to_string(), name]).ok();
+        fs::remove_file(&tar).unwrap();
+    }
+
+    /// `podman run FLAGS extra… IMAGE command…`: [`Podman::run_flags`] with
+    /// `image` in the rootfs's place.
+    pub fn run_image(&self, extra: &[&str], image: &str, command: &[&str]) -> Run {
+        let mut flags = self.run_flags();
+        let rootfs = flags.iter().position(|f| f == "--rootfs").unwrap();
+        flags.drain(rootfs..rootfs + 2);
+        let mut args: Vec<&str> = vec!["run"];
+        args.extend(flags.iter().map(String::as_str));
+        args.extend(extra);
+        args.push(image);
+        args.extend(command);
+        self.run(&args)
+    }
+
     /// `podman inspect -f FORMAT NAME`, trimmed.
     pub fn inspect(&self, name: &str, format: &str) -> String {
         self.run(&["inspect", "-f", format, name])
@@ -396,7 +428,9 @@ impl<'a> Containerd<'a> {
     pub fn start(bundle: &'a Bundle, extra: &str) -> Containerd<'a> {
         let run_dirs = RunDirs::new(&["/run/containerd"]);
         let dir = bundle.tmp_dir().join("containerd");
-        for sub in ["root", "state", "fifo", "runc", "cni-bin", "cni-conf"] {
+        for sub in [
+            "root", "state", "fifo", "runc", "cni-bin", "cni-conf", "tmp",
+        ] {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         let d = |sub: &str| dir.join(sub).display().to_string();
@@ -417,10 +451,14 @@ impl<'a> Containerd<'a> {
         fs::write(dir.join("config.toml"), config).unwrap();
         let ns = MountNs::new();
         let log = fs::File::create(dir.join("containerd.log")).unwrap();
+        // The shim unpacks a checkpoint to restore into a temporary
+        // directory it leaves behind: ours, not /tmp.
         let daemon = spawn_tracked(
             ns.command("containerd")
                 .arg("--config")
                 .arg(dir.join("config.toml"))
+                .env("TMPDIR", dir.join("tmp"))
+                .env("XDG_RUNTIME_DIR", dir.join("tmp"))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log),

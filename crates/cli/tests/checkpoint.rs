@@ -589,6 +589,13 @@ fn rlimits_come_back_as_the_process_had_them() {
     bundle.assert_no_leaks();
 }
 
+/// The `criu_statistics` of the one container in podman's `--print-stats`
+/// output.
+fn criu_statistics(printed: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(printed).unwrap();
+    v["container_statistics"][0]["criu_statistics"].clone()
+}
+
 #[test]
 #[ignore = "needs root and podman"]
 fn podman_checkpoints_and_restores_a_default_corral_container() {
@@ -603,7 +610,15 @@ fn podman_checkpoints_and_restores_a_default_corral_container() {
     let creds = credentials(pid);
     assert!(creds.contains(&"Seccomp: 2".to_owned()), "{creds:?}");
     let before = count_past(&bundle, 50);
-    podman.run(&["container", "checkpoint", &name]).ok();
+    // --print-stats: podman reads CRIU's stats-dump, which corral writes.
+    let out = podman.run(&["container", "checkpoint", "--print-stats", &name]);
+    let dump = criu_statistics(out.ok());
+    let written = dump["pages_written"].as_u64().unwrap_or(0);
+    assert!(written > 0, "{dump}");
+    assert!(
+        dump["frozen_time"].as_u64() >= dump["freezing_time"].as_u64(),
+        "{dump}"
+    );
     assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "exited");
     let dumped = count(&bundle);
     assert!(dumped >= before);
@@ -613,7 +628,14 @@ fn podman_checkpoints_and_restores_a_default_corral_container() {
         dumped,
         "the process runs on after the checkpoint"
     );
-    podman.run(&["container", "restore", &name]).ok();
+    let out = podman.run(&["container", "restore", "--print-stats", &name]);
+    let restore = criu_statistics(out.ok());
+    assert_eq!(
+        restore["pages_restored"].as_u64(),
+        Some(written),
+        "{restore}"
+    );
+    assert!(restore["restore_time"].as_u64() > Some(0), "{restore}");
     assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "running");
     let pid: i32 = podman.inspect(&name, "{{.State.Pid}}").parse().unwrap();
     assert_eq!(

@@ -45,6 +45,7 @@ use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::container::{self, errno, io, CreateOptions, Created, Error, RunOutcome};
+use crate::criu_stats;
 use crate::init::{self, tag};
 use crate::state::{ContainerDir, StateFile, Status, Store};
 use crate::sys;
@@ -140,7 +141,9 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         ))
     })?;
     // containerd pauses a container before it checkpoints it.
+    let freeze_start = Instant::now();
     let frozen = Frozen::freeze(cgroup, status == Status::Paused)?;
+    let freezing = freeze_start.elapsed();
     let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
     let pids = cgroup.pids()?;
     if pids != [st.pid] {
@@ -197,6 +200,14 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
             st.pid, stats.vmas, stats.page_bytes, stats.elapsed
         ),
     )?;
+    let times = criu_stats::DumpTimes {
+        freezing,
+        frozen: freeze_start.elapsed(),
+        pages: stats.pages_elapsed,
+        page_bytes: stats.page_bytes,
+    };
+    let work = opts.work_path.as_deref().unwrap_or(&opts.image_path);
+    criu_stats::write(work, "stats-dump", &criu_stats::dump_file(&times))?;
     drop(frozen);
     tracing::info!(container_id = %id, page_bytes = stats.page_bytes, "checkpointed");
     if !opts.leave_running {
@@ -233,6 +244,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             "process.terminal: restoring a container with a terminal is not supported yet".into(),
         ));
     }
+    let create_start = Instant::now();
     let mut create = opts.create.clone();
     create.restore = true;
     create.pid_file = None;
@@ -261,6 +273,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             place_files: &mut place,
             keep_stdio: info.stdio_inherited,
         };
+        let forking = create_start.elapsed();
         let r = ckpt_restore::restore_into(&opts.image_path, &mut into).map_err(|e| {
             failed(format!(
                 "restore container {id:?} from {}",
@@ -275,6 +288,13 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
                 r.page_bytes, r.elapsed
             ),
         )?;
+        let times = criu_stats::RestoreTimes {
+            forking,
+            restore: r.elapsed,
+            page_bytes: r.page_bytes,
+        };
+        let work = opts.work_path.as_deref().unwrap_or(&opts.image_path);
+        criu_stats::write(work, "stats-restore", &criu_stats::restore_file(&times))?;
         if let Some(path) = &opts.create.pid_file {
             container::write_pid_file(path, pid)?;
         }

@@ -22,6 +22,7 @@
 
 pub mod checkpoint;
 pub mod container;
+pub mod criu_stats;
 pub mod exec;
 pub mod failpoint;
 pub mod hooks;

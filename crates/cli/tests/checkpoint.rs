@@ -43,7 +43,11 @@ fn install_counter(rootfs: &Path) {
 /// A bundle whose process counts into /tmp/count, with a memory limit (and
 /// `corral spec`'s few capabilities and no_new_privs).
 fn counting(name: &str) -> Bundle {
-    let bundle = Bundle::new(name);
+    counting_with(Bundle::new(name))
+}
+
+/// [`counting`] of a bundle made by the caller.
+fn counting_with(bundle: Bundle) -> Bundle {
     install_counter(&bundle.rootfs());
     bundle.set_args(&["/bin/counter", "/tmp/count"]);
     bundle.edit_config(|c| {
@@ -838,4 +842,74 @@ fn podman_migrates_a_container_through_an_exported_checkpoint() {
     podman.run(&["rm", "-f", &name]).ok();
     podman.run(&["rmi", image]).ok();
     podman.assert_clean();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_container_checkpoints_and_restores_on_a_pure_cgroup_v1_host() {
+    // corral in a mount namespace without the cgroup2 mount sees a pure v1
+    // host: no v2 directory to freeze the container in (the v1 freezer's
+    // tasks cannot stop for ptrace), so the dump seizes it running.
+    let ns = engines::MountNs::new();
+    let unmounted = status_tracked(ns.command("umount").arg("/sys/fs/cgroup/unified"));
+    assert!(unmounted.success());
+    let bin_dir = tempfile::tempdir().unwrap();
+    let wrapper = bin_dir.path().join("corral-v1");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec nsenter --target={} --mount --wd=\"$PWD\" -- {} \"$@\"\n",
+            ns.pid(),
+            common::runtime_bin().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let bundle = counting_with(Bundle::with_runtime("ckpt-v1", wrapper));
+    run_detached(&bundle);
+    let mine = fs::read_to_string(format!("/proc/{}/cgroup", bundle.pid())).unwrap();
+    assert!(
+        !mine
+            .lines()
+            .any(|l| l.starts_with("0::/") && l.contains(bundle.id())),
+        "the container has a cgroup v2 directory:\n{mine}"
+    );
+    let n = count_past(&bundle, 10);
+    // Paused through the v1 freezer, as containerd pauses before a
+    // checkpoint: thawed for the dump, paused again after it.
+    bundle.runtime(&["pause", bundle.id()]).assert_success();
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert_eq!(bundle.status(), "paused");
+    bundle.runtime(&["resume", bundle.id()]).assert_success();
+    count_past(&bundle, n);
+    let img2 = image_dir(&bundle, "image2");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img2), bundle.id()])
+        .assert_success();
+    let dumped = count(&bundle);
+    restore_detached(&bundle, &img2, bundle.id()).assert_success();
+    assert_eq!(bundle.status(), "running");
+    let restored = count(&bundle);
+    assert!(
+        restored >= dumped && restored < dumped + 100,
+        "dumped at {dumped}, restored at {restored}"
+    );
+    count_past(&bundle, restored);
+    bundle
+        .runtime(&["delete", "--force", bundle.id()])
+        .assert_success();
+    bundle.assert_no_leaks();
 }

@@ -563,7 +563,11 @@ fn sysv_objects(pid: i32) -> Result<Vec<String>, Error> {
 /// is left as it was found: running (thawed) or paused (a v1 freezer
 /// frozen again, or the v2 one kept frozen).
 struct Frozen {
-    dir: PathBuf,
+    /// The container's cgroup v2 directory; `None` on a host without one
+    /// (pure cgroup v1): nothing is frozen, the dump seizes running tasks
+    /// (each stopped task can no longer fork, so the walk of the tree
+    /// settles), as a bare `corral cr dump` does.
+    dir: Option<PathBuf>,
     /// Paused through a v1 freezer, which this thawed: freeze it again.
     v1_paused: Option<Cgroup>,
     /// Paused through this same v2 directory: leave it frozen.
@@ -573,32 +577,29 @@ struct Frozen {
 impl Frozen {
     /// Freezes `cg` through cgroup v2. A container `paused` through a v1
     /// freezer is frozen in v2 first, then thawed in v1: a task in the v1
-    /// freezer cannot stop for ptrace, one in the v2 freezer can.
+    /// freezer cannot stop for ptrace, one in the v2 freezer can. Without
+    /// a v2 directory, a paused container is thawed (and paused again at
+    /// the end) and the rest is left to the dump's seize.
     fn freeze(cg: &Cgroup, paused: bool) -> Result<Frozen, Error> {
         let h = Hierarchy::detect()?;
-        let dir = h
-            .unified()
-            .and_then(|u| {
-                cg.paths()
-                    .into_iter()
-                    .find(|p| p.starts_with(&u.mount_point) && *p != u.mount_point)
-            })
-            .ok_or_else(|| {
-                Error::Unsupported(
-                    "no cgroup v2 directory to freeze the container in (a cgroup v1 freezer holds tasks where ptrace cannot stop them)".into(),
-                )
-            })?;
+        let dir = h.unified().and_then(|u| {
+            cg.paths()
+                .into_iter()
+                .find(|p| p.starts_with(&u.mount_point) && *p != u.mount_point)
+        });
         let v1_freezer = h.v1_mounts().iter().any(|m| {
             m.controllers.iter().any(|c| c == "freezer")
                 && cg.paths().iter().any(|p| p.starts_with(&m.mount_point))
         });
         let mut frozen = Frozen {
+            v2_paused: paused && !v1_freezer && dir.is_some(),
             dir,
             v1_paused: None,
-            v2_paused: paused && !v1_freezer,
         };
         if paused && v1_freezer {
-            frozen.request(true)?;
+            if frozen.dir.is_some() {
+                frozen.request(true)?;
+            }
             cg.thaw()?;
             frozen.v1_paused = Some(cg.clone());
         }
@@ -607,14 +608,20 @@ impl Frozen {
     }
 
     fn request(&self, freeze: bool) -> Result<(), Error> {
-        let file = self.dir.join("cgroup.freeze");
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let file = dir.join("cgroup.freeze");
         std::fs::write(&file, if freeze { "1" } else { "0" })
             .map_err(io(format!("write {}", file.display())))
     }
 
     fn set(&self, freeze: bool) -> Result<(), Error> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
         self.request(freeze)?;
-        let events = self.dir.join("cgroup.events");
+        let events = dir.join("cgroup.events");
         let want = if freeze { "frozen 1" } else { "frozen 0" };
         let deadline = Instant::now() + FREEZE_TIMEOUT;
         loop {

@@ -83,7 +83,8 @@ impl MountNs {
         ns
     }
 
-    fn pid(&self) -> u32 {
+    /// The pid of the process that holds the namespace.
+    pub fn pid(&self) -> u32 {
         self.holder.id()
     }
 

@@ -212,6 +212,9 @@ fn dump_seized(
     let mut tasks = Vec::new();
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for seized in tree.procs_mut() {
+        if !extra.ns_pids {
+            refuse_foreign_userns(seized.pid)?;
+        }
         let skip: &[i32] = if extra.inherit_stdio && seized.pid == pid {
             &[0, 1, 2]
         } else {
@@ -295,6 +298,35 @@ fn to_ns_pids(pid: i32, task: &mut TaskImage) -> Result<(), DumpError> {
     }
     for t in &mut task.threads {
         t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
+    }
+    if let Some(creds) = &mut task.state.creds {
+        crate::state::dump::creds_in_own_userns(pid, creds)?;
+    }
+    Ok(())
+}
+
+/// Refuses a task in a user namespace other than ours: a bare restore
+/// makes it in ours, where its ids and capabilities mean something else.
+/// (A container's init is restored into the container's new user
+/// namespace, its credentials as that namespace sees them.)
+fn refuse_foreign_userns(pid: i32) -> Result<(), DumpError> {
+    let ns = |path: String| {
+        fs::read_link(&path).map_err(|source| DumpError::Proc {
+            pid,
+            path: path.into(),
+            source,
+        })
+    };
+    let theirs = ns(format!("/proc/{pid}/ns/user"))?;
+    if theirs != ns("/proc/self/ns/user".into())? {
+        return Err(unsupported(
+            pid,
+            None,
+            format!(
+                "in another user namespace ({}) than the dumper's",
+                theirs.display()
+            ),
+        ));
     }
     Ok(())
 }

@@ -106,3 +106,54 @@ fn a_child_sharing_the_fd_table_is_refused_by_pid() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_process_in_another_user_namespace_is_refused_by_pid() {
+    // A bare restore would make it in our user namespace, where its ids and
+    // capabilities mean something else.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap(); // trap 6
+    let tmp = tempfile::tempdir().unwrap();
+    let child = Command::new("unshare")
+        .args(["--user", "--map-root-user", "sleep", "600"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    std::mem::forget(child);
+    let _reap = Reap(pid);
+    let ours = fs::read_link("/proc/self/ns/user").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let theirs = loop {
+        let ns = fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
+        let map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap_or_default();
+        if ns != ours
+            && !map.trim().is_empty()
+            && fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("sleep"))
+        {
+            break ns;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare did not exec sleep"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let opts = collect::DumpOptions {
+        pid,
+        images_dir: tmp.path().join("img"),
+        ..Default::default()
+    };
+    let err = collect::dump(&opts).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "pid {pid}: in another user namespace ({}) than the dumper's; not supported yet",
+            theirs.display()
+        )
+    );
+    assert!(!tmp.path().join("img/inventory.json").exists());
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
+    assert!(matches!(state, 'S' | 'R'), "left {state}");
+}

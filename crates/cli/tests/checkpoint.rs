@@ -913,3 +913,68 @@ fn a_container_checkpoints_and_restores_on_a_pure_cgroup_v1_host() {
         .assert_success();
     bundle.assert_no_leaks();
 }
+
+/// `lchown -R`, without following symlinks.
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in fs::read_dir(path).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_container_in_a_user_namespace_comes_back_with_its_ids() {
+    // Container ids 0.. are host ids 100000..; the process runs as 1000:1000
+    // with group 5: the image holds the namespace's ids (the restore sets
+    // them inside the container's new user namespace), not the host's.
+    let bundle = counting("ckpt-userns");
+    chown_tree(&bundle.rootfs(), 100_000, 100_000);
+    for dir in [bundle.tmp_dir(), bundle.dir()] {
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    bundle.add_namespace("user");
+    bundle.edit_config(|c| {
+        let map = serde_json::json!([{ "containerID": 0, "hostID": 100_000, "size": 65_536 }]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+        c["process"]["user"] =
+            serde_json::json!({ "uid": 1000, "gid": 1000, "additionalGids": [5] });
+    });
+    // The counter writes /tmp/count as uid 1000 (host 101000).
+    fs::set_permissions(
+        bundle.rootfs().join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    run_detached(&bundle);
+    let pid = bundle.pid();
+    let creds = credentials(pid);
+    assert!(
+        creds.contains(&"Uid: 101000 101000 101000 101000".to_owned()),
+        "{creds:?}"
+    );
+    assert!(creds.contains(&"Groups: 100005".to_owned()), "{creds:?}");
+    let map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    let n = count_past(&bundle, 10);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    let dumped = count(&bundle);
+    assert!(dumped >= n);
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let pid = bundle.pid();
+    assert_eq!(credentials(pid), creds, "credentials after the restore");
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap(),
+        map
+    );
+    count_past(&bundle, dumped);
+    bundle
+        .runtime(&["delete", "--force", bundle.id()])
+        .assert_success();
+    bundle.assert_no_leaks();
+}

@@ -238,6 +238,74 @@ pub(crate) fn parse_creds(status: &str) -> Option<Creds> {
     })
 }
 
+/// One line of /proc/PID/uid_map or gid_map: ids `inside..inside+count`
+/// of the task's user namespace are `outside..` of the reader's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IdRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub count: u32,
+}
+
+/// Parses a uid_map or gid_map text.
+pub(crate) fn parse_id_map(text: &str) -> Option<Vec<IdRange>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut w = l.split_whitespace().map(|w| w.parse::<u32>().ok());
+            Some(IdRange {
+                inside: w.next()??,
+                outside: w.next()??,
+                count: w.next()??,
+            })
+        })
+        .collect()
+}
+
+/// `id` as seen from our user namespace, as the map's namespace sees it.
+pub(crate) fn map_inside(map: &[IdRange], id: u32) -> Option<u32> {
+    map.iter().find_map(|r| {
+        let off = id.checked_sub(r.outside)?;
+        (off < r.count).then(|| r.inside + off)
+    })
+}
+
+/// Rewrites `creds` (read from /proc as our user namespace sees them) as
+/// `pid`'s own user namespace sees them: what the task asks the kernel
+/// for, and what a restore into a container's new user namespace sets.
+pub(crate) fn creds_in_own_userns(pid: i32, creds: &mut Creds) -> Result<(), DumpError> {
+    let read = |name: &str| {
+        let path = PathBuf::from(format!("/proc/{pid}/{name}"));
+        let text = fs::read_to_string(&path).map_err(|source| DumpError::Proc {
+            pid,
+            path: path.clone(),
+            source,
+        })?;
+        parse_id_map(&text).ok_or_else(|| DumpError::Proc {
+            pid,
+            path,
+            source: io::Error::new(io::ErrorKind::InvalidData, "not an id map"),
+        })
+    };
+    let (uid_map, gid_map) = (read("uid_map")?, read("gid_map")?);
+    let map = |map: &[IdRange], id: u32, what: &str| {
+        map_inside(map, id).ok_or_else(|| {
+            crate::collect::unsupported(
+                pid,
+                None,
+                format!("{what} {id} is not mapped in its user namespace"),
+            )
+        })
+    };
+    for u in &mut creds.uids {
+        *u = map(&uid_map, *u, "uid")?;
+    }
+    for g in creds.gids.iter_mut().chain(creds.groups.iter_mut()) {
+        *g = map(&gid_map, *g, "gid")?;
+    }
+    Ok(())
+}
+
 /// Parses /proc/PID/limits: a header, then one line per resource in
 /// `RLIMIT_*` order, `%-25s %-20s %-20s %-10s` (name, soft, hard, unit),
 /// a limit being a number or `unlimited`.
@@ -513,6 +581,36 @@ fn thread_queries(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_map_into_the_user_namespace_as_its_maps_say() {
+        let map =
+            parse_id_map("         0     100000      65536\n     70000          5         10\n")
+                .unwrap();
+        assert_eq!(
+            map,
+            [
+                IdRange {
+                    inside: 0,
+                    outside: 100_000,
+                    count: 65_536
+                },
+                IdRange {
+                    inside: 70_000,
+                    outside: 5,
+                    count: 10
+                },
+            ]
+        );
+        assert_eq!(map_inside(&map, 100_000), Some(0));
+        assert_eq!(map_inside(&map, 101_000), Some(1000));
+        assert_eq!(map_inside(&map, 165_535), Some(65_535));
+        assert_eq!(map_inside(&map, 165_536), None, "one past the range");
+        assert_eq!(map_inside(&map, 14), Some(70_009));
+        assert_eq!(map_inside(&map, 0), None);
+        assert!(parse_id_map("0 100000\n").is_none(), "a short line");
+        assert_eq!(parse_id_map("").unwrap(), [], "no map yet");
+    }
 
     #[test]
     fn timers_parse_as_proc_shows_them() {

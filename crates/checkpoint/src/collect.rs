@@ -20,7 +20,8 @@
 //! restore by name), cwd, and fds: regular files, directories, memory
 //! devices, pipes, FIFOs, unix sockets, eventfd, signalfd, timerfd, epoll,
 //! inotify, memfd, unlinked files and, with `shell_job`, the terminal
-//! (`files`). Everything else is refused
+//! (`files`), and the clocks of a time namespace of the tree's own
+//! ([`crate::timens`]). Everything else is refused
 //! with an error naming the pid and the resource.
 
 use std::fs;
@@ -209,6 +210,10 @@ fn dump_seized(
         // The tree's ids are host pids; a container's tree is not mapped yet.
         return Err(unsupported(pid, None, "a container of several processes"));
     }
+    // The tree's clocks, read while it is stopped, if it has a time
+    // namespace of its own ([`crate::timens`]).
+    let procs: Vec<(i32, Vec<i32>)> = tree.procs_mut().map(|s| (s.pid, s.tids())).collect();
+    let time_ns = crate::timens::dump(&procs)?;
     let mut tasks = Vec::new();
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for seized in tree.procs_mut() {
@@ -263,6 +268,7 @@ fn dump_seized(
         tasks: tasks.iter().map(|t| t.pid).collect(),
         tree: entries,
         shared_fds,
+        time_ns,
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
     action::run(opts.action_script.as_deref(), Stage::PostDump, pid)?;

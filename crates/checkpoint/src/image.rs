@@ -145,6 +145,13 @@ pub struct Inventory {
     /// shared. Only groups of two or more. Absent in older images.
     #[serde(default)]
     pub shared_fds: Vec<Vec<TaskFd>>,
+    /// The tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the dump, when it
+    /// had a time namespace other than the dumper's: the restore makes one
+    /// in which they go on from there ([`crate::timens`]). Absent (`None`)
+    /// in older images and for a tree in the dumper's namespace, restored
+    /// into the restorer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ns: Option<crate::timens::TimeNsClocks>,
 }
 
 /// One process of the dumped tree, with its ids as the dumper saw them.
@@ -769,10 +776,12 @@ impl ImageDir {
             &read_file(&inv_path)?,
             &inv_path.display().to_string(),
         )?;
-        crate::tree::check_inventory(&inventory).map_err(|reason| ImageError::Invalid {
-            what: inv_path.display().to_string(),
-            reason,
-        })?;
+        crate::tree::check_inventory(&inventory)
+            .and_then(|()| inventory.time_ns.as_ref().map_or(Ok(()), |t| t.validate()))
+            .map_err(|reason| ImageError::Invalid {
+                what: inv_path.display().to_string(),
+                reason,
+            })?;
         let mut tasks = Vec::new();
         for &pid in &inventory.tasks {
             let path = dir.join(TaskImage::file_name(pid));
@@ -820,6 +829,7 @@ pub fn fuzz_image(data: &[u8]) {
     }
     if let Ok(inv) = serde_json::from_slice::<Inventory>(data) {
         let _ = crate::tree::check_inventory(&inv);
+        let _ = inv.time_ns.map(|t| t.validate());
     }
     if let Ok(task) = decode::<TaskImage>(Kind::Task, data, "input") {
         let _ = check_task(&task, task.pid, "input");
@@ -996,6 +1006,62 @@ mod tests {
     }
 
     #[test]
+    fn time_namespace_clocks_round_trip_and_older_inventories_have_none() {
+        let mut inv = Inventory {
+            kernel_release: "6.18".into(),
+            corral_version: "0.1.0".into(),
+            root_pid: 1,
+            tasks: vec![1],
+            tree: vec![],
+            shared_fds: vec![],
+            time_ns: None,
+        };
+        let old = String::from_utf8(encode(Kind::Inventory, &inv)).unwrap();
+        assert!(!old.contains("time_ns"), "{old}");
+        inv.time_ns = Some(crate::timens::TimeNsClocks {
+            monotonic: [1_000_123, 456],
+            boottime: [2_000_123, 789],
+        });
+        let bytes = encode(Kind::Inventory, &inv);
+        let body = &bytes[bytes.iter().position(|&b| b == b'\n').unwrap() + 1..];
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            json["time_ns"],
+            serde_json::json!({"monotonic": [1_000_123, 456], "boottime": [2_000_123, 789]})
+        );
+        assert_eq!(
+            decode::<Inventory>(Kind::Inventory, &bytes, "x").unwrap(),
+            inv
+        );
+        inv.time_ns = None;
+        let read = decode::<Inventory>(Kind::Inventory, old.as_bytes(), "x").unwrap();
+        assert_eq!(read, inv);
+    }
+
+    #[test]
+    fn an_image_with_bad_time_namespace_clocks_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = Inventory {
+            kernel_release: "6.18".into(),
+            corral_version: "0.1.0".into(),
+            root_pid: 1,
+            tasks: vec![1],
+            tree: vec![],
+            shared_fds: vec![],
+            time_ns: Some(crate::timens::TimeNsClocks {
+                monotonic: [5, 1_000_000_000],
+                boottime: [5, 0],
+            }),
+        };
+        write_file(dir.path(), INVENTORY_FILE, &encode(Kind::Inventory, &inv)).unwrap();
+        let err = ImageDir::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("time_ns.monotonic: [5, 1000000000] is not a clock reading"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn an_inventory_is_not_a_task() {
         let inv = Inventory {
             kernel_release: "6.18".into(),
@@ -1004,6 +1070,7 @@ mod tests {
             tasks: vec![1],
             tree: vec![],
             shared_fds: vec![],
+            time_ns: None,
         };
         let bytes = encode(Kind::Inventory, &inv);
         assert!(decode::<TaskImage>(Kind::Task, &bytes, "x").is_err());

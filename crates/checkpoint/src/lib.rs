@@ -16,6 +16,8 @@
 //!   and refuses the rest by name.
 //! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
+//! - [`timens`]: time namespaces: a tree's CLOCK_MONOTONIC and
+//!   CLOCK_BOOTTIME go on across a dump and restore.
 //! - [`tree`]: process trees: seizing every descendant, sessions, process
 //!   groups, zombies, fds shared between processes.
 //!
@@ -35,6 +37,7 @@ pub mod proc;
 pub mod restore;
 pub mod state;
 mod sys;
+pub mod timens;
 pub mod tree;
 
 pub use pages::copied as page_bytes_copied;

@@ -37,6 +37,11 @@
 //! Trees: [`crate::tree`] forks the root with [`fork_root`], makes every
 //! other process from inside its parent, sets sessions, groups and zombies,
 //! then runs steps 1-7 in each process and resumes them all.
+//!
+//! A tree that had a time namespace of its own gets a new one whose clocks
+//! go on from the dumped readings: the root is made in it by a helper
+//! child ([`crate::timens`]), and every other process is made by its
+//! parent there.
 
 use std::collections::HashMap;
 use std::fs;
@@ -163,13 +168,22 @@ fn restore_impl(
     let image = ImageDir::open(dir)?;
     let keep_stdio = into.as_ref().is_some_and(|t| t.keep_stdio);
     let root = into.as_ref().map(|t| t.root);
+    let time_ns = image.inventory.time_ns.as_ref();
     let make_root = |pid: i32, held: &[(BorrowedFd<'_>, i32)]| match into {
-        Some(t) => (t.place_files)(held).map_err(|source| RestoreError::Trace {
-            pid,
-            op: "hand the files to the prepared task".into(),
-            source,
-        }),
-        None => fork_root(pid),
+        Some(t) => {
+            let task = (t.place_files)(held).map_err(|source| RestoreError::Trace {
+                pid,
+                op: "hand the files to the prepared task".into(),
+                source,
+            })?;
+            crate::timens::check_prepared(task, time_ns)?;
+            Ok(task)
+        }
+        // In a new time namespace if the tree had one ([`crate::timens`]).
+        None => match time_ns {
+            Some(clocks) => crate::timens::fork_root(pid, clocks),
+            None => fork_root(pid),
+        },
     };
     let how = crate::tree::restore::How {
         opts,

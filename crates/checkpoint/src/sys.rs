@@ -431,24 +431,197 @@ pub fn fork_traced_child(set_tid: Option<i32>) -> io::Result<TracedChild> {
         )
     };
     if ret == 0 {
-        // SAFETY: in the child: raw syscalls with integer arguments only.
-        unsafe {
-            libc::syscall(
-                libc::SYS_prctl,
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL,
-                0,
-                0,
-                0,
-            );
-            libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0);
-            let me = libc::syscall(libc::SYS_getpid);
-            libc::syscall(libc::SYS_kill, me, libc::SIGSTOP);
-            libc::_exit(127)
-        }
+        // SAFETY: in the child, which runs only raw syscalls from here.
+        unsafe { traced_child_body() }
     }
     let pid = check(ret)?;
     Ok(TracedChild { pid: pid as i32 })
+}
+
+/// The child of [`fork_traced_child`]: dies with its parent, asks to be
+/// traced, stops.
+///
+/// # Safety
+///
+/// Called only in a child just made by `clone3` without a stack, which
+/// must never return into its parent's frames: it runs raw syscalls with
+/// integer arguments (async-signal-safe) and `_exit`s if it is ever
+/// resumed here.
+unsafe fn traced_child_body() -> ! {
+    // SAFETY: raw syscalls with integer arguments only, then `_exit`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL,
+            0,
+            0,
+            0,
+        );
+        libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0);
+        let me = libc::syscall(libc::SYS_getpid);
+        libc::syscall(libc::SYS_kill, me, libc::SIGSTOP);
+        libc::_exit(127)
+    }
+}
+
+/// A step of [`fork_traced_child_in_new_timens`], named in its errors; the
+/// helper reports a failed one by its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum TimensStep {
+    /// Forking the helper.
+    Helper = 5,
+    /// `unshare(CLONE_NEWTIME)` in the helper.
+    Unshare = 1,
+    /// Opening the helper's /proc/self/timens_offsets.
+    Open = 2,
+    /// Writing the offsets.
+    Write = 3,
+    /// The helper's `clone3` of the child.
+    Clone = 4,
+    /// Reading the helper's report.
+    Report = 6,
+}
+
+impl TimensStep {
+    /// What the step does, for an error message.
+    pub fn what(self) -> &'static str {
+        match self {
+            TimensStep::Helper => "fork a helper",
+            TimensStep::Unshare => "unshare(CLONE_NEWTIME)",
+            TimensStep::Open => "open /proc/self/timens_offsets",
+            TimensStep::Write => "write /proc/self/timens_offsets",
+            TimensStep::Clone => "clone3 with set_tid",
+            TimensStep::Report => "read the helper's report",
+        }
+    }
+
+    fn from_code(code: i32) -> TimensStep {
+        [
+            TimensStep::Unshare,
+            TimensStep::Open,
+            TimensStep::Write,
+            TimensStep::Clone,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == code)
+        .unwrap_or(TimensStep::Report)
+    }
+}
+
+/// As [`fork_traced_child`], in a new time namespace with `offsets` (the
+/// text /proc/PID/timens_offsets takes). A helper child, a plain fork,
+/// unshares `CLONE_NEWTIME` (which moves only its future children), writes
+/// `offsets` to its own /proc/self/timens_offsets while nobody is in the
+/// namespace, and makes the child with `CLONE_PARENT`: our child, which we
+/// trace, wait for and reap, and the first task of the namespace. The
+/// helper reports the child's pid, or the step that failed and its errno,
+/// over a pipe, and exits; it is reaped here. Our own namespaces do not
+/// change.
+///
+/// Helper and child run only raw system calls (async-signal-safe), so the
+/// caller may be multi-threaded.
+pub fn fork_traced_child_in_new_timens(
+    set_tid: Option<i32>,
+    offsets: &[u8],
+) -> Result<TracedChild, (TimensStep, io::Error)> {
+    const PATH: &std::ffi::CStr = c"/proc/self/timens_offsets";
+    let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| (TimensStep::Helper, io::Error::from(e)))?;
+    let tid = [set_tid.unwrap_or(0)];
+    // SAFETY: clone_args is plain integers; all-zero is a valid value.
+    let mut helper: libc::clone_args = unsafe { std::mem::zeroed() };
+    helper.flags = CLONE_CLEAR_SIGHAND;
+    helper.exit_signal = libc::SIGCHLD as u64;
+    // SAFETY: as above.
+    let mut child: libc::clone_args = unsafe { std::mem::zeroed() };
+    // CLONE_PARENT: the child's parent (and tracer, by PTRACE_TRACEME) is
+    // our thread; its exit signal is the helper's, SIGCHLD.
+    child.flags = CLONE_CLEAR_SIGHAND | libc::CLONE_PARENT as u64;
+    if set_tid.is_some() {
+        child.set_tid = tid.as_ptr() as u64;
+        child.set_tid_size = 1;
+    }
+    let w = report_w.as_raw_fd();
+    // SAFETY: `helper` is live for the call and its size is passed. No
+    // stack: the helper runs on a copy of ours, like fork; it runs only the
+    // raw syscalls below on memory it copied from us (`child`, `tid`,
+    // `offsets`, `PATH`, all live in this frame), and `_exit`s, never
+    // returning into our frames.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &helper as *const libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    if ret == 0 {
+        // SAFETY: in the helper: raw syscalls on the buffers named above.
+        unsafe {
+            let report = |code: i32, value: i32| -> ! {
+                let mut msg = [0u8; 8];
+                msg[..4].copy_from_slice(&code.to_ne_bytes());
+                msg[4..].copy_from_slice(&value.to_ne_bytes());
+                libc::syscall(libc::SYS_write, w, msg.as_ptr(), msg.len());
+                libc::_exit(if code == 0 { 0 } else { 1 })
+            };
+            let errno = || *libc::__errno_location();
+            if libc::syscall(libc::SYS_unshare, libc::CLONE_NEWTIME) < 0 {
+                report(TimensStep::Unshare as i32, errno());
+            }
+            let fd = libc::syscall(
+                libc::SYS_openat,
+                libc::AT_FDCWD,
+                PATH.as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                report(TimensStep::Open as i32, errno());
+            }
+            let n = libc::syscall(libc::SYS_write, fd, offsets.as_ptr(), offsets.len());
+            if n < 0 {
+                report(TimensStep::Write as i32, errno());
+            }
+            if n as usize != offsets.len() {
+                report(TimensStep::Write as i32, libc::EIO);
+            }
+            libc::syscall(libc::SYS_close, fd);
+            let pid = libc::syscall(
+                libc::SYS_clone3,
+                &child as *const libc::clone_args,
+                std::mem::size_of::<libc::clone_args>(),
+            );
+            if pid == 0 {
+                // Or a helper killed before its report would leave our
+                // read waiting on this copy of the write end.
+                libc::syscall(libc::SYS_close, w);
+                traced_child_body();
+            }
+            if pid < 0 {
+                report(TimensStep::Clone as i32, errno());
+            }
+            report(0, pid as i32)
+        }
+    }
+    drop(report_w);
+    let helper_pid = check(ret).map_err(|e| (TimensStep::Helper, e))? as i32;
+    let mut msg = [0u8; 8];
+    let got = rustix::io::read(&report_r, &mut msg).map_err(io::Error::from);
+    // The helper has written (or died) by the time its pipe end is closed.
+    let _ = waitpid(helper_pid);
+    match got {
+        Ok(8) => {}
+        Ok(_) => return Err((TimensStep::Report, io::ErrorKind::UnexpectedEof.into())),
+        Err(e) => return Err((TimensStep::Report, e)),
+    }
+    let code = i32::from_ne_bytes(msg[..4].try_into().expect("4 bytes"));
+    let value = i32::from_ne_bytes(msg[4..].try_into().expect("4 bytes"));
+    if code != 0 {
+        let step = TimensStep::from_code(code);
+        return Err((step, io::Error::from_raw_os_error(value)));
+    }
+    Ok(TracedChild { pid: value })
 }
 
 /// `kill(pid, sig)`.

@@ -15,6 +15,10 @@
 //! - `restore_twice`: two restores from one image, one after the other,
 //!   each passing its check.
 //!
+//! A probe that checks what a downtime does (timens: its clocks must not
+//! show it) is listed in [`DOWNTIME`]: the harness waits that long between
+//! the dump and each restore.
+//!
 //! Add a probe: write tests/probes/NAME.c and add NAME to the `probes!` list
 //! at the end of this file.
 
@@ -23,12 +27,16 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{build_probe, wait_for, Reap};
 use corral_checkpoint::{collect, restore};
 use rustix::process::{kill_process, Pid, Signal};
 
 mod common;
+
+/// Probes given a pause between the dump and each restore, and its length.
+const DOWNTIME: &[(&str, Duration)] = &[("timens", Duration::from_millis(1500))];
 
 /// How a probe is run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +129,15 @@ fn run(name: &str, mode: Mode) {
             "{name}: still there after the dump"
         ),
     }
+    let pause = || {
+        if let Some((_, d)) = DOWNTIME.iter().find(|(n, _)| *n == name) {
+            std::thread::sleep(*d);
+        }
+    };
+    pause();
     probe.restore(&images, &format!("{name} restored"));
     if mode == Mode::RestoreTwice {
+        pause();
         probe.restore(&images, &format!("{name} restored a second time"));
     }
     std::mem::forget(reap); // every copy was reaped by `finish`
@@ -196,4 +211,5 @@ probes! {
     thread_names,
     itimer_pending,
     timerslack,
+    timens,
 }

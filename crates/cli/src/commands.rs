@@ -118,6 +118,7 @@ impl CreateArgs {
             preserve_fds: self.preserve_fds,
             syslog: self.syslog,
             restore: false,
+            restore_time_ns: None,
         }
     }
 }

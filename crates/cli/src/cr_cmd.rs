@@ -271,6 +271,13 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
         inv.corral_version,
         inv.root_pid
     )?;
+    if let Some(t) = &inv.time_ns {
+        writeln!(
+            out,
+            "own time namespace: CLOCK_MONOTONIC {}.{:09} s, CLOCK_BOOTTIME {}.{:09} s at the dump",
+            t.monotonic[0], t.monotonic[1], t.boottime[0], t.boottime[1]
+        )?;
+    }
     writeln!(out, "process tree (pid ppid pgid sid):")?;
     // Depth first, each process under its parent (the list is breadth first).
     let tree = &inv.tree;

@@ -17,6 +17,7 @@ mod common;
 mod engines;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -976,5 +977,172 @@ fn a_container_in_a_user_namespace_comes_back_with_its_ids() {
     bundle
         .runtime(&["delete", "--force", bundle.id()])
         .assert_success();
+    bundle.assert_no_leaks();
+}
+
+/// Offsets of the time namespace config.json asks for (seconds).
+const MONO_OFFSET: i64 = 500_000;
+const BOOT_OFFSET: i64 = 700_000;
+/// Between the checkpoint and the restore: a restore that lets the
+/// downtime show makes the container's clocks jump by at least this.
+const DOWNTIME: Duration = Duration::from_secs(2);
+const NS: i64 = 1_000_000_000;
+
+/// A line of tests/ckpt/clock.c: readings, CLOCK_MONOTONIC and
+/// CLOCK_BOOTTIME (ns), largest step of CLOCK_MONOTONIC, times a clock
+/// went back, vDSO/syscall disagreements.
+#[derive(Clone, Copy, Debug, Default)]
+struct Clock {
+    n: i64,
+    mono: i64,
+    boot: i64,
+    largest_step: i64,
+    back: i64,
+    mismatch: i64,
+}
+
+fn clock(bundle: &Bundle) -> Clock {
+    let text = fs::read_to_string(bundle.rootfs().join("tmp/clock")).unwrap_or_default();
+    let v: Vec<i64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match v[..] {
+        [n, mono, boot, largest_step, back, mismatch] => Clock {
+            n,
+            mono,
+            boot,
+            largest_step,
+            back,
+            mismatch,
+        },
+        _ => Clock::default(),
+    }
+}
+
+/// Waits until the clock program has made more than `above` readings.
+#[track_caller]
+fn clock_past(bundle: &Bundle, above: i64) -> Clock {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = clock(bundle);
+        if c.n > above {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the clock program stays at {c:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// /proc/PID/timens_offsets: (monotonic, boottime) in ns.
+fn timens_offsets(pid: i32) -> (i64, i64) {
+    let text = fs::read_to_string(format!("/proc/{pid}/timens_offsets")).unwrap();
+    let mut out = (0, 0);
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let v = w[1].parse::<i64>().unwrap() * NS + w[2].parse::<i64>().unwrap();
+        match w[0] {
+            "monotonic" => out.0 = v,
+            "boottime" => out.1 = v,
+            other => panic!("clock {other} in {text}"),
+        }
+    }
+    out
+}
+
+/// A container in a time namespace of its own (config.json's "time"
+/// namespace with timeOffsets) is checkpointed, left for 2 s, and restored:
+/// its CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from where they were,
+/// without the 2 s and without going back, through the vDSO as through
+/// the syscall (tests/ckpt/clock.c); the new namespace's offsets come from
+/// the image, not from config.json. A bundle without a time namespace
+/// cannot restore that image.
+#[test]
+#[ignore = "needs root"]
+fn a_restored_container_s_clocks_do_not_show_the_downtime() {
+    let bundle = Bundle::new("ckpt-timens");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/clock.c");
+    let out = bundle.rootfs().join("bin/clock");
+    let st = status_tracked(
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src),
+    );
+    assert!(st.success(), "cc {}", src.display());
+    bundle.set_args(&["/bin/clock", "/tmp/clock"]);
+    bundle.edit_config(|c| {
+        c["root"]["readonly"] = false.into();
+        c["linux"]["timeOffsets"] = serde_json::json!({
+            "monotonic": { "secs": MONO_OFFSET, "nanosecs": 0 },
+            "boottime": { "secs": BOOT_OFFSET, "nanosecs": 0 },
+        });
+    });
+    bundle.add_namespace("time");
+    run_detached(&bundle);
+    let first = clock_past(&bundle, 10);
+    assert!(
+        first.mono >= MONO_OFFSET * NS && first.boot >= BOOT_OFFSET * NS,
+        "config.json's offsets do not show: {first:?}"
+    );
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    let dumped = clock(&bundle);
+    let stopped = Instant::now();
+
+    // Without a time namespace to continue them in, the clocks would jump.
+    bundle.remove_namespace("time");
+    restore_detached(&bundle, &img, bundle.id()).assert_error(
+        &["time namespace of their own", "no new \"time\" namespace"],
+        &[],
+    );
+    assert!(!bundle.state_dir().exists());
+    bundle.add_namespace("time");
+
+    thread::sleep(DOWNTIME.saturating_sub(stopped.elapsed()));
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let pid = bundle.pid();
+    let after = clock_past(&bundle, dumped.n + 10);
+    let ours = fs::metadata("/proc/self/ns/time").unwrap();
+    let theirs = fs::metadata(format!("/proc/{pid}/ns/time")).unwrap();
+    assert_ne!(
+        (ours.dev(), ours.ino()),
+        (theirs.dev(), theirs.ino()),
+        "the restored container is in our time namespace"
+    );
+    assert_eq!(after.back, 0, "a clock went back: {after:?}");
+    assert_eq!(after.mismatch, 0, "vDSO and syscall disagree: {after:?}");
+    assert!(
+        after.largest_step < NS,
+        "CLOCK_MONOTONIC jumped by {:.3} s over the checkpoint (dumped {dumped:?}, now {after:?})",
+        after.largest_step as f64 / NS as f64
+    );
+    let moved = after.boot - dumped.boot;
+    assert!(
+        (0..NS).contains(&moved),
+        "CLOCK_BOOTTIME moved {:.3} s from the dump to 10 readings after the restore",
+        moved as f64 / NS as f64
+    );
+    // The offsets continue the image's clocks: config.json's, less the
+    // downtime (and whatever a restore takes).
+    let (mono_off, boot_off) = timens_offsets(pid);
+    for (got, config) in [(mono_off, MONO_OFFSET * NS), (boot_off, BOOT_OFFSET * NS)] {
+        let less = config - got;
+        assert!(
+            (DOWNTIME.as_nanos() as i64..60 * NS).contains(&less),
+            "offset {got} ns, config.json's {config} ns"
+        );
+    }
+
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
     bundle.assert_no_leaks();
 }

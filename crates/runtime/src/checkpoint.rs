@@ -23,7 +23,12 @@
 //! namespace is the dumped pid 1, under the same host pid the state store
 //! records. Its credentials, capabilities, no_new_privs, seccomp filters and
 //! rlimits come from its image (corral-checkpoint's `state`), set after
-//! the rebuild, not re-applied from config.json.
+//! the rebuild, not re-applied from config.json. A container with a time
+//! namespace of its own gets a new one whose offsets continue the image's
+//! clocks (`time_ns`, corral-checkpoint's `timens`), computed by the init
+//! just before it unshares it, instead of config.json's `timeOffsets`;
+//! config.json must still ask for the namespace, or the restore is refused
+//! before anything exists.
 //!
 //! ```text
 //! <image-path>/inventory.json, task-*.json, pages-*.img   corral-checkpoint's image
@@ -229,11 +234,14 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
     let id = &opts.create.id;
     let info = read_image_info(&opts.image_path)?;
     // Refuse a broken image before anything exists.
-    image::ImageDir::open(&opts.image_path)
-        .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?;
+    let time_ns = image::ImageDir::open(&opts.image_path)
+        .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?
+        .inventory
+        .time_ns;
     let bundle = std::path::absolute(&opts.create.bundle)
         .map_err(io(format!("bundle {}", opts.create.bundle.display())))?;
     let spec = crate::spec::load(&bundle)?;
+    refuse_lost_time_ns(&spec, time_ns.is_some(), &opts.image_path)?;
     if spec
         .process()
         .as_ref()
@@ -247,6 +255,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
     let create_start = Instant::now();
     let mut create = opts.create.clone();
     create.restore = true;
+    create.restore_time_ns = time_ns;
     create.pid_file = None;
     let Created {
         dir,
@@ -319,6 +328,33 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
     let dir = store.open(id)?;
     container::destroy(dir, &st, true);
     Ok(RunOutcome::Exited(code))
+}
+
+/// Refuses to restore processes that had a time namespace of their own
+/// (`had_time_ns`) without a new one in config.json: their clocks would
+/// jump (the init makes the new one with offsets that continue them).
+fn refuse_lost_time_ns(
+    spec: &oci_spec::runtime::Spec,
+    had_time_ns: bool,
+    image_path: &Path,
+) -> Result<(), Error> {
+    let new_time_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
+        });
+    if had_time_ns && !new_time_ns {
+        return Err(Error::Unsupported(format!(
+            "image {}: its processes had a time namespace of their own, and config.json's \
+             linux.namespaces makes no new \"time\" namespace to continue their clocks in \
+             (add {{\"type\": \"time\"}})",
+            image_path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn read_image_info(image_path: &Path) -> Result<ContainerImage, Error> {

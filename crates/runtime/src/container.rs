@@ -117,6 +117,11 @@ pub struct CreateOptions {
     /// `restore`: the init stops for a checkpoint restore instead of
     /// executing the process ([`crate::checkpoint`]).
     pub restore: bool,
+    /// `restore` of processes that had a time namespace of their own: the
+    /// clocks they saw at the checkpoint, which the init's new time
+    /// namespace continues (its offsets come from these, not from
+    /// config.json's `timeOffsets`).
+    pub restore_time_ns: Option<corral_checkpoint::timens::TimeNsClocks>,
 }
 
 /// The state JSON `state` prints: the OCI fields plus runc's extras.
@@ -642,6 +647,7 @@ pub fn create_container(
             old_mask: &old_mask,
             runtime_hooks: !runtime_hooks.is_empty(),
             restore: opts.restore,
+            restore_time_ns: opts.restore_time_ns.as_ref(),
         }),
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
     };

@@ -117,6 +117,9 @@ pub struct InitArgs<'a> {
     /// restore's files and stop for it instead of executing the process
     /// ([`crate::checkpoint`]).
     pub restore: bool,
+    /// A restore's clocks: the new time namespace's offsets make them go
+    /// on from there (config.json's `timeOffsets` are for a fresh start).
+    pub restore_time_ns: Option<&'a corral_checkpoint::timens::TimeNsClocks>,
 }
 
 /// The init's entry point: never returns.
@@ -226,7 +229,7 @@ fn run(a: InitArgs<'_>) -> Result<Infallible, String> {
         // gives our /proc files to host root; we need to write one of them.
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)
             .map_err(|e| io_step("set dumpable")(e.into()))?;
-        enter_time_namespace(spec)?;
+        enter_time_namespace(spec, a.restore_time_ns)?;
     }
     // CVE-2019-5736: until execve replaces it, this process is corral;
     // non-dumpable, no process of the container can open /proc/PID/exe or
@@ -532,32 +535,23 @@ fn join_namespaces(namespaces: &[oci_spec::runtime::LinuxNamespace]) -> Result<(
     Ok(())
 }
 
-/// A new time namespace with the spec's offsets: unshare makes it for our
-/// children, the offsets are written while nobody is in it, then we enter.
-fn enter_time_namespace(spec: &Spec) -> Result<(), String> {
+/// A new time namespace with the spec's offsets, or for a restore with
+/// offsets that continue the image's clocks (`restored`; computed here,
+/// in the namespace we make it from, as late as we can): unshare makes it
+/// for our children, the offsets are written while nobody is in it, then
+/// we enter.
+fn enter_time_namespace(
+    spec: &Spec,
+    restored: Option<&corral_checkpoint::timens::TimeNsClocks>,
+) -> Result<(), String> {
+    let text = match restored {
+        Some(clocks) => corral_checkpoint::timens::Offsets::now(clocks)
+            .map_err(io_step("compute time namespace offsets for the restore"))?
+            .to_proc_text(),
+        None => spec_time_offsets(spec)?,
+    };
     sys::unshare_namespace(libc::CLONE_NEWTIME).map_err(io_step("create time namespace"))?;
-    let offsets = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.time_offsets().clone())
-        .unwrap_or_default();
-    if !offsets.is_empty() {
-        let mut text = String::new();
-        for (clock, off) in &offsets {
-            let name = match clock.as_str() {
-                "monotonic" | "boottime" => clock.as_str(),
-                other => {
-                    return Err(format!(
-                        "config.json: linux.timeOffsets.{other}: unknown clock"
-                    ))
-                }
-            };
-            text.push_str(&format!(
-                "{name} {} {}\n",
-                off.secs().unwrap_or(0),
-                off.nanosecs().unwrap_or(0)
-            ));
-        }
+    if !text.is_empty() {
         std::fs::write("/proc/self/timens_offsets", text)
             .map_err(io_step("write time namespace offsets"))?;
     }
@@ -569,6 +563,33 @@ fn enter_time_namespace(spec: &Spec) -> Result<(), String> {
     .map_err(|e| io_step("open time namespace")(e.into()))?;
     rustix::thread::move_into_link_name_space(ns.as_fd(), None)
         .map_err(|e| io_step("enter time namespace")(e.into()))
+}
+
+/// config.json's `linux.timeOffsets` as /proc/PID/timens_offsets takes
+/// them (empty for none).
+fn spec_time_offsets(spec: &Spec) -> Result<String, String> {
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
+    let mut text = String::new();
+    for (clock, off) in &offsets {
+        let name = match clock.as_str() {
+            "monotonic" | "boottime" => clock.as_str(),
+            other => {
+                return Err(format!(
+                    "config.json: linux.timeOffsets.{other}: unknown clock"
+                ))
+            }
+        };
+        text.push_str(&format!(
+            "{name} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    Ok(text)
 }
 
 /// Opens a pty in the container's devpts, sends the master to the console

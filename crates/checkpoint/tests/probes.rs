@@ -15,6 +15,12 @@
 //! - `restore_twice`: two restores from one image, one after the other,
 //!   each passing its check.
 //!
+//! Probes named `lock_*` hold file locks and are dumped with `file_locks`.
+//! In `leave_running` the original holds its locks until `finish` has
+//! seen it exit, so the restore that follows can take them again (while
+//! it ran, the restore would fail on them: the locks are taken, not
+//! shared). Their shared checks are in tests/probes/locks.h.
+//!
 //! Add a probe: write tests/probes/NAME.c and add NAME to the `probes!` list
 //! at the end of this file.
 
@@ -108,6 +114,7 @@ fn run(name: &str, mode: Mode) {
         pid: probe.pid,
         images_dir: images.clone(),
         leave_running: mode == Mode::LeaveRunning,
+        file_locks: name.starts_with("lock_"),
         ..Default::default()
     };
     if let Err(e) = collect::dump(&opts) {
@@ -196,4 +203,9 @@ probes! {
     thread_names,
     itimer_pending,
     timerslack,
+    lock_flock_ex,
+    lock_flock_sh,
+    lock_posix,
+    lock_ofd,
+    lock_tree,
 }

@@ -757,3 +757,208 @@ fn a_named_unix_socket_is_refused_by_name() {
     count_past(&bundle, n);
     bundle.assert_no_leaks();
 }
+
+/// The flock lines of every fd of `pid`, blanks squeezed.
+fn flock_lines(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap() {
+        let info = fs::read_to_string(e.unwrap().path()).unwrap_or_default();
+        out.extend(
+            info.lines()
+                .filter(|l| l.starts_with("lock:") && l.contains("FLOCK"))
+                .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" ")),
+        );
+    }
+    out
+}
+
+/// Whether another open file description of the container's count file
+/// gets `LOCK_SH` now.
+fn count_file_lockable(bundle: &Bundle) -> bool {
+    let f = fs::File::open(bundle.rootfs().join("tmp/count")).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
+}
+
+fn checkpoint_and_restore_with_file_locks(bundle: &Bundle) -> i32 {
+    let img = image_dir(bundle, "image");
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--file-locks",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_success();
+    let dumped = count(bundle);
+    let dir = bundle.dir();
+    bundle
+        .runtime(&[
+            "restore",
+            "--file-locks",
+            "--image-path",
+            s(&img),
+            "--bundle",
+            s(&dir),
+            "--detach",
+            bundle.id(),
+        ])
+        .assert_success();
+    count_past(bundle, dumped);
+    bundle.pid()
+}
+
+fn kill_and_delete(bundle: &Bundle) {
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn file_locks_is_accepted_and_a_held_flock_comes_back() {
+    // No lock: --file-locks changes nothing (containerd's runc shim always
+    // passes it, on checkpoint and on restore).
+    let bundle = counting("ckpt-nolock");
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let pid = checkpoint_and_restore_with_file_locks(&bundle);
+    assert!(flock_lines(pid).is_empty());
+    kill_and_delete(&bundle);
+
+    let bundle = counting("ckpt-flock");
+    bundle.set_args(&["/bin/counter", "/tmp/count", "flock"]);
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let held = flock_lines(bundle.pid());
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].starts_with("FLOCK ADVISORY WRITE "), "{held:?}");
+    assert!(!count_file_lockable(&bundle));
+    // Without the option the checkpoint is refused and the container runs on.
+    let img = image_dir(&bundle, "refused");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(&["holds a file lock (1: FLOCK", "pass --file-locks"], &[]);
+    assert_eq!(bundle.status(), "running");
+    let pid = checkpoint_and_restore_with_file_locks(&bundle);
+    let back = flock_lines(pid);
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert!(back[0].starts_with("FLOCK ADVISORY WRITE "), "{back:?}");
+    assert!(
+        !count_file_lockable(&bundle),
+        "the restored flock is not held"
+    );
+    kill_and_delete(&bundle);
+}
+
+/// Writes an OCI image archive of `rootfs` (one layer) named `name` to
+/// `out`, for `ctr image import` (python3 for the tar and the digests).
+fn oci_archive(rootfs: &Path, name: &str, out: &Path) {
+    let script = r#"
+import hashlib, io, json, sys, tarfile
+rootfs, name, out = sys.argv[1:4]
+def sha(b): return "sha256:" + hashlib.sha256(b).hexdigest()
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    t.add(rootfs, arcname=".")
+layer = buf.getvalue()
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+    "rootfs": {"type": "layers", "diff_ids": [sha(layer)]}}).encode()
+manifest = json.dumps({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config), "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(layer), "size": len(layer)}]}).encode()
+index = json.dumps({"schemaVersion": 2, "manifests": [{
+    "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest), "size": len(manifest),
+    "annotations": {"org.opencontainers.image.ref.name": name}}]}).encode()
+with tarfile.open(out, "w") as t:
+    for path, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)] + \
+            [("blobs/sha256/" + sha(b)[7:], b) for b in (layer, config, manifest)]:
+        info = tarfile.TarInfo(path)
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+"#;
+    let st = status_tracked(
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(rootfs)
+            .arg(name)
+            .arg(out),
+    );
+    assert!(
+        st.success(),
+        "build the OCI archive of {}",
+        rootfs.display()
+    );
+}
+
+#[test]
+#[ignore = "needs root and containerd"]
+fn containerd_checkpoints_a_container_into_its_content_store() {
+    // `ctr container checkpoint --task` (containerd's Container.Checkpoint)
+    // has the runc shim pass --file-locks; it needs a container made from
+    // an image, so the bundle's rootfs becomes one.
+    let bundle = counting("ckpt-ctrd-cs");
+    let cd = engines::Containerd::start(&bundle, "");
+    let archive = bundle.tmp_dir().join("counter.tar");
+    let name = "docker.io/library/corral-counter:1";
+    oci_archive(&bundle.rootfs(), name, &archive);
+    cd.ctr(&["image", "import", s(&archive)]).ok();
+    let flags = cd.run_flags("cnt");
+    // run_flags ends with --rootfs DIR NAME: an image instead.
+    let mut args: Vec<&str> = vec!["run", "-d"];
+    args.extend(flags[..flags.len() - 3].iter().map(String::as_str));
+    args.extend([name, "cnt", "/bin/counter", "/tmp/count", "flock"]);
+    cd.ctr(&args).ok();
+    let pid: i32 = cd
+        .ctr(&["task", "ls"])
+        .ok()
+        .lines()
+        .find(|l| l.starts_with("cnt "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .expect("the task's pid");
+    let counted = || -> u64 {
+        fs::read_to_string(format!("/proc/{pid}/root/tmp/count"))
+            .ok()
+            .and_then(|t| t.split_whitespace().next().and_then(|n| n.parse().ok()))
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted() < 3 {
+        assert!(Instant::now() < deadline, "the counter does not count");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(flock_lines(pid).len(), 1, "the counter holds no flock");
+    let out = cd.ctr(&[
+        "container",
+        "checkpoint",
+        "--task",
+        "cnt",
+        "checkpoint/cnt:1",
+    ]);
+    out.ok();
+    let images = cd.ctr(&["image", "ls", "-q"]).ok().to_owned();
+    assert!(images.contains("checkpoint/cnt:1"), "{images}");
+    // The task runs on (no --exit), still holding its lock.
+    let n = counted();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted() <= n {
+        assert!(Instant::now() < deadline, "the task stopped counting");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(flock_lines(pid).len(), 1);
+    cd.ctr(&["task", "kill", "-s", "KILL", "cnt"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cd.ctr(&["task", "ls"]).ok().contains("STOPPED") {
+        assert!(Instant::now() < deadline, "the task did not stop");
+        thread::sleep(Duration::from_millis(20));
+    }
+    cd.ctr(&["task", "delete", "cnt"]).ok();
+    cd.ctr(&["container", "delete", "cnt"]).ok();
+    cd.ctr(&["image", "rm", "checkpoint/cnt:1", name]).ok();
+    cd.assert_clean();
+}

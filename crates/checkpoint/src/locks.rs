@@ -263,6 +263,11 @@ pub(crate) fn check_tree(tasks: &[TaskImage], file_locks: bool) -> Result<(), Du
         path: "/proc/locks".into(),
         source,
     })?;
+    check_proc_locks(&text, tasks, file_locks)
+}
+
+/// [`check_tree`] on the text of /proc/locks.
+fn check_proc_locks(text: &str, tasks: &[TaskImage], file_locks: bool) -> Result<(), DumpError> {
     let pids: HashSet<i32> = tasks.iter().map(|t| t.pid).collect();
     // (owner pid or 0 for a flock, file, lock) of every lock dumped.
     let mut dumped: HashSet<(i32, String, FileLock)> = HashSet::new();
@@ -318,7 +323,7 @@ pub(crate) fn check_tree(tasks: &[TaskImage], file_locks: bool) -> Result<(), Du
             continue;
         }
         let what = format!(
-            "holds a {} on file {} through no fd of the image",
+            "holds a {} (file {}) through no fd of the image",
             line.lock, line.file
         );
         return Err(if file_locks {
@@ -493,11 +498,79 @@ mod tests {
         assert_eq!(std::mem::size_of::<libc::flock>(), 32);
     }
 
+    /// A task of `pid` holding `locks` through fd 3 on file 254:0 inode 12.
+    fn task_with(pid: i32, locks: Vec<FileLock>) -> TaskImage {
+        let mut t: TaskImage = serde_json::from_value(serde_json::json!({
+            "pid": pid, "comm": "t", "exe": {"path": "/t", "dev": 0, "ino": 0}, "cwd": "/",
+            "threads": [], "mm": {"start_code": 0, "end_code": 0, "start_data": 0,
+            "end_data": 0, "start_brk": 0, "brk": 0, "start_stack": 0, "arg_start": 0,
+            "arg_end": 0, "env_start": 0, "env_end": 0, "auxv": []},
+            "vmas": [], "sigactions": [], "fds": [], "pages_file": "p", "pages_size": 0
+        }))
+        .unwrap();
+        let file = crate::image::FileId {
+            path: "/locked".into(),
+            dev: libc::makedev(254, 0),
+            ino: 12,
+        };
+        t.fds.push(FdImage {
+            fd: 3,
+            flags: 2,
+            cloexec: false,
+            kind: FdKind::Path { file, pos: 0 },
+            locks,
+        });
+        t
+    }
+
+    #[test]
+    fn proc_locks_is_checked_against_the_image() {
+        let posix = parse("POSIX  ADVISORY  WRITE 7 fe:00:12 0 9").unwrap().lock;
+        let flock = parse("FLOCK  ADVISORY  WRITE 5 fe:00:12 0 EOF")
+            .unwrap()
+            .lock;
+        let tasks = [task_with(7, vec![posix.clone(), flock])];
+        // Ours, dumped (the flock taken by a process since gone); others'.
+        let text = "1: POSIX  ADVISORY  WRITE 7 fe:00:12 0 9\n\
+                    2: FLOCK  ADVISORY  WRITE 5 fe:00:12 0 EOF\n\
+                    3: OFDLCK ADVISORY  READ -1 fe:00:13 0 EOF\n\
+                    4: POSIX  ADVISORY  WRITE 99 fe:00:14 0 EOF\n";
+        check_proc_locks(text, &tasks, true).unwrap();
+        // Not through a dumped fd: another range, another file.
+        let e = check_proc_locks("1: POSIX  ADVISORY  WRITE 7 fe:00:12 20 29\n", &tasks, true);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "pid 7: holds a POSIX write lock on bytes 20-29 (file fe:00:12) through no fd of the image; not supported yet"
+        );
+        let e = check_proc_locks("1: FLOCK  ADVISORY  READ 7 fe:00:15 0 EOF\n", &tasks, false);
+        assert!(e.unwrap_err().to_string().ends_with("; pass --file-locks"));
+        // The same POSIX lock owned by another process of the tree.
+        let two = [task_with(7, vec![posix]), task_with(8, vec![])];
+        let e = check_proc_locks("1: POSIX  ADVISORY  WRITE 8 fe:00:12 0 9\n", &two, true);
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .starts_with("pid 8: holds a POSIX"));
+        // A waiter of the tree; a lease.
+        let text = "1: POSIX  ADVISORY  WRITE 99 fe:00:12 0 9\n\
+                    1: -> POSIX  ADVISORY  WRITE 7 fe:00:12 0 9\n";
+        let e = check_proc_locks(text, &tasks, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("pid 7: waits for a file lock (POSIX"), "{e}");
+        let e = check_proc_locks("1: LEASE  ACTIVE    READ 7 fe:00:12 0 EOF\n", &tasks, true);
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .starts_with("pid 7: holds a lease"));
+    }
+
     proptest::proptest! {
         #[test]
         fn lock_lines_never_panic(body in ".{0,120}") {
             let _ = parse(&body);
             let _ = of_fd(1, 1, "/f", &format!("lock:\t{body}\n"), true);
+            let _ = check_proc_locks(&format!("1: {body}\n"), &[], true);
         }
     }
 }

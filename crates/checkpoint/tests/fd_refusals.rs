@@ -113,7 +113,7 @@ fn leases_and_locks_no_fd_shows_are_refused_by_name() {
     // without it the option is named.
     let e = refused("mapped_flock", &[], |o| o.file_locks = true);
     assert!(
-        e.contains(": holds a flock LOCK_EX on file ") && e.contains(" through no fd of the image"),
+        e.contains(": holds a flock LOCK_EX (file ") && e.contains(" through no fd of the image"),
         "{e}"
     );
     assert!(e.ends_with("; not supported yet"), "{e}");

@@ -20,7 +20,8 @@
 //! restore by name), cwd, and fds: regular files, directories, memory
 //! devices, pipes, FIFOs, unix sockets, eventfd, signalfd, timerfd, epoll,
 //! inotify, memfd, unlinked files and, with `shell_job`, the terminal
-//! (`files`), and the clocks of a time namespace of the tree's own
+//! (`files`), with `file_locks` the file locks they hold
+//! ([`crate::locks`]), and the clocks of a time namespace of the tree's own
 //! ([`crate::timens`]). Everything else is refused
 //! with an error naming the pid and the resource.
 
@@ -56,7 +57,8 @@ pub struct DumpOptions {
     /// Dump unix sockets connected outside the tree: not supported yet,
     /// refused.
     pub ext_unix_sk: bool,
-    /// Dump file locks: not supported yet, refused.
+    /// Dump file locks (POSIX, OFD, flock: [`crate::locks`]); without it a
+    /// process holding one is refused, naming the option.
     pub file_locks: bool,
     /// Run this at pre-dump, network-lock, post-dump and network-unlock
     /// ([`crate::action`]).
@@ -229,6 +231,8 @@ fn dump_seized(
         (page_bytes, pages_elapsed) = (page_bytes + bytes, pages_elapsed + elapsed);
         tasks.push(task);
     }
+    // Host pids still: /proc/locks names holders by them.
+    crate::locks::check_tree(&tasks, opts.file_locks)?;
     let (mut entries, mut shared_fds) = (tree.entries(), tree.shared_fds(&tasks)?);
     if extra.ns_pids {
         let task = &mut tasks[0];
@@ -343,7 +347,6 @@ fn refuse_unimplemented_options(opts: &DumpOptions) -> Result<(), DumpError> {
     let set = [
         ("--tcp-established", opts.tcp_established),
         ("--ext-unix-sk", opts.ext_unix_sk),
-        ("--file-locks", opts.file_locks),
     ];
     match set.iter().find(|(_, on)| *on) {
         Some((name, _)) => Err(unsupported(opts.pid, None, *name)),

@@ -478,6 +478,10 @@ pub struct FdImage {
     pub cloexec: bool,
     /// What it refers to.
     pub kind: FdKind,
+    /// File locks held through it (`--file-locks`, [`crate::locks`]).
+    /// Absent when none, and in older images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<crate::locks::FileLock>,
 }
 
 /// What a file descriptor refers to.

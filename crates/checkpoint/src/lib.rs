@@ -6,6 +6,8 @@
 //! - [`collect`]: dump a running process to an image directory.
 //! - [`container`]: what a container runtime adds (namespace pids, its own
 //!   stdio, restore into a task it prepared).
+//! - [`locks`]: file locks (POSIX, OFD, flock) held through the fds,
+//!   dumped with `--file-locks` and taken again by the restored task.
 //! - [`image`]: the image format (docs/image-format.md), reader and writer.
 //! - [`restore`]: bring an image back as a running process.
 //! - [`state`]: per-task kernel state (pending signals, timers, credentials,
@@ -32,6 +34,7 @@ pub mod fd_image;
 mod files;
 pub mod image;
 pub mod inject;
+pub mod locks;
 mod pages;
 pub mod proc;
 pub mod restore;

@@ -19,8 +19,10 @@
 //!    window into our memory, on a few threads ([`crate::pages`], trap 4);
 //!    unregister; then set the final protections (trap 3);
 //! 5. `PR_SET_MM_MAP` (brk, stack, args, env, auxv, exe link), signal
-//!    handlers, comm, fds, epoll watches, cwd; close our extra fds; register the dumped
-//!    rseq area; clear the parent-death signal;
+//!    handlers, comm, fds, epoll watches, cwd; close our extra fds; take
+//!    the file locks again ([`crate::locks`]: after that close, which
+//!    would drop POSIX locks); register the dumped rseq area; clear the
+//!    parent-death signal;
 //! 6. set xstate, registers with FS/GS base (trap 5) and the signal mask,
 //!    and detach (after step 7, which runs once every thread exists).
 //!
@@ -101,9 +103,36 @@ pub enum RestoreError {
     /// A syscall run inside the new task failed.
     #[error(transparent)]
     Inject(#[from] InjectError),
+    /// A file lock of the image could not be taken again (another process
+    /// holds a conflicting one now).
+    #[error(
+        "pid {pid} fd {fd}: cannot take the {lock} on {path} again{}",
+        conflict_hint(source)
+    )]
+    Lock {
+        /// The task, as the image names it.
+        pid: i32,
+        /// Its fd the lock is held through.
+        fd: i32,
+        /// The file.
+        path: String,
+        /// The lock ([`crate::locks::FileLock`]'s display).
+        lock: String,
+        /// What the kernel said.
+        #[source]
+        source: io::Error,
+    },
     /// The action script failed at a stage.
     #[error(transparent)]
     Action(#[from] crate::action::ActionError),
+}
+
+/// Why a lock is refused, when the errno says it is taken.
+fn conflict_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EAGAIN | libc::EACCES) => ": another process holds a conflicting lock",
+        _ => "",
+    }
 }
 
 impl RestoreError {
@@ -720,6 +749,9 @@ pub(crate) fn rebuild(
         libc::SYS_close_range,
         [files.base as u64, u32::MAX.into(), 0, 0, 0, 0],
     )?;
+    // After that close: closing any fd of a file drops the POSIX locks
+    // the process holds on it, and our copies sat on the same files.
+    crate::locks::take(&inj, scratch, task)?;
     let leader = &task.threads[0];
     set_thread_state(&inj, leader, false)?;
     for t in &task.threads[1..] {

@@ -1,7 +1,8 @@
 //! What a dump refuses among open files, each by name with the pid, the fd
 //! and the option that would allow it; and a shell job (`--shell-job`):
 //! a process whose fds 0-2 are its controlling terminal, restored on a
-//! terminal of ours. The programs are modes of tests/probes/fdmisc.c.
+//! terminal of ours; a file lock that another process took since the dump
+//! fails the restore. The programs are modes of tests/probes/fdmisc.c.
 
 #![allow(clippy::unwrap_used)]
 
@@ -96,11 +97,79 @@ fn a_held_flock_names_file_locks() {
     let e = refused("posix_lock", &[], |_| {});
     assert!(e.contains("locked holds a file lock (1: POSIX"), "{e}");
     assert!(e.ends_with("; pass --file-locks"), "{e}");
-    let e = refused("posix_lock", &[], |_| {});
-    assert!(e.contains("locked holds a file lock (1: POSIX"), "{e}");
+    let e = refused("ofd_lock", &[], |_| {});
+    assert!(e.contains("locked holds a file lock (1: OFDLCK"), "{e}");
     assert!(e.ends_with("; pass --file-locks"), "{e}");
-    let e = refused("flock", &[], |o| o.file_locks = true);
-    assert!(e.ends_with(": --file-locks; not supported yet"), "{e}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn leases_and_locks_no_fd_shows_are_refused_by_name() {
+    let e = refused("lease", &[], |o| o.file_locks = true);
+    assert!(e.contains("fd 3: "), "{e}");
+    assert!(e.contains("leased: a lease (LEASE"), "{e}");
+    assert!(e.ends_with("; not supported yet"), "{e}");
+    // No fd shows it, /proc/locks does: refused with the option, and
+    // without it the option is named.
+    let e = refused("mapped_flock", &[], |o| o.file_locks = true);
+    assert!(
+        e.contains(": holds a flock LOCK_EX (file ") && e.contains(" through no fd of the image"),
+        "{e}"
+    );
+    assert!(e.ends_with("; not supported yet"), "{e}");
+    let e = refused("mapped_flock", &[], |_| {});
+    assert!(
+        e.ends_with(" through no fd of the image; pass --file-locks"),
+        "{e}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_lock_taken_meanwhile_fails_the_restore_naming_it_and_leaves_nothing() {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap(); // trap 6
+    let tmp = tempfile::tempdir().unwrap();
+    let pid = start(tmp.path(), "flock", &[], None);
+    let reap = Reap(pid);
+    let images = tmp.path().join("img");
+    let opts = collect::DumpOptions {
+        pid,
+        images_dir: images.clone(),
+        file_locks: true,
+        ..Default::default()
+    };
+    collect::dump(&opts).unwrap();
+    drop(reap); // dead already; reaps it
+    let locked = tmp.path().join("locked");
+    let ours = fs::File::open(&locked).unwrap();
+    rustix::fs::flock(&ours, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let e = match restore::restore(&images) {
+        Ok(r) => {
+            let _reap = Reap(r.pid);
+            panic!("restored as {} without its lock", r.pid);
+        }
+        Err(e) => e,
+    };
+    let want = format!(
+        "pid {pid} fd 3: cannot take the flock LOCK_EX on {} again: another process holds a conflicting lock",
+        locked.display()
+    );
+    assert_eq!(e.to_string(), want);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "a process is left"
+    );
+    let held = fs::read_to_string("/proc/locks").unwrap();
+    let theirs = format!(" {pid} ");
+    assert!(!held.lines().any(|l| l.contains(&theirs)), "{held}");
+    // Ours released, the same image restores holding its lock.
+    drop(ours);
+    let r = restore::restore(&images).unwrap();
+    let _reap = Reap(r.pid);
+    let info = fs::read_to_string(format!("/proc/{}/fdinfo/3", r.pid)).unwrap();
+    assert!(info.contains("FLOCK  ADVISORY  WRITE"), "{info}");
+    kill_process(Pid::from_raw(r.pid).unwrap(), Signal::USR1).unwrap();
+    assert_eq!(restore::wait(r.pid).unwrap(), 0);
 }
 
 #[test]

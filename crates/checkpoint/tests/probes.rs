@@ -19,6 +19,12 @@
 //! show it) is listed in [`DOWNTIME`]: the harness waits that long between
 //! the dump and each restore.
 //!
+//! Probes named `lock_*` hold file locks and are dumped with `file_locks`.
+//! In `leave_running` the original holds its locks until `finish` has
+//! seen it exit, so the restore that follows can take them again (while
+//! it ran, the restore would fail on them: the locks are taken, not
+//! shared). Their shared checks are in tests/probes/locks.h.
+//!
 //! Add a probe: write tests/probes/NAME.c and add NAME to the `probes!` list
 //! at the end of this file.
 
@@ -116,6 +122,7 @@ fn run(name: &str, mode: Mode) {
         pid: probe.pid,
         images_dir: images.clone(),
         leave_running: mode == Mode::LeaveRunning,
+        file_locks: name.starts_with("lock_"),
         ..Default::default()
     };
     if let Err(e) = collect::dump(&opts) {
@@ -212,4 +219,9 @@ probes! {
     itimer_pending,
     timerslack,
     timens,
+    lock_flock_ex,
+    lock_flock_sh,
+    lock_posix,
+    lock_ofd,
+    lock_tree,
 }

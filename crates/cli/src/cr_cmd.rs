@@ -56,7 +56,8 @@ struct DumpArgs {
     /// Dump unix sockets connected outside the tree (not implemented yet).
     #[arg(long = "ext-unix-sk")]
     ext_unix_sk: bool,
-    /// Dump file locks (not implemented yet).
+    /// Dump the file locks the processes hold (POSIX, OFD, flock); without
+    /// it a process holding one is refused.
     #[arg(long = "file-locks")]
     file_locks: bool,
     /// Run this script at pre-dump, network-lock, post-dump and
@@ -79,6 +80,10 @@ struct RestoreArgs {
     /// Restore a shell job: its terminal becomes ours.
     #[arg(long = "shell-job")]
     shell_job: bool,
+    /// Accepted for CRIU's command line and ignored: the locks a dump with
+    /// --file-locks recorded are always taken again.
+    #[arg(long = "file-locks")]
+    file_locks: bool,
     /// Run this script at pre-restore, post-restore and network-unlock,
     /// the stage in CRTOOLS_SCRIPT_ACTION (CRIU's way).
     #[arg(long = "action-script", value_name = "PATH")]
@@ -191,8 +196,8 @@ fn mb_per_s(bytes: u64, secs: f64) -> f64 {
 }
 
 fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
-    // --tcp-established, --ext-unix-sk and --file-locks are refused by
-    // the library as not supported yet.
+    // --tcp-established and --ext-unix-sk are refused by the library as
+    // not supported yet.
     let opts = collect::DumpOptions {
         pid: a.pid,
         images_dir: a.images_dir.clone(),
@@ -223,6 +228,7 @@ fn dump(a: &DumpArgs) -> anyhow::Result<ExitCode> {
 
 fn restore(a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let dir = &a.images_dir;
+    let _ = a.file_locks; // the image says which locks to take
     let opts = restore::RestoreOptions {
         shell_job: a.shell_job,
         terminal: None,
@@ -362,6 +368,9 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
                 f.kind.describe(),
                 f.flags
             )?;
+            for l in &f.locks {
+                writeln!(out, "    holds a {l}")?;
+            }
         }
         for s in &t.sigactions {
             writeln!(

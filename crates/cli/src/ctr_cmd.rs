@@ -44,7 +44,9 @@ pub struct CheckpointArgs {
     /// Send pages to a page server at ADDRESS:PORT (not supported yet).
     #[arg(long = "page-server", value_name = "ADDR")]
     page_server: Option<String>,
-    /// Dump file locks (not supported yet).
+    /// Dump the file locks the container's processes hold (POSIX, OFD,
+    /// flock); without it a container holding one is refused. containerd's
+    /// runc shim always passes it.
     #[arg(long = "file-locks")]
     file_locks: bool,
     /// Dump memory only, to restore later from a full dump (not supported yet).
@@ -101,7 +103,8 @@ pub struct RestoreArgs {
     /// Restore a shell job (not supported yet).
     #[arg(long = "shell-job")]
     shell_job: bool,
-    /// Restore file locks (not supported yet).
+    /// Accepted for runc's command line and ignored: the locks a checkpoint
+    /// with --file-locks recorded are always taken again.
     #[arg(long = "file-locks")]
     file_locks: bool,
     /// Cgroups mode: soft (the only one supported), full, strict, ignore.
@@ -172,7 +175,6 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs) -> anyhow::Result<ExitCode>
         ("--tcp-established", a.tcp_established),
         ("--ext-unix-sk", a.ext_unix_sk),
         ("--shell-job", a.shell_job),
-        ("--file-locks", a.file_locks),
     ])?;
     check_cgroups_mode(&a.manage_cgroups_mode)?;
     check_empty_ns(&a.empty_ns)?;
@@ -182,6 +184,7 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs) -> anyhow::Result<ExitCode>
         image_path,
         work_path: a.work_path.clone(),
         leave_running: a.leave_running,
+        file_locks: a.file_locks,
     };
     checkpoint::checkpoint(store, &a.id, &opts)
         .with_context(|| format!("checkpoint container {}", a.id))?;
@@ -198,11 +201,12 @@ pub fn restore(store: &Store, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
         ("--tcp-established", a.tcp_established),
         ("--ext-unix-sk", a.ext_unix_sk),
         ("--shell-job", a.shell_job),
-        ("--file-locks", a.file_locks),
     ])?;
     check_cgroups_mode(&a.manage_cgroups_mode)?;
     check_empty_ns(&a.empty_ns)?;
     let _ = a.no_subreaper;
+    // runc passes it on to CRIU; the image says which locks to take.
+    let _ = a.file_locks;
     let image_path = image_path_or_default(&a.image_path)?;
     let opts = RestoreOptions {
         create: CreateOptions {

@@ -1146,3 +1146,197 @@ fn a_restored_container_s_clocks_do_not_show_the_downtime() {
     bundle.runtime(&["delete", bundle.id()]).assert_success();
     bundle.assert_no_leaks();
 }
+
+/// The flock lines of every fd of `pid`, blanks squeezed.
+fn flock_lines(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap() {
+        let info = fs::read_to_string(e.unwrap().path()).unwrap_or_default();
+        out.extend(
+            info.lines()
+                .filter(|l| l.starts_with("lock:") && l.contains("FLOCK"))
+                .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" ")),
+        );
+    }
+    out
+}
+
+/// Whether another open file description of the container's count file
+/// gets `LOCK_SH` now.
+fn count_file_lockable(bundle: &Bundle) -> bool {
+    let f = fs::File::open(bundle.rootfs().join("tmp/count")).unwrap();
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok()
+}
+
+fn checkpoint_and_restore_with_file_locks(bundle: &Bundle) -> i32 {
+    let img = image_dir(bundle, "image");
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--file-locks",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_success();
+    let dumped = count(bundle);
+    let dir = bundle.dir();
+    bundle
+        .runtime(&[
+            "restore",
+            "--file-locks",
+            "--image-path",
+            s(&img),
+            "--bundle",
+            s(&dir),
+            "--detach",
+            bundle.id(),
+        ])
+        .assert_success();
+    count_past(bundle, dumped);
+    bundle.pid()
+}
+
+fn kill_and_delete(bundle: &Bundle) {
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn file_locks_is_accepted_and_a_held_flock_comes_back() {
+    // No lock: --file-locks changes nothing (containerd's runc shim always
+    // passes it, on checkpoint and on restore).
+    let bundle = counting("ckpt-nolock");
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let pid = checkpoint_and_restore_with_file_locks(&bundle);
+    assert!(flock_lines(pid).is_empty());
+    kill_and_delete(&bundle);
+
+    let bundle = counting("ckpt-flock");
+    bundle.set_args(&["/bin/counter", "/tmp/count", "flock"]);
+    run_detached(&bundle);
+    count_past(&bundle, 3);
+    let held = flock_lines(bundle.pid());
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].starts_with("FLOCK ADVISORY WRITE "), "{held:?}");
+    assert!(!count_file_lockable(&bundle));
+    // Without the option the checkpoint is refused and the container runs on.
+    let img = image_dir(&bundle, "refused");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(&["holds a file lock (1: FLOCK", "pass --file-locks"], &[]);
+    assert_eq!(bundle.status(), "running");
+    let pid = checkpoint_and_restore_with_file_locks(&bundle);
+    let back = flock_lines(pid);
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert!(back[0].starts_with("FLOCK ADVISORY WRITE "), "{back:?}");
+    assert!(
+        !count_file_lockable(&bundle),
+        "the restored flock is not held"
+    );
+    kill_and_delete(&bundle);
+}
+
+#[test]
+#[ignore = "needs root and containerd"]
+fn containerd_restores_a_checkpoint_from_its_content_store() {
+    // `ctr container checkpoint` needs a container made from an image, and
+    // its shim passes `--file-locks` (the counter holds a flock),
+    // `--leave-running` and, on restore, `-no-subreaper` (one dash); the
+    // restore is on a fresh snapshot of the image with the rw layer's files
+    // unpacked from a tar (new inodes, mtimes cut to the second).
+    let bundle = counting("ckpt-ctrd-r");
+    let cd = engines::Containerd::start(&bundle, "");
+    let image = "docker.io/corral/counter:latest";
+    cd.import_rootfs_image(image);
+    cd.run_image(
+        &["-d"],
+        image,
+        "cnt",
+        &["/bin/counter", "/tmp/count", "flock"],
+    )
+    .ok();
+    let task_pid = || -> i32 {
+        let ls = cd.ctr(&["task", "ls"]);
+        let line = ls.ok().lines().find(|l| l.starts_with("cnt ")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let counted = |pid: i32| -> u64 {
+        fs::read_to_string(format!("/proc/{pid}/root/tmp/count"))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let pid = task_pid();
+    // 1 s of counting: a fresh start would need as long to get there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted(pid) < 50 {
+        assert!(Instant::now() < deadline, "the counter does not count");
+        thread::sleep(Duration::from_millis(20));
+    }
+    cd.ctr(&[
+        "container",
+        "checkpoint",
+        "--task",
+        "--rw",
+        "cnt",
+        "docker.io/corral/checkpoint:1",
+    ])
+    .ok();
+    let at_checkpoint = counted(pid);
+    assert!(at_checkpoint >= 50, "{at_checkpoint}");
+    assert_eq!(flock_lines(pid).len(), 1, "the counter holds its flock");
+    cd.ctr(&["task", "kill", "-s", "KILL", "cnt"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cd.ctr(&["task", "ls"]).ok().contains("STOPPED") {
+        assert!(Instant::now() < deadline, "the task did not stop");
+        thread::sleep(Duration::from_millis(20));
+    }
+    cd.ctr(&["task", "delete", "cnt"]).ok();
+    cd.ctr(&["container", "delete", "cnt"]).ok();
+
+    cd.ctr(&[
+        "container",
+        "restore",
+        "--live",
+        "--rw",
+        "cnt",
+        "docker.io/corral/checkpoint:1",
+    ])
+    .ok();
+    let pid = task_pid();
+    let resumed = counted(pid);
+    assert!(
+        resumed >= 50,
+        "restored at {resumed}: a fresh start, not the checkpoint ({at_checkpoint} before it)"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counted(pid) <= resumed + 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the restored counter is stuck at {resumed}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        ns_pid(pid),
+        "1",
+        "the restored process is pid 1 of its namespace"
+    );
+    cd.ctr(&["task", "kill", "-s", "KILL", "cnt"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cd.ctr(&["task", "ls"]).ok().contains("STOPPED") {
+        assert!(Instant::now() < deadline, "the restored task did not stop");
+        thread::sleep(Duration::from_millis(20));
+    }
+    cd.ctr(&["task", "delete", "cnt"]).ok();
+    cd.ctr(&["container", "delete", "cnt"]).ok();
+    cd.assert_clean();
+}

@@ -103,6 +103,9 @@ pub struct CheckpointOptions {
     pub work_path: Option<PathBuf>,
     /// `--leave-running`.
     pub leave_running: bool,
+    /// `--file-locks`: dump the file locks the container's processes hold
+    /// (refused without it).
+    pub file_locks: bool,
     /// `--empty-ns network`: the network namespace's contents are not the
     /// container's to keep (an engine sets it up again): its interfaces
     /// are not refused.
@@ -161,9 +164,10 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         pid: st.pid,
         images_dir: opts.image_path.clone(),
         leave_running: opts.leave_running,
+        file_locks: opts.file_locks,
         // No shell job (a container with a terminal is refused above);
-        // the CLI refuses --tcp-established, --ext-unix-sk and --file-locks
-        // for containers before anything is written.
+        // the CLI refuses --tcp-established and --ext-unix-sk for
+        // containers before anything is written.
         ..Default::default()
     };
     // Frozen, every task is seized; then thawed, each stays in its ptrace

@@ -176,14 +176,17 @@ pub fn collect(
         let flags = flags & !(libc::O_CLOEXEC as u32);
         ids.push(id);
         if let Some(of) = dup_of {
+            // A dup shows its original's locks: recorded there.
             out.push(FdImage {
                 fd,
                 flags,
                 cloexec,
                 kind: FdKind::Dup { fd: of },
+                locks: Vec::new(),
             });
             continue;
         }
+        let locks = crate::locks::of_fd(pid, fd, &link, &info, opts.file_locks)?;
         let f = Fd {
             pid,
             fd,
@@ -191,12 +194,15 @@ pub fn collect(
             info: &info,
         };
         let kind = c.kind(&f, &md, pos, flags)?;
-        out.push(FdImage {
+        let image = FdImage {
             fd,
             flags,
             cloexec,
             kind,
-        });
+            locks,
+        };
+        crate::locks::check_kind(pid, &image, &link, &image.locks)?;
+        out.push(image);
     }
     c.pipe_data(&mut out)?;
     c.check_unix_peers(&out)?;
@@ -225,21 +231,6 @@ impl Collector<'_> {
         pos: u64,
         flags: u32,
     ) -> Result<FdKind, DumpError> {
-        if f.info.lines().any(|l| l.starts_with("lock:")) {
-            let lock = f
-                .info
-                .lines()
-                .find(|l| l.starts_with("lock:"))
-                .unwrap_or("");
-            return Err(f.needs(
-                format!(
-                    "{} holds a file lock ({})",
-                    f.link,
-                    lock.trim_start_matches("lock:").trim()
-                ),
-                "--file-locks",
-            ));
-        }
         if flags & libc::O_ASYNC as u32 != 0 {
             return Err(f.refuse(format!("{} with O_ASYNC (F_SETOWN)", f.link)));
         }

@@ -2,8 +2,10 @@
 //! buffered data, unix sockets (pairs, listeners, queued data), eventfd,
 //! signalfd, timerfd, epoll, inotify, memfd, unlinked files and the
 //! terminal of a shell job; and the refusals, by name and with the option
-//! that would allow them, of what is not restored (TCP, file locks, other
-//! anon inodes…). The image types are in [`crate::fd_image`].
+//! that would allow them, of what is not restored (TCP, other anon
+//! inodes…). The locks an fd holds are read here too, by
+//! [`crate::locks`], which owns them. The image types are in
+//! [`crate::fd_image`].
 //!
 //! - `dump`: reads each fd of a stopped task (fdinfo, `pidfd_getfd` copies,
 //!   sock_diag), never consuming data the task has not read.

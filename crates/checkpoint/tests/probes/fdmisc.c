@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -39,6 +40,20 @@ int main(int argc, char **argv) {
         int f = open("locked", O_CREAT | O_RDWR, 0600);
         struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10};
         if (fcntl(f, F_SETLK, &fl)) return 2;
+    } else if (strcmp(mode, "ofd_lock") == 0) {
+        int f = open("locked", O_CREAT | O_RDWR, 0600);
+        struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 5, .l_len = 0};
+        if (fcntl(f, F_OFD_SETLK, &fl)) return 2;
+    } else if (strcmp(mode, "lease") == 0) {
+        int f = open("leased", O_CREAT | O_RDONLY, 0600);
+        if (fcntl(f, F_SETLEASE, F_RDLCK)) { perror("F_SETLEASE"); return 2; }
+    } else if (strcmp(mode, "mapped_flock") == 0) {
+        /* The lock belongs to the open file description, which the
+         * mapping keeps after the fd is closed: no fd shows it. */
+        int f = open("locked", O_CREAT | O_RDWR, 0600);
+        if (ftruncate(f, 4096) || flock(f, LOCK_EX)) return 2;
+        if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, f, 0) == MAP_FAILED) return 2;
+        close(f);
     } else if (strcmp(mode, "passcred") == 0) {
         int sv[2], on = 1;
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on)) return 2;

@@ -3,12 +3,13 @@
  * argument "thread", a second thread does the counting while the first
  * waits for it (a threaded process); with "block", SIGUSR1 is blocked (so
  * one sent stays pending); with "sock", it listens on a unix socket bound
- * to /tmp/sock first. */
+ * to /tmp/sock first; with "flock", it holds flock(LOCK_EX) on its file. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
         if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 1) != 0)
             return 8;
     }
+    if (argc > 2 && strcmp(argv[2], "flock") == 0 && flock(fd, LOCK_EX) != 0) return 9;
     if (argc > 2 && strcmp(argv[2], "block") == 0) {
         sigset_t set;
         sigemptyset(&set);

@@ -14,6 +14,8 @@
 //!   `files` dumps and restores them (pipes, unix sockets, eventfd,
 //!   signalfd, timerfd, epoll, inotify, memfd, unlinked files, terminals)
 //!   and refuses the rest by name.
+//! - [`sysv`]: the SysV IPC objects of an IPC namespace (shared memory,
+//!   semaphores, message queues), dumped and recreated under their ids.
 //! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
 //! - [`tree`]: process trees: seizing every descendant, sessions, process
@@ -35,6 +37,7 @@ pub mod proc;
 pub mod restore;
 pub mod state;
 mod sys;
+pub mod sysv;
 pub mod tree;
 
 pub use pages::copied as page_bytes_copied;

@@ -290,8 +290,12 @@ fn dump_seized(
 /// namespace's objects ([`DumpExtra::sysv_ipc`]): else refused, by name,
 /// before anything is written.
 fn refuse_attached_shm(pid: i32) -> Result<(), DumpError> {
-    for m in parse_maps(pid, "maps")? {
-        if let Backing::Sysv { shmid, .. } = vma_of(pid, &m)?.backing {
+    let maps = parse_maps(pid, "maps")?;
+    let shm = maps
+        .iter()
+        .filter(|m| m.path.as_deref().is_some_and(|p| p.starts_with("/SYSV")));
+    for m in shm {
+        if let Backing::Sysv { shmid, .. } = vma_of(pid, m)?.backing {
             return Err(unsupported(
                 pid,
                 None,

@@ -22,7 +22,9 @@
 //! Restore: refused unless the target namespace is empty and not the
 //! restorer's own (the `*_next_id` files written below are per namespace;
 //! written in ours they would steer the host's next ids). The limits are
-//! written first; then each object is made after writing its id to
+//! written first (`shm_rmid_forced` off until [`finish`]: else our own
+//! detach would destroy the segments we make); then each object is made
+//! after writing its id to
 //! `/proc/sys/kernel/{shm,sem,msg}_next_id` (the kernel gives the next
 //! object exactly that id, then forgets it), filled, and given its owner
 //! and mode. A segment that was removed while attached is removed again
@@ -492,6 +494,8 @@ pub fn read(dir: &Path) -> Result<Option<SysvImage>, SysvError> {
 pub struct Pending {
     /// Segments to remove once attached.
     removed: Vec<i32>,
+    /// `shm_rmid_forced` as dumped: written last (see [`restore`]).
+    rmid_forced: Option<String>,
 }
 
 /// (device, inode) of an nsfs file.
@@ -548,10 +552,19 @@ pub fn restore(ns: BorrowedFd<'_>, dir: &Path, img: &SysvImage) -> Result<Pendin
                 obj.0, obj.1
             )));
         }
-        for (name, value) in &img.sysctls {
-            write_sysctl(name, value)?;
-        }
         let mut pending = Pending::default();
+        // With shm_rmid_forced set, a segment is destroyed as soon as no
+        // one has it attached and its creator (our thread) is gone, or
+        // when the limit is written (shm_destroy_orphaned): off until the
+        // restored tasks attached theirs, whatever config.json set.
+        write_sysctl("shm_rmid_forced", "0")?;
+        for (name, value) in &img.sysctls {
+            if name == "shm_rmid_forced" {
+                pending.rmid_forced = Some(value.clone());
+            } else {
+                write_sysctl(name, value)?;
+            }
+        }
         for s in &img.shm {
             restore_shm(s, data.as_ref())?;
             if s.removed {
@@ -646,15 +659,31 @@ fn restore_shm(s: &ShmImage, data: Option<&fs::File>) -> Result<(), SysvError> {
 }
 
 /// Removes (`IPC_RMID`) the segments that were removed while attached,
-/// now that the restored tasks have attached them again.
+/// now that the restored tasks have attached them again, and sets
+/// `shm_rmid_forced` as dumped (which destroys the segments nobody
+/// attached, as the kernel does when it is set).
 pub fn finish(ns: BorrowedFd<'_>, pending: &Pending) -> Result<(), SysvError> {
-    if pending.removed.is_empty() {
+    if pending.removed.is_empty() && pending.rmid_forced.is_none() {
         return Ok(());
     }
-    let removed = &pending.removed;
+    let md = rustix::fs::fstat(ns).map_err(|e| io_err("stat the IPC namespace")(e.into()))?;
+    let target = (md.st_dev, md.st_ino);
+    if ns_id("/proc/self/ns/ipc")? == target {
+        return Err(SysvError::Unsupported(
+            "finishing a SysV IPC restore in the restorer's own IPC namespace".into(),
+        ));
+    }
     in_ns(ns.as_fd(), || {
-        for &id in removed {
+        if ns_id("/proc/thread-self/ns/ipc")? != target {
+            return Err(SysvError::Unsupported(
+                "a thread that did not end up in the target IPC namespace".into(),
+            ));
+        }
+        for &id in &pending.removed {
             sys::shm_rmid(id).map_err(io_err(format!("remove shared memory segment {id}")))?;
+        }
+        if let Some(v) = &pending.rmid_forced {
+            write_sysctl("shm_rmid_forced", v)?;
         }
         Ok(())
     })

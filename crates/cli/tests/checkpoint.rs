@@ -441,6 +441,13 @@ fn ipc_ns(pid: &str) -> PathBuf {
 /// IPC namespace.
 fn sysv_objects_round_trip(name: &str, leave_running: bool) {
     let bundle = sysv_bundle(name);
+    if leave_running {
+        // A segment nobody has attached then goes at once: the restore
+        // must not lose its own on the way.
+        bundle.edit_config(|c| {
+            c["linux"]["sysctl"] = serde_json::json!({"kernel.shm_rmid_forced": "1"});
+        });
+    }
     run_detached(&bundle);
     let tmp = bundle.rootfs().join("tmp");
     let ids = wait_for_file(&tmp.join("ready"));

@@ -33,7 +33,8 @@
 //! Not restored: creators (`cuid`, `cgid`: the kernel sets them from the
 //! creating thread), times, the pids of the last operations (`sempid`,
 //! `shm_lpid`, `msg_lspid`…), semaphore undo lists (`SEM_UNDO`
-//! adjustments of each process: the kernel shows them nowhere).
+//! adjustments of each process: the kernel shows them nowhere). Refused:
+//! segments of huge pages (`SHM_HUGETLB`; made again they would not be).
 //!
 //! A task's attachment of a segment is a mapping of `/SYSV<key> (deleted)`
 //! whose inode number is the shmid; the task image records it as
@@ -361,8 +362,7 @@ pub fn dump(ns: BorrowedFd<'_>, dir: &Path) -> Result<SysvImage, SysvError> {
                         .map_err(io_err(format!("create {}", data_path.display())))?,
                 ),
             };
-            dump_shm_data(&mut shm, out, &mut img.data_size)
-                .map_err(io_err(format!("read shared memory segment {id}")))?;
+            dump_shm_data(&mut shm, out, &mut img.data_size)?;
             img.shm.push(shm);
         }
         for (_, id) in ids_of("sem")? {
@@ -404,9 +404,18 @@ pub fn dump(ns: BorrowedFd<'_>, dir: &Path) -> Result<SysvImage, SysvError> {
 
 /// Attaches segment `shm` read-only and appends its data extents, zero
 /// pages left out, to `out` from `*end` on.
-fn dump_shm_data(shm: &mut ShmImage, out: &fs::File, end: &mut u64) -> io::Result<()> {
+fn dump_shm_data(shm: &mut ShmImage, out: &fs::File, end: &mut u64) -> Result<(), SysvError> {
+    let id = shm.obj.id;
     let len = shm.size.next_multiple_of(PAGE_SIZE);
-    let at = sys::ShmAttach::new(shm.obj.id, len, true)?;
+    let at = sys::ShmAttach::new(id, len, true)
+        .map_err(io_err(format!("attach shared memory segment {id}")))?;
+    if huge_pages(at.addr())? {
+        // Made again, it would be of small pages.
+        return Err(SysvError::Unsupported(format!(
+            "shared memory segment {id} (key {:#x}) of huge pages (SHM_HUGETLB)",
+            shm.obj.key
+        )));
+    }
     let bytes = at.bytes();
     for (start, stop) in data_extents(at.addr(), len) {
         let mut page = start;
@@ -424,7 +433,8 @@ fn dump_shm_data(shm: &mut ShmImage, out: &fs::File, end: &mut u64) -> io::Resul
             while page < stop && !zero(page) {
                 page += PAGE_SIZE;
             }
-            out.write_all_at(&bytes[first as usize..page as usize], *end)?;
+            out.write_all_at(&bytes[first as usize..page as usize], *end)
+                .map_err(io_err(format!("write {SYSV_DATA_FILE}")))?;
             shm.runs.push(ShmRun {
                 offset: first,
                 len: page - first,
@@ -434,6 +444,17 @@ fn dump_shm_data(shm: &mut ShmImage, out: &fs::File, end: &mut u64) -> io::Resul
         }
     }
     Ok(())
+}
+
+/// Whether our mapping at `addr` is of huge pages (`ht` in smaps).
+fn huge_pages(addr: u64) -> Result<bool, SysvError> {
+    let path = "/proc/thread-self/smaps";
+    let text = fs::read_to_string(path).map_err(io_err(format!("read {path}")))?;
+    let maps = crate::proc::parse_smaps(&text)
+        .map_err(|e| io_err(format!("parse {path}"))(io::Error::other(e)))?;
+    Ok(maps
+        .iter()
+        .any(|m| m.start == addr && m.vm_flags.iter().any(|f| f == "ht")))
 }
 
 /// The page-aligned data extents of the segment attached at `addr` (`len`

@@ -482,6 +482,18 @@ fn sysv_objects_round_trip(name: &str, leave_running: bool) {
         !tmp.join("result").exists(),
         "the original went on to check"
     );
+    if !leave_running {
+        // Its objects need an IPC namespace of its own: refused before
+        // anything is made without one.
+        let config = bundle.config();
+        bundle.remove_namespace("ipc");
+        restore_detached(&bundle, &img, bundle.id())
+            .assert_error(&["SysV IPC objects", "none of its own"], &[]);
+        bundle
+            .runtime(&["state", bundle.id()])
+            .assert_error(&["does not exist"], &[]);
+        bundle.edit_config(|c| *c = config);
+    }
 
     restore_detached(&bundle, &img, bundle.id()).assert_success();
     let restored = bundle.pid();

@@ -263,6 +263,21 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             "process.terminal: restoring a container with a terminal is not supported yet".into(),
         ));
     }
+    let sysv_img = sysv::read(&opts.image_path)
+        .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?;
+    let own_ipc = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Ipc && n.path().is_none())
+        });
+    if sysv_img.is_some() && !own_ipc {
+        return Err(Error::Unsupported(format!(
+            "container {id:?}: the image holds the SysV IPC objects of its own IPC namespace, but config.json gives it none of its own"
+        )));
+    }
     let mut create = opts.create.clone();
     create.restore = true;
     create.pid_file = None;
@@ -288,15 +303,8 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
         };
         // The init attaches its SysV segments during the restore: they
         // are made first, in the new IPC namespace.
-        let sysv_img = sysv::read(&opts.image_path)
-            .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?;
         let ipc = match &sysv_img {
             Some(img) => {
-                if !owns_namespace(&st, LinuxNamespaceType::Ipc) {
-                    return Err(Error::Unsupported(format!(
-                        "container {id:?}: the image holds the SysV IPC objects of its own IPC namespace, but config.json gives it none of its own"
-                    )));
-                }
                 let path = format!("/proc/{pid}/ns/ipc");
                 let ns = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
                     .map_err(errno(format!("open {path}")))?;

@@ -381,9 +381,16 @@ pub fn dump(ns: BorrowedFd<'_>, dir: &Path) -> Result<SysvImage, SysvError> {
             let max = msgmax.max(qbytes).min(MAX_MSG) as usize;
             let messages = (0..qnum)
                 .map(|i| {
-                    let (mtype, text) = sys::msg_copy(id, i, max).map_err(io_err(format!(
-                        "copy message {i} of queue {id} (msgrcv MSG_COPY)"
-                    )))?;
+                    let (mtype, text) = sys::msg_copy(id, i, max).map_err(|e| {
+                        if e.raw_os_error() == Some(libc::EINVAL) {
+                            // MSG_COPY copies at most msgmax bytes.
+                            SysvError::Unsupported(format!(
+                                "message {i} of message queue {id} longer than kernel.msgmax ({msgmax}), which MSG_COPY cannot read"
+                            ))
+                        } else {
+                            io_err(format!("copy message {i} of queue {id} (msgrcv MSG_COPY)"))(e)
+                        }
+                    })?;
                     Ok(Message {
                         mtype,
                         text: hex_encode(&text),
@@ -579,11 +586,25 @@ pub fn restore(ns: BorrowedFd<'_>, dir: &Path, img: &SysvImage) -> Result<Pendin
         // when the limit is written (shm_destroy_orphaned): off until the
         // restored tasks attached theirs, whatever config.json set.
         write_sysctl("shm_rmid_forced", "0")?;
+        // A queue's qbytes may exceed msgmnb (raised before the limit was
+        // lowered; raising it past msgmnb takes CAP_SYS_RESOURCE, which we
+        // may lack): msgmnb is raised as far as the queues need while they
+        // are made, and set as dumped after. (No message is longer than
+        // msgmax: the dump could not have read it.)
+        let need = [(
+            "msgmnb",
+            img.msg.iter().map(|q| q.qbytes).max().unwrap_or(0),
+        )];
+        let mut after = Vec::new();
         for (name, value) in &img.sysctls {
-            if name == "shm_rmid_forced" {
-                pending.rmid_forced = Some(value.clone());
-            } else {
-                write_sysctl(name, value)?;
+            let raise = need.iter().find(|(n, _)| n == name).map(|&(_, v)| v);
+            match (name.as_str(), raise, value.parse::<u64>()) {
+                ("shm_rmid_forced", ..) => pending.rmid_forced = Some(value.clone()),
+                (_, Some(need), Ok(v)) if need > v => {
+                    write_sysctl(name, &need.to_string())?;
+                    after.push((name, value));
+                }
+                _ => write_sysctl(name, value)?,
             }
         }
         for s in &img.shm {
@@ -621,6 +642,9 @@ pub fn restore(ns: BorrowedFd<'_>, dir: &Path, img: &SysvImage) -> Result<Pendin
                 sys::msg_send(id, m.mtype, &text)
                     .map_err(io_err(format!("queue message {i} on {}", what())))?;
             }
+        }
+        for (name, value) in after {
+            write_sysctl(name, value)?;
         }
         Ok(pending)
     })

@@ -59,10 +59,13 @@ fn objects_come_back_under_their_ids_in_a_fresh_namespace() {
     let source = in_new_ipc_ns(&[&probe, &work]);
     common::wait_for(&work.join("ready"));
     let ns = ns_of(source.0);
-    // A limit of that namespace differs from a fresh one's.
+    // Its limits differ from a fresh one's, msgmnb below its queue's
+    // qbytes (12345): the restore must get past it (without
+    // CAP_SYS_RESOURCE, which raises qbytes past msgmnb) and set it as it
+    // was.
     let st = Command::new("nsenter")
         .args(["-t", &source.0.to_string(), "--ipc", "sh", "-c"])
-        .arg("echo 1234 > /proc/sys/kernel/msgmni")
+        .arg("echo 1234 > /proc/sys/kernel/msgmni && echo 1000 > /proc/sys/kernel/msgmnb")
         .status()
         .unwrap();
     assert!(st.success());
@@ -91,9 +94,14 @@ fn objects_come_back_under_their_ids_in_a_fresh_namespace() {
     assert_eq!(dumped.sem[0].values, [1, 2, 3, 42]);
     let types: Vec<i64> = dumped.msg[0].messages.iter().map(|m| m.mtype).collect();
     assert_eq!(types, [1, 5, 2, 5]);
-    assert!(dumped
-        .sysctls
-        .contains(&("msgmni".to_owned(), "1234".to_owned())));
+    for (name, value) in [("msgmni", "1234"), ("msgmnb", "1000")] {
+        assert!(
+            dumped
+                .sysctls
+                .contains(&(name.to_owned(), value.to_owned())),
+            "{name}"
+        );
+    }
     // The zero page of the second segment is not stored.
     let b_runs: Vec<(u64, u64)> = dumped.shm[1]
         .runs
@@ -141,6 +149,19 @@ fn objects_come_back_under_their_ids_in_a_fresh_namespace() {
     );
     let err = sysv::remove_all(ours.as_fd()).unwrap_err();
     assert!(err.to_string().contains("caller's own"), "{err}");
+
+    // A message longer than msgmax cannot be read with MSG_COPY: refused.
+    let st = Command::new("nsenter")
+        .args(["-t", &source.0.to_string(), "--ipc", "sh", "-c"])
+        .arg("echo 4 > /proc/sys/kernel/msgmax")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let err = sysv::dump(ns.as_fd(), &tmp.path().join("short")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "message 3 of message queue 1 longer than kernel.msgmax (4), which MSG_COPY cannot read; not supported yet"
+    );
 
     sysv::remove_all(target.as_fd()).unwrap();
     assert!(sysv::list(target.as_fd()).unwrap().is_empty());

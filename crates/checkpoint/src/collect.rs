@@ -28,7 +28,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::AsFd as _;
-use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -216,6 +216,15 @@ fn dump_seized(
     // namespace of its own ([`crate::timens`]).
     let procs: Vec<(i32, Vec<i32>)> = tree.procs_mut().map(|s| (s.pid, s.tids())).collect();
     let time_ns = crate::timens::dump(&procs)?;
+    if !extra.ns_pids {
+        let pids: Vec<i32> = tree.procs_mut().map(|s| s.pid).collect();
+        refuse_other_ipc_ns(&pids)?;
+    }
+    if !extra.sysv_ipc {
+        for seized in tree.procs_mut() {
+            refuse_attached_shm(seized.pid)?;
+        }
+    }
     let mut tasks = Vec::new();
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for seized in tree.procs_mut() {
@@ -288,6 +297,67 @@ fn dump_seized(
         elapsed: started.elapsed(),
         pages_elapsed,
     })
+}
+
+/// A task attached to a SysV segment is dumped only with its IPC
+/// namespace's objects ([`DumpExtra::sysv_ipc`]): else refused, by name,
+/// before anything is written.
+fn refuse_attached_shm(pid: i32) -> Result<(), DumpError> {
+    let maps = parse_maps(pid, "maps")?;
+    let shm = maps
+        .iter()
+        .filter(|m| m.path.as_deref().is_some_and(|p| p.starts_with("/SYSV")));
+    for m in shm {
+        if let Backing::Sysv { shmid, .. } = vma_of(pid, m)?.backing {
+            return Err(unsupported(
+                pid,
+                None,
+                format!(
+                    "mapping {:#x}-{:#x}: SysV shared memory segment {shmid} (shmat), outside a container that owns its IPC namespace",
+                    m.start, m.end
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A bare tree is restored in the restorer's IPC namespace: a process of
+/// another one that holds SysV objects would lose them. Refused by name.
+fn refuse_other_ipc_ns(pids: &[i32]) -> Result<(), DumpError> {
+    let ours = fs::metadata("/proc/self/ns/ipc").map_err(|source| DumpError::Proc {
+        pid: std::process::id() as i32,
+        path: "/proc/self/ns/ipc".into(),
+        source,
+    })?;
+    for &pid in pids {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/ipc"));
+        let proc_err = |source| DumpError::Proc {
+            pid,
+            path: path.clone(),
+            source,
+        };
+        let ns = fs::File::open(&path).map_err(proc_err)?;
+        let md = ns.metadata().map_err(proc_err)?;
+        if (md.dev(), md.ino()) == (ours.dev(), ours.ino()) {
+            continue;
+        }
+        let objects = crate::sysv::list(ns.as_fd()).map_err(|e| {
+            unsupported(
+                pid,
+                None,
+                format!("listing the SysV IPC objects of its IPC namespace: {e}"),
+            )
+        })?;
+        if let Some(obj) = objects.first() {
+            return Err(unsupported(
+                pid,
+                None,
+                format!("an IPC namespace other than the dumper's, holding SysV IPC {obj}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the host pid and tids in `task` (its threads', and the threads
@@ -749,6 +819,21 @@ fn vma_of(pid: i32, m: &MapEntry) -> Result<Vma, DumpError> {
         Some(p) if p.starts_with("[anon:") => Backing::Anon {
             name: m.path.clone(),
         },
+        // shmat: the segment's file, /SYSV<key as 8 hex digits>, whose
+        // inode number is the shmid.
+        Some(p)
+            if m.shared
+                && p.strip_prefix("/SYSV")
+                    .and_then(|k| k.strip_suffix(" (deleted)"))
+                    .is_some_and(|k| k.len() == 8 && k.bytes().all(|b| b.is_ascii_hexdigit())) =>
+        {
+            let shmid = i32::try_from(m.ino)
+                .map_err(|_| unsupported(pid, None, format!("{range} of {p}: inode {}", m.ino)))?;
+            Backing::Sysv {
+                shmid,
+                offset: m.offset,
+            }
+        }
         Some(p) if p.starts_with('/') && !p.ends_with(" (deleted)") && m.ino != 0 => {
             let link = format!("map_files/{:x}-{:x}", m.start, m.end);
             let file = file_id(pid, &link)?;
@@ -870,7 +955,7 @@ const PM_FILE_OR_SHARED: u64 = 1 << 61;
 /// contents in the file; the vdso is the kernel's.
 fn wants_pages(v: &Vma) -> Option<bool> {
     match (&v.backing, v.shared) {
-        (Backing::Vdso { .. }, _) | (_, true) => None,
+        (Backing::Vdso { .. } | Backing::Sysv { .. }, _) | (_, true) => None,
         (Backing::Anon { .. }, false) => Some(false),
         (Backing::File { .. }, false) => Some(true),
     }

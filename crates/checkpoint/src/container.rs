@@ -36,6 +36,11 @@ pub struct DumpExtra<'a> {
     /// thaws it here (a task still frozen would not run the injected
     /// calls; one in a ptrace stop stays there).
     pub on_seized: Option<&'a dyn Fn() -> io::Result<()>>,
+    /// The caller dumps the SysV IPC objects of the task's IPC namespace
+    /// ([`crate::sysv::dump`]; a container that owns its namespace): a
+    /// segment the task attached is recorded as a reference to it
+    /// (`Backing::Sysv`). Without it such a task is refused.
+    pub sysv_ipc: bool,
 }
 
 impl std::fmt::Debug for DumpExtra<'_> {
@@ -44,6 +49,7 @@ impl std::fmt::Debug for DumpExtra<'_> {
             .field("ns_pids", &self.ns_pids)
             .field("inherit_stdio", &self.inherit_stdio)
             .field("on_seized", &self.on_seized.is_some())
+            .field("sysv_ipc", &self.sysv_ipc)
             .finish()
     }
 }

@@ -113,6 +113,8 @@ pub enum Kind {
     Inventory,
     /// `task-<pid>.json`.
     Task,
+    /// `sysv.json` ([`crate::sysv`]).
+    Sysv,
 }
 
 impl Kind {
@@ -120,6 +122,7 @@ impl Kind {
         match self {
             Kind::Inventory => "inventory",
             Kind::Task => "task",
+            Kind::Sysv => "sysv",
         }
     }
 }
@@ -438,6 +441,16 @@ pub enum Backing {
     Vdso {
         /// The name /proc/PID/maps shows.
         name: String,
+    },
+    /// A SysV shared memory segment attached with `shmat` (`/SYSV<key>
+    /// (deleted)` in maps), from `offset`; its contents are the
+    /// segment's, in `sysv.json` ([`crate::sysv`]), attached again at
+    /// restore.
+    Sysv {
+        /// The segment's id (the mapping's inode number).
+        shmid: i32,
+        /// Offset in the segment of `start`.
+        offset: u64,
     },
 }
 

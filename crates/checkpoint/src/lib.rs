@@ -16,6 +16,8 @@
 //!   `files` dumps and restores them (pipes, unix sockets, eventfd,
 //!   signalfd, timerfd, epoll, inotify, memfd, unlinked files, terminals)
 //!   and refuses the rest by name.
+//! - [`sysv`]: the SysV IPC objects of an IPC namespace (shared memory,
+//!   semaphores, message queues), dumped and recreated under their ids.
 //! - `pages`: page data between a task and its page file, the hot path.
 //! - `sys`: the raw system calls; every `unsafe` block of the crate.
 //! - [`timens`]: time namespaces: a tree's CLOCK_MONOTONIC and
@@ -40,6 +42,7 @@ pub mod proc;
 pub mod restore;
 pub mod state;
 mod sys;
+pub mod sysv;
 pub mod timens;
 pub mod tree;
 

@@ -640,7 +640,13 @@ pub(crate) fn rebuild(
 
     // 4. Memory.
     for v in task.vmas.iter() {
-        map_vma(&inj, v, files)?;
+        match v.backing {
+            Backing::Sysv { shmid, offset } => {
+                let avoid = [target, (scratch, scratch + PAGE_SIZE)];
+                attach_shm(&inj, task, v, shmid, offset, scratch, &avoid)?;
+            }
+            _ => map_vma(&inj, v, files)?,
+        }
     }
     let started = Instant::now();
     let uffd = open_uffd(&inj, task)?;
@@ -907,7 +913,7 @@ fn map_vma(inj: &Injector, v: &Vma, files: &Files) -> Result<(), RestoreError> {
         libc::MAP_PRIVATE
     };
     let args = match &v.backing {
-        Backing::Vdso { .. } => return Ok(()),
+        Backing::Vdso { .. } | Backing::Sysv { .. } => return Ok(()),
         Backing::Anon { .. } => {
             let mut flags = share | libc::MAP_ANONYMOUS | libc::MAP_FIXED;
             if v.vm_flags.iter().any(|f| f == "gd") {
@@ -923,6 +929,77 @@ fn map_vma(inj: &Injector, v: &Vma, files: &Files) -> Result<(), RestoreError> {
         }
     };
     inj.syscall(libc::SYS_mmap, args)?;
+    Ok(())
+}
+
+/// Attaches SysV segment `shmid` (made again in the task's IPC namespace
+/// by [`crate::sysv::restore`]) where mapping `v` was, with an injected
+/// `shmat`: the whole segment straight there (`SHM_REMAP`), or, for a part
+/// (`offset`, a mapping split by `munmap`), at a free place first, the
+/// part moved with `mremap` and the rest detached. Read-only when the
+/// mapping could not be made writable (no `mw` in its flags, as after
+/// `SHM_RDONLY`); then its protection as dumped. The kernel counts each
+/// mapping as an attach.
+fn attach_shm(
+    inj: &Injector,
+    task: &TaskImage,
+    v: &Vma,
+    shmid: i32,
+    offset: u64,
+    scratch: u64,
+    avoid: &[(u64, u64)],
+) -> Result<(), RestoreError> {
+    let pid = inj.pid();
+    let id = shmid as u64;
+    inj.syscall(
+        libc::SYS_shmctl,
+        [id, libc::IPC_STAT as u64, scratch, 0, 0, 0],
+    )?;
+    let mut segsz = [0u8; 8];
+    sys::process_vm_readv(
+        pid,
+        &mut segsz,
+        &[(scratch + sys::SHMID_DS_SEGSZ_OFFSET, 8)],
+    )
+    .map_err(RestoreError::trace(pid, "read shmid_ds"))?;
+    let size = u64::from_le_bytes(segsz).next_multiple_of(PAGE_SIZE);
+    if offset.checked_add(v.len()).is_none_or(|e| e > size) {
+        return Err(RestoreError::Unsupported(format!(
+            "mapping {:#x}-{:#x} beyond SysV segment {shmid} ({size} bytes now)",
+            v.start, v.end
+        )));
+    }
+    let writable = v.vm_flags.iter().any(|f| f == "mw");
+    let exec = v.prot & libc::PROT_EXEC as u32 != 0;
+    let mut flags = if writable { 0 } else { sys::SHM_RDONLY };
+    let mut prot = libc::PROT_READ as u32;
+    if writable {
+        prot |= libc::PROT_WRITE as u32;
+    }
+    if exec {
+        flags |= sys::SHM_EXEC;
+        prot |= libc::PROT_EXEC as u32;
+    }
+    if offset == 0 && v.len() == size {
+        let args = [id, v.start, (flags | sys::SHM_REMAP) as u64, 0, 0, 0];
+        inj.syscall(libc::SYS_shmat, args)?;
+    } else {
+        let tmp = free_range(task, size, avoid)?;
+        inj.syscall(libc::SYS_shmat, [id, tmp, flags as u64, 0, 0, 0])?;
+        let mflags = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
+        let len = v.len();
+        inj.syscall(
+            libc::SYS_mremap,
+            [tmp + offset, len, len, mflags, v.start, 0],
+        )?;
+        inj.syscall(libc::SYS_munmap, [tmp, size, 0, 0, 0, 0])?;
+    }
+    if prot != v.prot {
+        inj.syscall(
+            libc::SYS_mprotect,
+            [v.start, v.len(), v.prot.into(), 0, 0, 0],
+        )?;
+    }
     Ok(())
 }
 

@@ -1097,3 +1097,270 @@ pub fn ioprio_set(tid: i32, prio: u32) -> io::Result<()> {
     // SAFETY: integer arguments only.
     check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, prio) }).map(drop)
 }
+
+// SysV IPC (crate::sysv). The calls act on the IPC namespace of the
+// calling thread: the module runs them from a thread that joined the one
+// it works on.
+
+/// `SHM_RDONLY`, `SHM_REMAP`, `SHM_EXEC` (include/uapi/linux/shm.h).
+pub const SHM_RDONLY: i32 = 0o10000;
+/// Replace whatever is mapped at the address.
+pub const SHM_REMAP: i32 = 0o40000;
+/// Map executable.
+pub const SHM_EXEC: i32 = 0o100000;
+/// `SHM_LOCK`: keep the segment's pages in memory.
+const SHM_LOCK: i32 = 11;
+/// `MSG_COPY` (include/uapi/linux/msg.h): `msgrcv` copies message number
+/// `msgtyp` of the queue without removing it (CONFIG_CHECKPOINT_RESTORE).
+const MSG_COPY: i32 = 0o40000;
+/// Offset of `shm_segsz` in the kernel's `struct shmid64_ds` on x86_64,
+/// after the 48-byte `struct ipc64_perm`.
+pub const SHMID_DS_SEGSZ_OFFSET: u64 = 48;
+
+/// The `ipc_perm` of an object, as `IPC_STAT` reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct IpcPerm {
+    /// The key (0 = `IPC_PRIVATE`, or a removed segment still attached).
+    pub key: i32,
+    /// Owner.
+    pub uid: u32,
+    /// Owner's group.
+    pub gid: u32,
+    /// Creator.
+    pub cuid: u32,
+    /// Creator's group.
+    pub cgid: u32,
+    /// Permission bits and, for shm, `SHM_DEST` and `SHM_LOCKED`.
+    pub mode: u16,
+}
+
+impl From<&libc::ipc_perm> for IpcPerm {
+    fn from(p: &libc::ipc_perm) -> Self {
+        IpcPerm {
+            key: p.__key,
+            uid: p.uid,
+            gid: p.gid,
+            cuid: p.cuid,
+            cgid: p.cgid,
+            mode: p.mode,
+        }
+    }
+}
+
+fn check_int(ret: libc::c_int) -> io::Result<i32> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `shmctl(IPC_STAT)`: the segment's permissions, size and attach count.
+pub fn shm_stat(id: i32) -> io::Result<(IpcPerm, u64, u64)> {
+    let mut ds = MaybeUninit::<libc::shmid_ds>::zeroed();
+    // SAFETY: `ds` is a writable shmid_ds, the buffer IPC_STAT fills (the
+    // kernel's 64-bit layout on x86_64, which glibc's struct matches).
+    check_int(unsafe { libc::shmctl(id, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: zero-initialised, then filled by the kernel: plain integers.
+    let ds = unsafe { ds.assume_init() };
+    Ok((
+        IpcPerm::from(&ds.shm_perm),
+        ds.shm_segsz as u64,
+        ds.shm_nattch,
+    ))
+}
+
+/// `shmget(key, size, flags)`.
+pub fn shm_get(key: i32, size: u64, flags: i32) -> io::Result<i32> {
+    // SAFETY: no pointers.
+    check_int(unsafe { libc::shmget(key, size as usize, flags) })
+}
+
+/// `shmctl(IPC_SET)`: owner, group and permission bits.
+pub fn shm_set(id: i32, uid: u32, gid: u32, mode: u16) -> io::Result<()> {
+    let ds = MaybeUninit::<libc::shmid_ds>::zeroed();
+    // SAFETY: zero is a valid shmid_ds (integers only).
+    let mut ds = unsafe { ds.assume_init() };
+    (ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_perm.mode) = (uid, gid, mode);
+    // SAFETY: `ds` is a valid shmid_ds the kernel only reads.
+    check_int(unsafe { libc::shmctl(id, libc::IPC_SET, &mut ds) }).map(drop)
+}
+
+/// `shmctl(IPC_RMID)`.
+pub fn shm_rmid(id: i32) -> io::Result<()> {
+    // SAFETY: IPC_RMID reads no buffer.
+    check_int(unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
+}
+
+/// `shmctl(SHM_LOCK)`.
+pub fn shm_lock(id: i32) -> io::Result<()> {
+    // SAFETY: SHM_LOCK reads no buffer.
+    check_int(unsafe { libc::shmctl(id, SHM_LOCK, std::ptr::null_mut()) }).map(drop)
+}
+
+/// A segment attached in our address space; detached on drop.
+pub struct ShmAttach {
+    addr: *mut u8,
+    len: usize,
+}
+
+impl ShmAttach {
+    /// `shmat(id, NULL, flags)`; `size` is the segment's size.
+    pub fn new(id: i32, size: u64, read_only: bool) -> io::Result<Self> {
+        let flags = if read_only { SHM_RDONLY } else { 0 };
+        // SAFETY: the kernel picks a free address; nothing of ours is
+        // there. The mapping is ours until `drop` detaches it.
+        let addr = unsafe { libc::shmat(id, std::ptr::null(), flags) };
+        if addr as isize == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ShmAttach {
+            addr: addr.cast(),
+            len: size as usize,
+        })
+    }
+
+    /// Address of the mapping.
+    pub fn addr(&self) -> u64 {
+        self.addr as u64
+    }
+
+    /// The segment's bytes. Another process may write them meanwhile; the
+    /// callers read objects of a frozen container.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` bytes are mapped readable at `addr` while `self`
+        // lives (shmat maps the whole segment); u8 has no invalid values.
+        unsafe { std::slice::from_raw_parts(self.addr, self.len) }
+    }
+
+    /// The segment's bytes, writable (attached without `SHM_RDONLY`).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `bytes`; `&mut self` keeps this the only slice of ours.
+        unsafe { std::slice::from_raw_parts_mut(self.addr, self.len) }
+    }
+}
+
+impl Drop for ShmAttach {
+    fn drop(&mut self) {
+        // SAFETY: `addr` is the address shmat returned; no slice of it
+        // outlives `self`.
+        unsafe { libc::shmdt(self.addr.cast()) };
+    }
+}
+
+/// `semctl(IPC_STAT)`: permissions and number of semaphores.
+pub fn sem_stat(id: i32) -> io::Result<(IpcPerm, u64)> {
+    let mut ds = MaybeUninit::<libc::semid_ds>::zeroed();
+    // SAFETY: the fourth argument of IPC_STAT is a semid_ds pointer
+    // (union semun's `buf`), writable.
+    check_int(unsafe { libc::semctl(id, 0, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: zeroed then filled by the kernel: integers only.
+    let ds = unsafe { ds.assume_init() };
+    Ok((IpcPerm::from(&ds.sem_perm), ds.sem_nsems))
+}
+
+/// `semctl(GETALL)`: the value of each of the `n` semaphores.
+pub fn sem_getall(id: i32, n: usize) -> io::Result<Vec<u16>> {
+    let mut v = vec![0u16; n];
+    // SAFETY: GETALL writes `nsems` unsigned shorts to the array, and `v`
+    // holds `n` = nsems of them.
+    check_int(unsafe { libc::semctl(id, 0, libc::GETALL, v.as_mut_ptr()) })?;
+    Ok(v)
+}
+
+/// `semctl(SETALL)`.
+pub fn sem_setall(id: i32, values: &[u16]) -> io::Result<()> {
+    // SAFETY: SETALL reads nsems unsigned shorts; the caller's set has
+    // `values.len()` semaphores (it made it so).
+    check_int(unsafe { libc::semctl(id, 0, libc::SETALL, values.as_ptr()) }).map(drop)
+}
+
+/// `semget(key, nsems, flags)`.
+pub fn sem_get(key: i32, nsems: i32, flags: i32) -> io::Result<i32> {
+    // SAFETY: no pointers.
+    check_int(unsafe { libc::semget(key, nsems, flags) })
+}
+
+/// `semctl(IPC_SET)`.
+pub fn sem_set(id: i32, uid: u32, gid: u32, mode: u16) -> io::Result<()> {
+    let ds = MaybeUninit::<libc::semid_ds>::zeroed();
+    // SAFETY: zero is a valid semid_ds (integers only).
+    let mut ds = unsafe { ds.assume_init() };
+    (ds.sem_perm.uid, ds.sem_perm.gid, ds.sem_perm.mode) = (uid, gid, mode);
+    // SAFETY: the kernel reads the semid_ds `buf` points to.
+    check_int(unsafe { libc::semctl(id, 0, libc::IPC_SET, &mut ds as *mut libc::semid_ds) })
+        .map(drop)
+}
+
+/// `semctl(IPC_RMID)`.
+pub fn sem_rmid(id: i32) -> io::Result<()> {
+    // SAFETY: IPC_RMID takes no argument.
+    check_int(unsafe { libc::semctl(id, 0, libc::IPC_RMID) }).map(drop)
+}
+
+/// `msgctl(IPC_STAT)`: permissions, number of messages, `msg_qbytes`.
+pub fn msg_stat(id: i32) -> io::Result<(IpcPerm, u64, u64)> {
+    let mut ds = MaybeUninit::<libc::msqid_ds>::zeroed();
+    // SAFETY: `ds` is a writable msqid_ds, IPC_STAT's buffer.
+    check_int(unsafe { libc::msgctl(id, libc::IPC_STAT, ds.as_mut_ptr()) })?;
+    // SAFETY: zeroed then filled by the kernel: integers only.
+    let ds = unsafe { ds.assume_init() };
+    Ok((IpcPerm::from(&ds.msg_perm), ds.msg_qnum, ds.msg_qbytes))
+}
+
+/// `msgctl(IPC_SET)`: owner, group, permission bits and `msg_qbytes`.
+pub fn msg_set(id: i32, uid: u32, gid: u32, mode: u16, qbytes: u64) -> io::Result<()> {
+    let ds = MaybeUninit::<libc::msqid_ds>::zeroed();
+    // SAFETY: zero is a valid msqid_ds (integers only).
+    let mut ds = unsafe { ds.assume_init() };
+    (ds.msg_perm.uid, ds.msg_perm.gid, ds.msg_perm.mode) = (uid, gid, mode);
+    ds.msg_qbytes = qbytes;
+    // SAFETY: the kernel reads the msqid_ds.
+    check_int(unsafe { libc::msgctl(id, libc::IPC_SET, &mut ds) }).map(drop)
+}
+
+/// `msgctl(IPC_RMID)`.
+pub fn msg_rmid(id: i32) -> io::Result<()> {
+    // SAFETY: IPC_RMID reads no buffer.
+    check_int(unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) }).map(drop)
+}
+
+/// `msgget(key, flags)`.
+pub fn msg_get(key: i32, flags: i32) -> io::Result<i32> {
+    // SAFETY: no pointers.
+    check_int(unsafe { libc::msgget(key, flags) })
+}
+
+/// Message number `index` of queue `id` (type and text), copied with
+/// `MSG_COPY`: the queue keeps it. `max` bounds the text's size.
+pub fn msg_copy(id: i32, index: u64, max: usize) -> io::Result<(i64, Vec<u8>)> {
+    let mut buf = vec![0u8; 8 + max];
+    // SAFETY: `buf` holds a `long mtype` and `max` bytes of text, which is
+    // what msgrcv may write with msgsz = `max`.
+    let n = unsafe {
+        libc::msgrcv(
+            id,
+            buf.as_mut_ptr().cast(),
+            max,
+            index as libc::c_long,
+            libc::IPC_NOWAIT | MSG_COPY,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mtype = i64::from_ne_bytes(buf[..8].try_into().expect("8 bytes"));
+    buf.drain(..8);
+    buf.truncate(n as usize);
+    Ok((mtype, buf))
+}
+
+/// `msgsnd(id, {mtype, text}, IPC_NOWAIT)`.
+pub fn msg_send(id: i32, mtype: i64, text: &[u8]) -> io::Result<()> {
+    let mut buf = mtype.to_ne_bytes().to_vec();
+    buf.extend_from_slice(text);
+    // SAFETY: `buf` is a `long mtype` followed by `text.len()` bytes, the
+    // msgsz given; the kernel only reads it.
+    check_int(unsafe { libc::msgsnd(id, buf.as_ptr().cast(), text.len(), libc::IPC_NOWAIT) })
+        .map(drop)
+}

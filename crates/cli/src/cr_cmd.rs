@@ -346,6 +346,7 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
                 image::Backing::Anon { name } => name.clone().unwrap_or_default(),
                 image::Backing::File { file, offset } => format!("{} @{offset:#x}", file.path),
                 image::Backing::Vdso { name } => name.clone(),
+                image::Backing::Sysv { shmid, offset } => format!("SysV shm {shmid} @{offset:#x}"),
             };
             writeln!(
                 out,

@@ -3,8 +3,7 @@
 //!
 //! Checkpoint: refuse what a restore could not bring back (a mount made
 //! after the container started, a network interface other than loopback in
-//! a network namespace of ours, SysV IPC objects in an IPC namespace of
-//! ours, a terminal); freeze the container through its cgroup v2
+//! a network namespace of ours, a terminal); freeze the container through its cgroup v2
 //! `cgroup.freeze` (a frozen task still stops for `PTRACE_INTERRUPT`, so the
 //! dump seizes tasks that cannot fork or exit meanwhile); dump its init with
 //! the pids of its pid namespace, its stdio left out (the restoring runtime
@@ -30,8 +29,17 @@
 //! config.json must still ask for the namespace, or the restore is refused
 //! before anything exists.
 //!
+//! SysV IPC: a container that owns its IPC namespace takes the namespace's
+//! objects along (corral-checkpoint's `sysv`), dumped while its tasks are
+//! stopped, made again in the new namespace before the init is rebuilt
+//! (it attaches its segments there). In a namespace it joined, or the
+//! host's, they are not the container's: not dumped, left where they live
+//! (a restore joins that namespace again); a segment attached there is
+//! refused by the dump, by name.
+//!
 //! ```text
 //! <image-path>/inventory.json, task-*.json, pages-*.img   corral-checkpoint's image
+//! <image-path>/sysv.json, sysv-shm.img                     SysV IPC objects (own IPC ns)
 //! <image-path>/container.json                             ContainerImage
 //! <image-path>/inventory.img                              a marker for podman
 //! <state>/<id>/mounts                                     mount points at start
@@ -44,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use corral_cgroups::{Cgroup, Hierarchy};
-use corral_checkpoint::{collect, container as ckpt, image, restore as ckpt_restore};
+use corral_checkpoint::{collect, container as ckpt, image, restore as ckpt_restore, sysv};
 use oci_spec::runtime::LinuxNamespaceType;
 use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
@@ -177,10 +185,32 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
             .set(false)
             .map_err(|e| std::io::Error::other(e.to_string()))
     };
+    // A container that owns its IPC namespace takes its SysV objects
+    // along, dumped while every task is stopped (before the thaw). In a
+    // namespace it joined (or the host's) they are not its own: not
+    // dumped, left where they live, which a restore joins again; a
+    // segment attached there is refused by the dump.
+    let ipc_ns = if owns_namespace(&st, LinuxNamespaceType::Ipc) {
+        let path = format!("/proc/{}/ns/ipc", st.pid);
+        Some(
+            rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(errno(format!("open {path}")))?,
+        )
+    } else {
+        None
+    };
+    let seized = || {
+        if let Some(ns) = &ipc_ns {
+            sysv::dump(ns.as_fd(), &opts.image_path)
+                .map_err(|e| std::io::Error::other(error_chain(&e)))?;
+        }
+        thaw()
+    };
     let extra = ckpt::DumpExtra {
         ns_pids: true,
         inherit_stdio: true,
-        on_seized: Some(&thaw),
+        on_seized: Some(&seized),
+        sysv_ipc: ipc_ns.is_some(),
     };
     let stats = collect::dump_with(&dump_opts, &extra)
         .map_err(|e| failed(format!("dump container {id:?} (pid {})", st.pid))(e.into()))?;
@@ -257,6 +287,21 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
         ));
     }
     let create_start = Instant::now();
+    let sysv_img = sysv::read(&opts.image_path)
+        .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?;
+    let own_ipc = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Ipc && n.path().is_none())
+        });
+    if sysv_img.is_some() && !own_ipc {
+        return Err(Error::Unsupported(format!(
+            "container {id:?}: the image holds the SysV IPC objects of its own IPC namespace, but config.json gives it none of its own"
+        )));
+    }
     let mut create = opts.create.clone();
     create.restore = true;
     create.restore_time_ns = time_ns;
@@ -281,6 +326,20 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             send_files(sync.as_fd(), files)?;
             Ok(pid)
         };
+        // The init attaches its SysV segments during the restore: they
+        // are made first, in the new IPC namespace.
+        let ipc = match &sysv_img {
+            Some(img) => {
+                let path = format!("/proc/{pid}/ns/ipc");
+                let ns = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(errno(format!("open {path}")))?;
+                let pending = sysv::restore(ns.as_fd(), &opts.image_path, img).map_err(|e| {
+                    failed(format!("restore the SysV IPC objects of container {id:?}"))(e.into())
+                })?;
+                Some((ns, pending))
+            }
+            None => None,
+        };
         let mut into = ckpt::IntoTask {
             root: root.as_fd(),
             place_files: &mut place,
@@ -293,6 +352,11 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
                 opts.image_path.display()
             ))(e.into())
         })?;
+        if let Some((ns, pending)) = &ipc {
+            sysv::finish(ns.as_fd(), pending).map_err(|e| {
+                failed(format!("restore the SysV IPC objects of container {id:?}"))(e.into())
+            })?;
+        }
         write_log(
             opts.work_path.as_deref(),
             "restore.log",
@@ -359,6 +423,19 @@ fn refuse_lost_time_ns(
         )));
     }
     Ok(())
+}
+
+/// `err` and its sources, `: `-separated (an io::Error made of it shows
+/// only its own message).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn read_image_info(image_path: &Path) -> Result<ContainerImage, Error> {
@@ -505,11 +582,6 @@ fn refuse_unrestorable(
             ));
         }
     }
-    if owns_namespace(st, LinuxNamespaceType::Ipc) {
-        if let Some(obj) = sysv_objects(st.pid)?.first() {
-            return refuse(format!("SysV IPC {obj}; not supported yet"));
-        }
-    }
     Ok(mounts)
 }
 
@@ -558,45 +630,6 @@ fn refuse_named_files(st: &StateFile) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// The SysV IPC objects of `pid`'s IPC namespace, read from /proc/sysvipc
-/// by a thread of ours that joins that namespace (those files show the
-/// reader's).
-fn sysv_objects(pid: i32) -> Result<Vec<String>, Error> {
-    let path = format!("/proc/{pid}/ns/ipc");
-    let ns = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(errno(format!("open {path}")))?;
-    let found = std::thread::scope(|s| {
-        s.spawn(|| {
-            rustix::thread::move_into_link_name_space(
-                ns.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::InterProcessCommunication),
-            )?;
-            let mut found = Vec::new();
-            for (file, kind) in [
-                ("shm", "shared memory segment"),
-                ("sem", "semaphore set"),
-                ("msg", "message queue"),
-            ] {
-                let text = std::fs::read_to_string(format!("/proc/sysvipc/{file}"))?;
-                for l in text.lines().skip(1) {
-                    let mut f = l.split_whitespace();
-                    if let (Some(key), Some(id)) = (f.next(), f.next()) {
-                        found.push(format!("{kind} key {key} id {id}"));
-                    }
-                }
-            }
-            Ok::<_, std::io::Error>(found)
-        })
-        .join()
-    });
-    match found {
-        Ok(r) => r.map_err(io(format!("list the SysV IPC objects of pid {pid}"))),
-        Err(_) => Err(Error::Unsupported(
-            "listing SysV IPC objects panicked".into(),
-        )),
-    }
 }
 
 /// A container frozen through its cgroup v2 `cgroup.freeze`. On drop it

@@ -209,6 +209,11 @@ fn dump_seized(
         // The tree's ids are host pids; a container's tree is not mapped yet.
         return Err(unsupported(pid, None, "a container of several processes"));
     }
+    let console = extra
+        .console
+        .map(|fd| crate::console::dump(pid, fd))
+        .transpose()?;
+    let console_id = console.as_ref().map(|c| c.0);
     let mut tasks = Vec::new();
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for seized in tree.procs_mut() {
@@ -217,7 +222,7 @@ fn dump_seized(
         } else {
             &[]
         };
-        let (task, bytes, elapsed) = collect_task(seized, dir, opts, skip)?;
+        let (task, bytes, elapsed) = collect_task(seized, dir, opts, skip, console_id)?;
         (page_bytes, pages_elapsed) = (page_bytes + bytes, pages_elapsed + elapsed);
         tasks.push(task);
     }
@@ -260,6 +265,7 @@ fn dump_seized(
         tasks: tasks.iter().map(|t| t.pid).collect(),
         tree: entries,
         shared_fds,
+        console: console.map(|c| c.1),
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
     action::run(opts.action_script.as_deref(), Stage::PostDump, pid)?;
@@ -525,10 +531,11 @@ pub(crate) fn collect_task(
     dir: &Path,
     opts: &DumpOptions,
     skip_fds: &[i32],
+    console: Option<(u64, u64)>,
 ) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
     let status = read_proc(pid, "status")?;
-    let fds = crate::files::collect(pid, opts, dir, skip_fds)?;
+    let fds = crate::files::collect(pid, opts, dir, skip_fds, console)?;
     // maps, not smaps: smaps walks every page table to count Rss (20-50 ms
     // for 1 GiB here); its VmFlags are read beside the page copy below.
     let maps = parse_maps(pid, "maps")?;

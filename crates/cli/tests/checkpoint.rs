@@ -17,6 +17,10 @@ mod common;
 mod engines;
 
 use std::fs;
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -755,5 +759,208 @@ fn a_named_unix_socket_is_refused_by_name() {
     assert_eq!(bundle.status(), "running");
     let n = count(&bundle);
     count_past(&bundle, n);
+    bundle.assert_no_leaks();
+}
+
+/// A bundle with a terminal whose init is tests/ckpt/ttyprobe.c.
+fn probing_terminal(name: &str) -> Bundle {
+    let bundle = Bundle::new(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/ttyprobe.c");
+    let out = bundle.rootfs().join("bin/ttyprobe");
+    let st = status_tracked(
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src),
+    );
+    assert!(st.success(), "cc {}", src.display());
+    bundle.set_args(&["/bin/ttyprobe"]);
+    bundle.set_terminal(true);
+    bundle
+}
+
+/// The pty master a runtime sends on a connection to `listener`.
+fn receive_master(listener: &UnixListener) -> OwnedFd {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("nothing connected to the console socket: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(
+        conn.as_fd(),
+        &mut [IoSliceMut::new(&mut buf)],
+        &mut control,
+        rustix::net::RecvFlags::CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    assert_eq!(fds.len(), 1, "one fd over the console socket");
+    fds.pop().unwrap()
+}
+
+/// Asks the probe on `master` to check its terminal; returns its answer.
+fn probe_check(master: &OwnedFd) -> String {
+    rustix::io::write(master, b"c").unwrap();
+    let text = common::read_fd_until(master, "\n");
+    text.lines()
+        .last()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_owned()
+}
+
+fn console_socket(bundle: &Bundle, name: &str) -> (PathBuf, UnixListener) {
+    let path = bundle.tmp_dir().join(name);
+    let listener = UnixListener::bind(&path).unwrap();
+    (path, listener)
+}
+
+/// Checkpoints the probe, with `--leave-running` or not, and restores it
+/// on a new pty: its terminal's settings, its controlling terminal and
+/// the dups on fds 0-2 and 5 are there, and it talks over the new master.
+fn terminal_round_trip(name: &str, leave_running: bool) {
+    let bundle = probing_terminal(name);
+    let (sock, listener) = console_socket(&bundle, "console.sock");
+    let dir = bundle.dir();
+    bundle
+        .runtime(&[
+            "run",
+            "--detach",
+            "--bundle",
+            s(&dir),
+            "--console-socket",
+            s(&sock),
+            bundle.id(),
+        ])
+        .assert_success();
+    let first = receive_master(&listener);
+    assert!(common::read_fd_until(&first, "ready").contains("ready"));
+    assert_eq!(probe_check(&first), "check ok 1");
+
+    let img = image_dir(&bundle, "image");
+    let mut args = vec!["checkpoint", "--image-path", s(&img)];
+    if leave_running {
+        args.push("--leave-running");
+    }
+    args.push(bundle.id());
+    bundle.runtime(&args).assert_success();
+    if leave_running {
+        assert_eq!(bundle.status(), "running");
+        assert_eq!(probe_check(&first), "check ok 2", "after --leave-running");
+        bundle
+            .runtime(&["kill", bundle.id(), "KILL"])
+            .assert_success();
+        bundle.wait_for_status("stopped");
+        bundle.runtime(&["delete", bundle.id()]).assert_success();
+    }
+    assert!(!bundle.state_dir().exists());
+
+    // Without a console socket: refused before anything is made.
+    restore_detached(&bundle, &img, bundle.id())
+        .assert_error(&["process.terminal", "--console-socket"], &[]);
+    assert!(!bundle.state_dir().exists());
+
+    // A config without the terminal the image has: refused by name.
+    bundle.set_terminal(false);
+    restore_detached(&bundle, &img, bundle.id())
+        .assert_error(&["process.terminal is false", "with a terminal"], &[]);
+    assert!(!bundle.state_dir().exists());
+    bundle.set_terminal(true);
+
+    let (sock2, listener2) = console_socket(&bundle, "console2.sock");
+    bundle
+        .runtime(&[
+            "restore",
+            "--image-path",
+            s(&img),
+            "--bundle",
+            s(&dir),
+            "--detach",
+            "--console-socket",
+            s(&sock2),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert_eq!(bundle.status(), "running");
+    let second = receive_master(&listener2);
+    assert_eq!(
+        probe_check(&second),
+        "check ok 2",
+        "the restored probe on the new pty"
+    );
+    assert_eq!(probe_check(&second), "check ok 3");
+    drop(first);
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    drop(second);
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_container_with_a_terminal_is_restored_on_a_new_pty() {
+    terminal_round_trip("ckpt-pty", false);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_container_with_a_terminal_checkpoints_with_leave_running() {
+    terminal_round_trip("ckpt-pty-leave", true);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_pty_of_the_containers_own_is_refused_by_name() {
+    let bundle = probing_terminal("ckpt-otherpty");
+    bundle.set_args(&["/bin/ttyprobe", "otherpty"]);
+    let (sock, listener) = console_socket(&bundle, "console.sock");
+    let dir = bundle.dir();
+    bundle
+        .runtime(&[
+            "run",
+            "--detach",
+            "--bundle",
+            s(&dir),
+            "--console-socket",
+            s(&sock),
+            bundle.id(),
+        ])
+        .assert_success();
+    let master = receive_master(&listener);
+    assert!(common::read_fd_until(&master, "ready").contains("ready"));
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(
+            &["fd 4", "terminal /dev/pts/", "not the container's console"],
+            &[],
+        );
+    assert!(!img.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    assert_eq!(probe_check(&master), "check ok 1");
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    drop(master);
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
     bundle.assert_no_leaks();
 }

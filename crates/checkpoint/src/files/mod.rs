@@ -1,7 +1,7 @@
 //! File descriptors beyond regular files: pipes and FIFOs with their
 //! buffered data, unix sockets (pairs, listeners, queued data), eventfd,
-//! signalfd, timerfd, epoll, inotify, memfd, unlinked files and the
-//! terminal of a shell job; and the refusals, by name and with the option
+//! signalfd, timerfd, epoll, inotify, memfd, unlinked files, the
+//! terminal of a shell job and a container's console ([`crate::console`]); and the refusals, by name and with the option
 //! that would allow them, of what is not restored (TCP, file locks, other
 //! anon inodes…). The image types are in [`crate::fd_image`].
 //!
@@ -15,4 +15,5 @@ mod restore;
 mod unix_diag;
 
 pub use dump::collect;
+pub(crate) use dump::ctty_of;
 pub use restore::{add_epoll_watches, Builder};

@@ -125,6 +125,7 @@ fn an_image_without_a_tree_is_one_process() {
         tasks: vec![9],
         tree: vec![],
         shared_fds: vec![],
+        console: None,
     };
     check_inventory(&inv).unwrap();
     let mut bad = inv.clone();

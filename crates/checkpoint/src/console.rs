@@ -154,3 +154,49 @@ pub(crate) fn apply(fd: BorrowedFd<'_>, c: &ConsoleImage) -> rustix::io::Result<
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn settings_read_from_one_pty_come_back_on_another() {
+        let pty = || {
+            let m = rustix::pty::openpt(
+                rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
+            )
+            .unwrap();
+            rustix::pty::unlockpt(&m).unwrap();
+            let s = rustix::pty::ioctl_tiocgptpeer(
+                &m,
+                rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY,
+            )
+            .unwrap();
+            (m, s)
+        };
+        let (_m1, s1) = pty();
+        let mut t = rustix::termios::tcgetattr(&s1).unwrap();
+        t.local_modes -= LocalModes::ICANON | LocalModes::ECHO;
+        t.special_codes[SpecialCodeIndex::VMIN] = 1;
+        t.special_codes[SpecialCodeIndex::VINTR] = 7;
+        t.set_speed(9600).unwrap();
+        rustix::termios::tcsetattr(&s1, OptionalActions::Now, &t).unwrap();
+        let ws = Winsize {
+            ws_row: 33,
+            ws_col: 101,
+            ws_xpixel: 5,
+            ws_ypixel: 6,
+        };
+        rustix::termios::tcsetwinsize(&s1, ws).unwrap();
+        let dumped = read(s1.as_fd()).unwrap();
+        assert_eq!(dumped.winsize, [33, 101, 5, 6]);
+        assert_eq!(dumped.cc["VINTR"], 7);
+
+        let (_m2, s2) = pty();
+        assert_ne!(read(s2.as_fd()).unwrap(), dumped);
+        apply(s2.as_fd(), &dumped).unwrap();
+        assert_eq!(read(s2.as_fd()).unwrap(), dumped);
+    }
+}

@@ -904,6 +904,14 @@ fn terminal_round_trip(name: &str, leave_running: bool) {
         "the restored probe on the new pty"
     );
     assert_eq!(probe_check(&second), "check ok 3");
+    for fd in [0, 1, 2, 5] {
+        let link = fs::read_link(format!("/proc/{}/fd/{fd}", bundle.pid())).unwrap();
+        assert!(
+            link.starts_with("/dev/pts/"),
+            "fd {fd} of the restored probe: {}",
+            link.display()
+        );
+    }
     drop(first);
     bundle
         .runtime(&["kill", bundle.id(), "KILL"])
@@ -963,4 +971,50 @@ fn a_pty_of_the_containers_own_is_refused_by_name() {
     drop(master);
     bundle.runtime(&["delete", bundle.id()]).assert_success();
     bundle.assert_no_leaks();
+}
+
+/// Waits until `podman logs NAME` holds `want`; returns the logs.
+#[track_caller]
+fn podman_logs_with(podman: &Podman<'_>, name: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = podman.run(&["logs", name]).ok().to_owned();
+        if logs.contains(want) {
+            return logs;
+        }
+        assert!(Instant::now() < deadline, "no {want:?} in the logs: {logs}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs root and podman"]
+fn podman_checkpoints_and_restores_a_container_with_a_terminal() {
+    let bundle = probing_terminal("ckpt-podman-tty");
+    let podman = Podman::new(&bundle);
+    let name = format!("{}-c", bundle.id());
+    podman
+        .run_container(&["-dt", "--name", &name], &["/bin/ttyprobe"])
+        .ok();
+    podman_logs_with(&podman, &name, "ready");
+    // The probe checks its terminal on SIGUSR1 (podman cannot type on it).
+    podman.run(&["kill", "--signal", "USR1", &name]).ok();
+    podman_logs_with(&podman, &name, "check ok 1");
+    podman.run(&["container", "checkpoint", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "exited");
+    podman.run(&["container", "restore", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "running");
+    podman.run(&["kill", "--signal", "USR1", &name]).ok();
+    let logs = podman_logs_with(&podman, &name, "check ok 2");
+    assert!(!logs.contains("check bad"), "{logs}");
+    let fd5 = podman
+        .run(&["exec", &name, "readlink", "/proc/1/fd/5"])
+        .ok()
+        .trim()
+        .to_owned();
+    assert!(
+        fd5.starts_with("/dev/pts/"),
+        "fd 5 of the restored probe: {fd5}"
+    );
+    podman.assert_clean();
 }

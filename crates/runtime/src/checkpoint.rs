@@ -279,12 +279,8 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             Mode::empty(),
         )
         .map_err(errno(format!("open the root of pid {pid}")))?;
-        // The pty `create` made for the init (its console).
         let console = terminal
-            .then(|| {
-                ckpt::open_in_root(root.as_fd(), "/dev/console", OFlags::RDWR)
-                    .map_err(io(format!("open /dev/console of pid {pid}")))
-            })
+            .then(|| new_console(pid, &pidfd, root.as_fd()))
             .transpose()?;
         let mut place = |files: &[(BorrowedFd<'_>, i32)]| {
             send_files(sync.as_fd(), files)?;
@@ -358,6 +354,33 @@ fn open_console(pid: i32) -> Result<std::fs::File, Error> {
         OFlags::RDWR | OFlags::NONBLOCK,
     )
     .map_err(io(format!("open /dev/console of pid {pid} (its terminal)")))
+}
+
+/// The pty `create` made for the init `pid` (bound on /dev/console, its
+/// controlling terminal): its fd 0, taken with `pidfd_getfd`, whose path
+/// is /dev/pts/N in the container's devpts (the restored fds get that
+/// path, as the dumped ones had), checked against /dev/console.
+fn new_console(pid: i32, pidfd: &OwnedFd, root: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
+    let what = || format!("the terminal create made for pid {pid}");
+    let fd0 = rustix::process::pidfd_getfd(
+        pidfd,
+        rustix::fd::RawFd::from(0),
+        rustix::process::PidfdGetfdFlags::empty(),
+    )
+    .map_err(errno(format!("pidfd_getfd fd 0 of pid {pid}")))?;
+    let console = ckpt::open_in_root(root, "/dev/console", OFlags::RDONLY | OFlags::NONBLOCK)
+        .map_err(io(format!("open /dev/console of pid {pid}")))?;
+    let (a, b) = (
+        rustix::fs::fstat(&fd0).map_err(errno(what()))?,
+        rustix::fs::fstat(&console).map_err(errno(what()))?,
+    );
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        return Err(Error::Unsupported(format!(
+            "{}: its fd 0 is not /dev/console",
+            what()
+        )));
+    }
+    Ok(fd0)
 }
 
 fn read_image_info(image_path: &Path) -> Result<ContainerImage, Error> {

@@ -4,11 +4,14 @@
  * second dup of it on fd 5; then prints "ready". For every "c" read on
  * stdin it checks that all this is still so (fds 0-2 and 5 terminals, the
  * terminal its session's controlling one, its group in the foreground)
- * and prints "check ok N" (N counts the checks) or "check bad WHAT".
+ * and prints "check ok N" (N counts the checks) or "check bad WHAT";
+ * so too on SIGUSR1 (for engines, which cannot type on its terminal).
  * With the argument "otherpty" it holds a pty of its own too: the slave
  * on fd 4, the master on fd 9. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,12 @@
 #include <unistd.h>
 
 static int checks;
+static volatile sig_atomic_t asked;
+
+static void on_usr1(int sig) {
+    (void)sig;
+    asked = 1;
+}
 
 static void say(const char *s) {
     if (write(1, s, strlen(s)) < 0) _exit(3);
@@ -79,12 +88,17 @@ int main(int argc, char **argv) {
     struct winsize ws = {.ws_row = 33, .ws_col = 101};
     if (ioctl(0, TIOCSWINSZ, &ws)) return 1;
     if (dup2(1, 5) != 5) return 1;
+    struct sigaction sa = {.sa_handler = on_usr1}; /* no SA_RESTART */
+    if (sigaction(SIGUSR1, &sa, NULL)) return 1;
     say("ready\n");
     for (;;) {
-        char c;
+        char c = 0;
         ssize_t n = read(0, &c, 1);
-        if (n == 0) return 0;
-        if (n < 0) continue;
+        if (n == 0 || (n < 0 && errno != EINTR)) return 0;
+        if (asked) {
+            asked = 0;
+            c = 'c';
+        }
         if (c != 'c') continue;
         const char *bad = check();
         char line[64];

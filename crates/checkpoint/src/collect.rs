@@ -153,6 +153,10 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
     let started = Instant::now();
     let pid = opts.pid;
     let dir = &opts.images_dir;
+    if let Some(fd) = extra.console {
+        // Refused before an image is begun (read again once seized).
+        crate::console::dump(pid, fd)?;
+    }
     fs::create_dir_all(dir).map_err(|source| ImageError::Io {
         op: "create",
         path: dir.clone(),

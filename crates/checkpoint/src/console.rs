@@ -82,18 +82,16 @@ pub(crate) fn dump(pid: i32, fd: BorrowedFd<'_>) -> Result<((u64, u64), ConsoleI
     let field = |n: usize| f.get(n - 3).copied().unwrap_or(-1);
     let (pgrp, session, tpgid) = (field(5), field(6), field(8));
     if crate::files::ctty_of(pid)? != st.st_rdev {
-        return refuse(
-            "the container's console is not its controlling terminal; not supported yet".into(),
-        );
+        return refuse("the container's console is not its controlling terminal".into());
     }
     if session != i64::from(pid) {
         return refuse(format!(
-            "session {session} holds the container's console, not one it leads; not supported yet"
+            "session {session} holds the container's console, not one it leads"
         ));
     }
     if tpgid != pgrp {
         return refuse(format!(
-            "process group {tpgid} in the foreground of the container's console, not its own {pgrp}; not supported yet"
+            "process group {tpgid} in the foreground of the container's console, not its own {pgrp}"
         ));
     }
     let mut image = read(fd).map_err(|e| DumpError::Trace {

@@ -7,7 +7,8 @@
  * and prints "check ok N" (N counts the checks) or "check bad WHAT";
  * so too on SIGUSR1 (for engines, which cannot type on its terminal).
  * With the argument "otherpty" it holds a pty of its own too: the slave
- * on fd 4, the master on fd 9. */
+ * on fd 4, the master on fd 9; with "notty" it gives up its controlling
+ * terminal (TIOCNOTTY) once ready. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +91,7 @@ int main(int argc, char **argv) {
     if (dup2(1, 5) != 5) return 1;
     struct sigaction sa = {.sa_handler = on_usr1}; /* no SA_RESTART */
     if (sigaction(SIGUSR1, &sa, NULL)) return 1;
+    if (argc > 1 && strcmp(argv[1], "notty") == 0 && ioctl(0, TIOCNOTTY) != 0) return 2;
     say("ready\n");
     for (;;) {
         char c = 0;

@@ -9,7 +9,10 @@
 //! [`Inventory::console`](crate::image::Inventory). The dump refuses a
 //! console that is not the controlling terminal of the root's session
 //! (root leading it, its group in the foreground): the restored root is
-//! the session leader of the new pty, nothing else.
+//! the session leader of the new pty, nothing else; and one with input
+//! not read yet (the new pty would not have it). Output the process wrote
+//! and the engine has not read from the old master yet is not seen, and
+//! lost.
 //!
 //! Restore ([`crate::container::IntoTask::console`]): the restoring runtime
 //! made a new pty as `create` does (sent its master over the console
@@ -92,6 +95,18 @@ pub(crate) fn dump(pid: i32, fd: BorrowedFd<'_>) -> Result<((u64, u64), ConsoleI
     if tpgid != pgrp {
         return refuse(format!(
             "process group {tpgid} in the foreground of the container's console, not its own {pgrp}"
+        ));
+    }
+    // Input typed and not read yet waits in this pty's queue: the new pty
+    // would not have it (its master is the engine's, not ours to write).
+    let unread = rustix::io::ioctl_fionread(fd).map_err(|e| DumpError::Trace {
+        pid,
+        op: "FIONREAD on the container's console".into(),
+        source: e.into(),
+    })?;
+    if unread != 0 {
+        return refuse(format!(
+            "{unread} bytes of input on the container's console not read yet"
         ));
     }
     let mut image = read(fd).map_err(|e| DumpError::Trace {

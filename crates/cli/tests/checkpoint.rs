@@ -955,8 +955,17 @@ fn a_console_that_is_no_longer_the_controlling_terminal_is_refused() {
     );
 }
 
+#[test]
+#[ignore = "needs root"]
+fn input_not_read_yet_is_refused() {
+    probe_refused(
+        "noread",
+        &["3 bytes of input on the container's console not read yet"],
+    );
+}
+
 /// The probe in `mode` is refused by name, no image is written, and it
-/// runs on.
+/// runs on. In mode `noread`, "xyz" waits unread on its terminal.
 fn probe_refused(mode: &str, keywords: &[&str]) {
     let bundle = probing_terminal(&format!("ckpt-{mode}"));
     bundle.set_args(&["/bin/ttyprobe", mode]);
@@ -975,13 +984,19 @@ fn probe_refused(mode: &str, keywords: &[&str]) {
         .assert_success();
     let master = receive_master(&listener);
     assert!(common::read_fd_until(&master, "ready").contains("ready"));
+    if mode == "noread" {
+        rustix::io::write(&master, b"xyz").unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
     let img = image_dir(&bundle, "image");
     bundle
         .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
         .assert_error(keywords, &[]);
     assert!(!img.exists(), "a refused checkpoint wrote an image");
     assert_eq!(bundle.status(), "running");
-    assert!(probe_check(&master).starts_with("check "));
+    if mode != "noread" {
+        assert!(probe_check(&master).starts_with("check "));
+    }
     bundle
         .runtime(&["kill", bundle.id(), "KILL"])
         .assert_success();

@@ -8,7 +8,8 @@
  * so too on SIGUSR1 (for engines, which cannot type on its terminal).
  * With the argument "otherpty" it holds a pty of its own too: the slave
  * on fd 4, the master on fd 9; with "notty" it gives up its controlling
- * terminal (TIOCNOTTY) once ready. */
+ * terminal (TIOCNOTTY) once ready; with "noread" it reads nothing once
+ * ready. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +94,8 @@ int main(int argc, char **argv) {
     if (sigaction(SIGUSR1, &sa, NULL)) return 1;
     if (argc > 1 && strcmp(argv[1], "notty") == 0 && ioctl(0, TIOCNOTTY) != 0) return 2;
     say("ready\n");
+    if (argc > 1 && strcmp(argv[1], "noread") == 0)
+        for (;;) pause();
     for (;;) {
         char c = 0;
         ssize_t n = read(0, &c, 1);

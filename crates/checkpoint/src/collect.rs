@@ -156,6 +156,10 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
     let started = Instant::now();
     let pid = opts.pid;
     let dir = &opts.images_dir;
+    if let Some(fd) = extra.console {
+        // Refused before an image is begun (read again once seized).
+        crate::console::dump(pid, fd)?;
+    }
     fs::create_dir_all(dir).map_err(|source| ImageError::Io {
         op: "create",
         path: dir.clone(),
@@ -225,6 +229,11 @@ fn dump_seized(
             refuse_attached_shm(seized.pid)?;
         }
     }
+    let console = extra
+        .console
+        .map(|fd| crate::console::dump(pid, fd))
+        .transpose()?;
+    let console_id = console.as_ref().map(|c| c.0);
     let mut tasks = Vec::new();
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for seized in tree.procs_mut() {
@@ -236,7 +245,7 @@ fn dump_seized(
         } else {
             &[]
         };
-        let (task, bytes, elapsed) = collect_task(seized, dir, opts, skip)?;
+        let (task, bytes, elapsed) = collect_task(seized, dir, opts, skip, console_id)?;
         (page_bytes, pages_elapsed) = (page_bytes + bytes, pages_elapsed + elapsed);
         tasks.push(task);
     }
@@ -282,6 +291,7 @@ fn dump_seized(
         tree: entries,
         shared_fds,
         time_ns,
+        console: console.map(|c| c.1),
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
     action::run(opts.action_script.as_deref(), Stage::PostDump, pid)?;
@@ -632,10 +642,11 @@ pub(crate) fn collect_task(
     dir: &Path,
     opts: &DumpOptions,
     skip_fds: &[i32],
+    console: Option<(u64, u64)>,
 ) -> Result<(TaskImage, u64, Duration), DumpError> {
     let pid = s.pid;
     let status = read_proc(pid, "status")?;
-    let fds = crate::files::collect(pid, opts, dir, skip_fds)?;
+    let fds = crate::files::collect(pid, opts, dir, skip_fds, console)?;
     // maps, not smaps: smaps walks every page table to count Rss (20-50 ms
     // for 1 GiB here); its VmFlags are read beside the page copy below.
     let maps = parse_maps(pid, "maps")?;

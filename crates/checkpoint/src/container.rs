@@ -8,7 +8,10 @@
 //! of the innermost pid namespace (`NSpid` of /proc/PID/status), so pid 1 of
 //! a container is 1 in the image. With `inherit_stdio`, fds 0–2 are not
 //! dumped: they belong to whoever runs the container (runc gives a restored
-//! container the restoring runtime's stdio, and so do we).
+//! container the restoring runtime's stdio, and so do we). A container with
+//! a terminal is dumped with its `console` instead: fds on it, whatever
+//! their number, become the pty the restoring runtime makes
+//! ([`crate::console`]).
 //!
 //! Restore ([`crate::restore::restore_into`] with [`IntoTask`]): the files
 //! the image needs are opened under the container's root (`openat2` with
@@ -41,6 +44,10 @@ pub struct DumpExtra<'a> {
     /// segment the task attached is recorded as a reference to it
     /// (`Backing::Sysv`). Without it such a task is refused.
     pub sysv_ipc: bool,
+    /// The container's console (the pty slave its runtime made, e.g.
+    /// /dev/console opened in the container): fds on it are recorded as
+    /// the console, its settings with them ([`crate::console`]).
+    pub console: Option<BorrowedFd<'a>>,
 }
 
 impl std::fmt::Debug for DumpExtra<'_> {
@@ -50,6 +57,7 @@ impl std::fmt::Debug for DumpExtra<'_> {
             .field("inherit_stdio", &self.inherit_stdio)
             .field("on_seized", &self.on_seized.is_some())
             .field("sysv_ipc", &self.sysv_ipc)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -71,6 +79,10 @@ pub struct IntoTask<'a> {
     pub place_files: &'a mut PlaceFiles<'a>,
     /// The task's fds 0–2 stay (the image was dumped with `inherit_stdio`).
     pub keep_stdio: bool,
+    /// The pty slave the runtime made for the task (its controlling
+    /// terminal): the image's console fds become it, and it gets the
+    /// image's console settings ([`crate::console`]).
+    pub console: Option<BorrowedFd<'a>>,
 }
 
 /// The last `NSpid` of /proc/`pid`/task/`tid`/status: the id in the task's

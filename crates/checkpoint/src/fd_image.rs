@@ -205,6 +205,7 @@ impl crate::image::FdKind {
                 u.path, u.data.size, u.data.pos
             ),
             K::Tty { path } => format!("terminal {path} (--shell-job)"),
+            K::Console { path } => format!("the container's console {path}"),
         }
     }
 }

@@ -155,6 +155,39 @@ pub struct Inventory {
     /// into the restorer's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_ns: Option<crate::timens::TimeNsClocks>,
+    /// The container's console (a pty the runtime made), when the root's
+    /// fds held it ([`FdKind::Console`]): its settings, put on the pty
+    /// the restoring runtime makes. Absent in older images and without a
+    /// console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleImage>,
+}
+
+/// A container's console as the dump found it: the terminal's settings
+/// (not tied to any open file) and its place in the root's session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleImage {
+    /// `c_iflag` of termios.
+    pub iflag: u32,
+    /// `c_oflag`.
+    pub oflag: u32,
+    /// `c_cflag`.
+    pub cflag: u32,
+    /// `c_lflag`.
+    pub lflag: u32,
+    /// `c_line`, the line discipline.
+    pub line: u8,
+    /// Special characters by name (`VINTR`, `VMIN`, …).
+    pub cc: std::collections::BTreeMap<String, u8>,
+    /// Input speed (baud).
+    pub ispeed: u32,
+    /// Output speed (baud).
+    pub ospeed: u32,
+    /// Window size: rows, columns, width and height in pixels.
+    pub winsize: [u16; 4],
+    /// It was the controlling terminal of the root's session (the root
+    /// leading it, its group in the foreground).
+    pub controlling: bool,
 }
 
 /// One process of the dumped tree, with its ids as the dumper saw them.
@@ -550,6 +583,13 @@ pub enum FdKind {
     /// opens the restorer's terminal in its place.
     Tty {
         /// The terminal it was.
+        path: String,
+    },
+    /// The container's console, the pty slave its runtime made
+    /// ([`crate::container`]): restored as the pty the restoring runtime
+    /// made, its settings in [`Inventory::console`].
+    Console {
+        /// The path it had (`/dev/pts/0`, `/dev/console`).
         path: String,
     },
 }
@@ -1032,6 +1072,7 @@ mod tests {
             tree: vec![],
             shared_fds: vec![],
             time_ns: None,
+            console: None,
         };
         let old = String::from_utf8(encode(Kind::Inventory, &inv)).unwrap();
         assert!(!old.contains("time_ns"), "{old}");
@@ -1065,6 +1106,7 @@ mod tests {
             tasks: vec![1],
             tree: vec![],
             shared_fds: vec![],
+            console: None,
             time_ns: Some(crate::timens::TimeNsClocks {
                 monotonic: [5, 1_000_000_000],
                 boottime: [5, 0],
@@ -1088,6 +1130,7 @@ mod tests {
             tree: vec![],
             shared_fds: vec![],
             time_ns: None,
+            console: None,
         };
         let bytes = encode(Kind::Inventory, &inv);
         assert!(decode::<TaskImage>(Kind::Task, &bytes, "x").is_err());

@@ -31,6 +31,7 @@
 pub mod action;
 pub mod check;
 pub mod collect;
+pub mod console;
 pub mod container;
 pub mod fd_image;
 mod files;

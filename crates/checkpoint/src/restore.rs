@@ -198,6 +198,23 @@ fn restore_impl(
     let keep_stdio = into.as_ref().is_some_and(|t| t.keep_stdio);
     let root = into.as_ref().map(|t| t.root);
     let time_ns = image.inventory.time_ns.as_ref();
+    let console = into.as_ref().and_then(|t| t.console);
+    if let Some(c) = &image.inventory.console {
+        let Some(fd) = console else {
+            return Err(RestoreError::Unsupported(
+                "the image holds a container's console, and no terminal was made for it (process.terminal, --console-socket)".into(),
+            ));
+        };
+        if !c.controlling {
+            return Err(RestoreError::Unsupported(
+                "a console that was not the session's controlling terminal".into(),
+            ));
+        }
+        crate::console::apply(fd, c).map_err(|e| RestoreError::Open {
+            path: "the container's console".into(),
+            source: e.into(),
+        })?;
+    }
     let make_root = |pid: i32, held: &[(BorrowedFd<'_>, i32)]| match into {
         Some(t) => {
             let task = (t.place_files)(held).map_err(|source| RestoreError::Trace {
@@ -218,6 +235,7 @@ fn restore_impl(
         opts,
         root,
         keep_stdio,
+        console,
     };
     crate::tree::restore::restore_tree(&image, &how, make_root)
 }
@@ -274,6 +292,7 @@ pub(crate) fn prepare(
     shared: &mut crate::tree::SharedFiles,
     opts: &RestoreOptions,
     root: Option<BorrowedFd<'_>>,
+    console: Option<BorrowedFd<'_>>,
 ) -> Result<Prepared, RestoreError> {
     let xstates = task
         .threads
@@ -296,7 +315,7 @@ pub(crate) fn prepare(
         }
         .into());
     }
-    let files = Files::open(task, base, shared, &image.dir, opts, root)?;
+    let files = Files::open(task, base, shared, &image.dir, opts, root, console)?;
     Ok(Prepared {
         xstates,
         pages,
@@ -404,6 +423,7 @@ impl Files {
         dir: &Path,
         opts: &RestoreOptions,
         root: Option<BorrowedFd<'_>>,
+        console: Option<BorrowedFd<'_>>,
     ) -> Result<Self, RestoreError> {
         let mut files = Files {
             base,
@@ -453,7 +473,7 @@ impl Files {
             source,
         })?;
         files.cwd = files.keep(cwd_dir.into())?;
-        let mut made = crate::files::Builder::new(task, dir, opts)?;
+        let mut made = crate::files::Builder::new(task, dir, opts, console)?;
         for fd in &task.fds {
             let at = TaskFd {
                 pid: task.pid,

@@ -688,6 +688,13 @@ pub fn getpgid(pid: i32) -> io::Result<i32> {
     check(unsafe { libc::getpgid(pid) }.into()).map(|g| g as i32)
 }
 
+/// `getsid(pid)`: the session id of `pid` (0 when its session leader is
+/// outside our pid namespace).
+pub fn getsid(pid: i32) -> io::Result<i32> {
+    // SAFETY: integer argument only.
+    check(unsafe { libc::getsid(pid) }.into()).map(|g| g as i32)
+}
+
 /// `waitpid(pid, WNOHANG | __WALL)`: reaps `pid` if it is a child of ours
 /// that has exited; whether it did.
 pub fn reap_if_exited(pid: i32) -> io::Result<bool> {

@@ -17,7 +17,11 @@ mod common;
 mod engines;
 
 use std::fs;
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
@@ -1505,4 +1509,294 @@ fn containerd_restores_a_checkpoint_from_its_content_store() {
     cd.ctr(&["task", "delete", "cnt"]).ok();
     cd.ctr(&["container", "delete", "cnt"]).ok();
     cd.assert_clean();
+}
+
+/// A bundle with a terminal whose init is tests/ckpt/ttyprobe.c.
+fn probing_terminal(name: &str) -> Bundle {
+    let bundle = Bundle::new(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/ttyprobe.c");
+    let out = bundle.rootfs().join("bin/ttyprobe");
+    let st = status_tracked(
+        Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src),
+    );
+    assert!(st.success(), "cc {}", src.display());
+    bundle.set_args(&["/bin/ttyprobe"]);
+    bundle.set_terminal(true);
+    bundle
+}
+
+/// The pty master a runtime sends on a connection to `listener`.
+fn receive_master(listener: &UnixListener) -> OwnedFd {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("nothing connected to the console socket: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(
+        conn.as_fd(),
+        &mut [IoSliceMut::new(&mut buf)],
+        &mut control,
+        rustix::net::RecvFlags::CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    assert_eq!(fds.len(), 1, "one fd over the console socket");
+    fds.pop().unwrap()
+}
+
+/// Asks the probe on `master` to check its terminal; returns its answer.
+fn probe_check(master: &OwnedFd) -> String {
+    rustix::io::write(master, b"c").unwrap();
+    let text = common::read_fd_until(master, "\n");
+    text.lines()
+        .last()
+        .unwrap_or("")
+        .trim_end_matches('\r')
+        .to_owned()
+}
+
+fn console_socket(bundle: &Bundle, name: &str) -> (PathBuf, UnixListener) {
+    let path = bundle.tmp_dir().join(name);
+    let listener = UnixListener::bind(&path).unwrap();
+    (path, listener)
+}
+
+/// Checkpoints the probe, with `--leave-running` or not, and restores it
+/// on a new pty: its terminal's settings, its controlling terminal and
+/// the dups on fds 0-2 and 5 are there, and it talks over the new master.
+fn terminal_round_trip(name: &str, leave_running: bool) {
+    let bundle = probing_terminal(name);
+    let (sock, listener) = console_socket(&bundle, "console.sock");
+    let dir = bundle.dir();
+    bundle
+        .runtime(&[
+            "run",
+            "--detach",
+            "--bundle",
+            s(&dir),
+            "--console-socket",
+            s(&sock),
+            bundle.id(),
+        ])
+        .assert_success();
+    let first = receive_master(&listener);
+    assert!(common::read_fd_until(&first, "ready").contains("ready"));
+    assert_eq!(probe_check(&first), "check ok 1");
+
+    let img = image_dir(&bundle, "image");
+    let mut args = vec!["checkpoint", "--image-path", s(&img)];
+    if leave_running {
+        args.push("--leave-running");
+    }
+    args.push(bundle.id());
+    bundle.runtime(&args).assert_success();
+    if leave_running {
+        assert_eq!(bundle.status(), "running");
+        assert_eq!(probe_check(&first), "check ok 2", "after --leave-running");
+        bundle
+            .runtime(&["kill", bundle.id(), "KILL"])
+            .assert_success();
+        bundle.wait_for_status("stopped");
+        bundle.runtime(&["delete", bundle.id()]).assert_success();
+    }
+    assert!(!bundle.state_dir().exists());
+
+    // Without a console socket: refused before anything is made.
+    restore_detached(&bundle, &img, bundle.id())
+        .assert_error(&["process.terminal", "--console-socket"], &[]);
+    assert!(!bundle.state_dir().exists());
+
+    // A config without the terminal the image has: refused by name.
+    bundle.set_terminal(false);
+    restore_detached(&bundle, &img, bundle.id())
+        .assert_error(&["process.terminal is false", "with a terminal"], &[]);
+    assert!(!bundle.state_dir().exists());
+    bundle.set_terminal(true);
+
+    let (sock2, listener2) = console_socket(&bundle, "console2.sock");
+    bundle
+        .runtime(&[
+            "restore",
+            "--image-path",
+            s(&img),
+            "--bundle",
+            s(&dir),
+            "--detach",
+            "--console-socket",
+            s(&sock2),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert_eq!(bundle.status(), "running");
+    let second = receive_master(&listener2);
+    assert_eq!(
+        probe_check(&second),
+        "check ok 2",
+        "the restored probe on the new pty"
+    );
+    assert_eq!(probe_check(&second), "check ok 3");
+    for fd in [0, 1, 2, 5] {
+        let link = fs::read_link(format!("/proc/{}/fd/{fd}", bundle.pid())).unwrap();
+        assert!(
+            link.starts_with("/dev/pts/"),
+            "fd {fd} of the restored probe: {}",
+            link.display()
+        );
+    }
+    drop(first);
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    drop(second);
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_container_with_a_terminal_is_restored_on_a_new_pty() {
+    terminal_round_trip("ckpt-pty", false);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_container_with_a_terminal_checkpoints_with_leave_running() {
+    terminal_round_trip("ckpt-pty-leave", true);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_pty_of_the_containers_own_is_refused_by_name() {
+    probe_refused(
+        "otherpty",
+        &["fd 4", "terminal /dev/pts/", "not the container's console"],
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_console_that_is_no_longer_the_controlling_terminal_is_refused() {
+    probe_refused(
+        "notty",
+        &[
+            "the container's console is not its controlling terminal",
+            "not supported yet",
+        ],
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn input_not_read_yet_is_refused() {
+    probe_refused(
+        "noread",
+        &["3 bytes of input on the container's console not read yet"],
+    );
+}
+
+/// The probe in `mode` is refused by name, no image is written, and it
+/// runs on. In mode `noread`, "xyz" waits unread on its terminal.
+fn probe_refused(mode: &str, keywords: &[&str]) {
+    let bundle = probing_terminal(&format!("ckpt-{mode}"));
+    bundle.set_args(&["/bin/ttyprobe", mode]);
+    let (sock, listener) = console_socket(&bundle, "console.sock");
+    let dir = bundle.dir();
+    bundle
+        .runtime(&[
+            "run",
+            "--detach",
+            "--bundle",
+            s(&dir),
+            "--console-socket",
+            s(&sock),
+            bundle.id(),
+        ])
+        .assert_success();
+    let master = receive_master(&listener);
+    assert!(common::read_fd_until(&master, "ready").contains("ready"));
+    if mode == "noread" {
+        rustix::io::write(&master, b"xyz").unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_error(keywords, &[]);
+    assert!(!img.exists(), "a refused checkpoint wrote an image");
+    assert_eq!(bundle.status(), "running");
+    if mode != "noread" {
+        assert!(probe_check(&master).starts_with("check "));
+    }
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    drop(master);
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}
+
+/// Waits until `podman logs NAME` holds `want`; returns the logs.
+#[track_caller]
+fn podman_logs_with(podman: &Podman<'_>, name: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = podman.run(&["logs", name]).ok().to_owned();
+        if logs.contains(want) {
+            return logs;
+        }
+        assert!(Instant::now() < deadline, "no {want:?} in the logs: {logs}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs root and podman"]
+fn podman_checkpoints_and_restores_a_container_with_a_terminal() {
+    let bundle = probing_terminal("ckpt-podman-tty");
+    let podman = Podman::new(&bundle);
+    let name = format!("{}-c", bundle.id());
+    podman
+        .run_container(&["-dt", "--name", &name], &["/bin/ttyprobe"])
+        .ok();
+    podman_logs_with(&podman, &name, "ready");
+    // The probe checks its terminal on SIGUSR1 (podman cannot type on it).
+    podman.run(&["kill", "--signal", "USR1", &name]).ok();
+    podman_logs_with(&podman, &name, "check ok 1");
+    podman.run(&["container", "checkpoint", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "exited");
+    podman.run(&["container", "restore", &name]).ok();
+    assert_eq!(podman.inspect(&name, "{{.State.Status}}"), "running");
+    podman.run(&["kill", "--signal", "USR1", &name]).ok();
+    let logs = podman_logs_with(&podman, &name, "check ok 2");
+    assert!(!logs.contains("check bad"), "{logs}");
+    let fd5 = podman
+        .run(&["exec", &name, "readlink", "/proc/1/fd/5"])
+        .ok()
+        .trim()
+        .to_owned();
+    assert!(
+        fd5.starts_with("/dev/pts/"),
+        "fd 5 of the restored probe: {fd5}"
+    );
+    podman.assert_clean();
 }

@@ -3,11 +3,14 @@
 //!
 //! Checkpoint: refuse what a restore could not bring back (a mount made
 //! after the container started, a network interface other than loopback in
-//! a network namespace of ours, a terminal); freeze the container through its cgroup v2
+//! a network namespace of ours); freeze the container through its cgroup v2
 //! `cgroup.freeze` (a frozen task still stops for `PTRACE_INTERRUPT`, so the
 //! dump seizes tasks that cannot fork or exit meanwhile); dump its init with
 //! the pids of its pid namespace, its stdio left out (the restoring runtime
-//! gives its own, as runc does); write `container.json` beside the image.
+//! gives its own, as runc does), or, with a terminal (`process.terminal`),
+//! every fd on its console recorded as the console, with the terminal's
+//! settings (corral-checkpoint's `console`); write `container.json` beside
+//! the image.
 //! Unless `--leave-running`, the dump kills the process while it is frozen,
 //! and the container is destroyed as runc's checkpoint does (cgroup and
 //! state removed, poststop hooks run); else it is thawed and runs on.
@@ -37,6 +40,13 @@
 //! (a restore joins that namespace again); a segment attached there is
 //! refused by the dump, by name.
 //!
+//! the rebuild, not re-applied from config.json. With a terminal, `create`
+//! makes a new pty as for any container (its master sent over
+//! `--console-socket`, as runc's restore does; the init leads its session,
+//! the slave its controlling terminal and /dev/console): the image's
+//! console fds become that slave, which gets the image's termios and
+//! window size before the process runs.
+//!
 //! ```text
 //! <image-path>/inventory.json, task-*.json, pages-*.img   corral-checkpoint's image
 //! <image-path>/sysv.json, sysv-shm.img                     SysV IPC objects (own IPC ns)
@@ -48,6 +58,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -100,6 +111,10 @@ pub struct ContainerImage {
     pub stdio_inherited: bool,
     /// Its mount points (as the container sees them).
     pub mounts: Vec<String>,
+    /// It had a terminal (`process.terminal`): its console is in the
+    /// image, and a restore needs a terminal too. Absent in older images.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// Options of `checkpoint`.
@@ -160,7 +175,14 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
     let freeze_start = Instant::now();
     let frozen = Frozen::freeze(cgroup, status == Status::Paused)?;
     let freezing = freeze_start.elapsed();
-    let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
+    let terminal = has_terminal(&st.config);
+    let console = terminal.then(|| open_console(st.pid)).transpose()?;
+    let console_id = console
+        .as_ref()
+        .map(|c| c.metadata().map(|m| (m.dev(), m.ino())))
+        .transpose()
+        .map_err(io(format!("stat the console of container {id:?}")))?;
+    let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns, console_id)?;
     let pids = cgroup.pids()?;
     if pids != [st.pid] {
         return Err(Error::Unsupported(format!(
@@ -173,7 +195,7 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         images_dir: opts.image_path.clone(),
         leave_running: opts.leave_running,
         file_locks: opts.file_locks,
-        // No shell job (a container with a terminal is refused above);
+        // No shell job (a terminal is the container's console, `extra`);
         // the CLI refuses --tcp-established and --ext-unix-sk for
         // containers before anything is written.
         ..Default::default()
@@ -208,9 +230,11 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
     };
     let extra = ckpt::DumpExtra {
         ns_pids: true,
-        inherit_stdio: true,
+        // With a terminal, fds 0-2 are (mostly) the console, dumped as such.
+        inherit_stdio: !terminal,
         on_seized: Some(&seized),
         sysv_ipc: ipc_ns.is_some(),
+        console: console.as_ref().map(|c| c.as_fd()),
     };
     let stats = collect::dump_with(&dump_opts, &extra)
         .map_err(|e| failed(format!("dump container {id:?} (pid {})", st.pid))(e.into()))?;
@@ -221,8 +245,9 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         cgroups_path: cgroup.cgroups_path().to_owned(),
         namespaces: namespaces(&st),
         host_pid: st.pid,
-        stdio_inherited: true,
+        stdio_inherited: !terminal,
         mounts,
+        terminal,
     };
     let path = opts.image_path.join(IMAGE_FILE);
     let json = serde_json::to_vec_pretty(&info).expect("plain data serializes");
@@ -276,14 +301,18 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
         .map_err(io(format!("bundle {}", opts.create.bundle.display())))?;
     let spec = crate::spec::load(&bundle)?;
     refuse_lost_time_ns(&spec, time_ns.is_some(), &opts.image_path)?;
-    if spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false)
-    {
+    let terminal = has_terminal(&spec);
+    if terminal != info.terminal {
+        return Err(Error::Unsupported(format!(
+            "process.terminal is {terminal} in {}, but the image {} was checkpointed {} a terminal",
+            bundle.join("config.json").display(),
+            opts.image_path.display(),
+            if info.terminal { "with" } else { "without" }
+        )));
+    }
+    if terminal && opts.create.console_socket.is_none() {
         return Err(Error::Unsupported(
-            "process.terminal: restoring a container with a terminal is not supported yet".into(),
+            "process.terminal is true: a restore needs --console-socket for the new terminal's master".into(),
         ));
     }
     let create_start = Instant::now();
@@ -322,6 +351,9 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             Mode::empty(),
         )
         .map_err(errno(format!("open the root of pid {pid}")))?;
+        let console = terminal
+            .then(|| new_console(pid, &pidfd, root.as_fd()))
+            .transpose()?;
         let mut place = |files: &[(BorrowedFd<'_>, i32)]| {
             send_files(sync.as_fd(), files)?;
             Ok(pid)
@@ -344,6 +376,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             root: root.as_fd(),
             place_files: &mut place,
             keep_stdio: info.stdio_inherited,
+            console: console.as_ref().map(|c| c.as_fd()),
         };
         let forking = create_start.elapsed();
         let r = ckpt_restore::restore_into(&opts.image_path, &mut into).map_err(|e| {
@@ -436,6 +469,57 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+fn has_terminal(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+}
+
+/// The container's console, the pty slave its runtime bound on
+/// /dev/console at create, opened in the root of its init `pid`.
+fn open_console(pid: i32) -> Result<std::fs::File, Error> {
+    let root = rustix::fs::open(
+        format!("/proc/{pid}/root"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(errno(format!("open the root of pid {pid}")))?;
+    ckpt::open_in_root(
+        root.as_fd(),
+        "/dev/console",
+        OFlags::RDWR | OFlags::NONBLOCK,
+    )
+    .map_err(io(format!("open /dev/console of pid {pid} (its terminal)")))
+}
+
+/// The pty `create` made for the init `pid` (bound on /dev/console, its
+/// controlling terminal): its fd 0, taken with `pidfd_getfd`, whose path
+/// is /dev/pts/N in the container's devpts (the restored fds get that
+/// path, as the dumped ones had), checked against /dev/console.
+fn new_console(pid: i32, pidfd: &OwnedFd, root: BorrowedFd<'_>) -> Result<OwnedFd, Error> {
+    let what = || format!("the terminal create made for pid {pid}");
+    let fd0 = rustix::process::pidfd_getfd(
+        pidfd,
+        rustix::fd::RawFd::from(0),
+        rustix::process::PidfdGetfdFlags::empty(),
+    )
+    .map_err(errno(format!("pidfd_getfd fd 0 of pid {pid}")))?;
+    let console = ckpt::open_in_root(root, "/dev/console", OFlags::RDONLY | OFlags::NONBLOCK)
+        .map_err(io(format!("open /dev/console of pid {pid}")))?;
+    let (a, b) = (
+        rustix::fs::fstat(&fd0).map_err(errno(what()))?,
+        rustix::fs::fstat(&console).map_err(errno(what()))?,
+    );
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        return Err(Error::Unsupported(format!(
+            "{}: its fd 0 is not /dev/console",
+            what()
+        )));
+    }
+    Ok(fd0)
 }
 
 fn read_image_info(image_path: &Path) -> Result<ContainerImage, Error> {
@@ -544,18 +628,10 @@ fn refuse_unrestorable(
     dir: &ContainerDir,
     st: &StateFile,
     empty_netns: bool,
+    console: Option<(u64, u64)>,
 ) -> Result<Vec<String>, Error> {
     let id = &st.id;
     let refuse = |what: String| Err(Error::Unsupported(format!("container {id:?}: {what}")));
-    if st
-        .config
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false)
-    {
-        return refuse("process.terminal: a container with a terminal; not supported yet".into());
-    }
     let missing = |name: &str| {
         format!(
             "no record of its start ({} missing: created by an older corral)",
@@ -571,7 +647,7 @@ fn refuse_unrestorable(
             "mount on {m} was made after the container started; not supported yet"
         ));
     }
-    refuse_named_files(st)?;
+    refuse_named_files(st, console)?;
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -589,8 +665,10 @@ fn refuse_unrestorable(
 /// filesystem or network namespace rather than the container's: sockets
 /// (read with sock_diag from outside; a named one would be bound outside)
 /// and inotify watches (by path). corral-checkpoint makes them in the
-/// restoring process, outside the container.
-fn refuse_named_files(st: &StateFile) -> Result<(), Error> {
+/// restoring process, outside the container. Refuses too, before an image
+/// is begun, terminals other than the container's `console` (dev, ino):
+/// a pty the process made itself.
+fn refuse_named_files(st: &StateFile, console: Option<(u64, u64)>) -> Result<(), Error> {
     let pid = st.pid;
     let path = format!("/proc/{pid}/net/unix");
     let unix = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -609,7 +687,9 @@ fn refuse_named_files(st: &StateFile) -> Result<(), Error> {
             continue;
         };
         let link = link.to_string_lossy();
-        let what = if link == "anon_inode:inotify" {
+        let what = if link.starts_with("/dev/") {
+            other_terminal(&e.path(), &link, console)
+        } else if link == "anon_inode:inotify" {
             Some("inotify (its watches name paths)".to_owned())
         } else {
             link.strip_prefix("socket:[")
@@ -630,6 +710,21 @@ fn refuse_named_files(st: &StateFile) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `Some(what)` when the fd at `path` (its link `link`) is a terminal or a
+/// pty master other than the container's `console`.
+fn other_terminal(path: &Path, link: &str, console: Option<(u64, u64)>) -> Option<String> {
+    let md = std::fs::metadata(path).ok()?;
+    if !md.file_type().is_char_device() || console == Some((md.dev(), md.ino())) {
+        return None;
+    }
+    let (major, minor) = (rustix::fs::major(md.rdev()), rustix::fs::minor(md.rdev()));
+    if (major, minor) == (5, 2) || (128..=135).contains(&major) {
+        return Some(format!("pty master {link}"));
+    }
+    let tty = matches!(major, 3 | 4 | 136..=143) || (major == 5 && minor != 2);
+    tty.then(|| format!("terminal {link}, not the container's console"))
 }
 
 /// A container frozen through its cgroup v2 `cgroup.freeze`. On drop it

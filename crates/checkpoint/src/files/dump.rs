@@ -108,12 +108,14 @@ impl Fd<'_> {
 
 /// Reads every fd of `pid` but those in `skip` (a container's stdio,
 /// [`crate::container`]) into the image; blob data goes to
-/// `dir/files-<pid>.img`.
+/// `dir/files-<pid>.img`. Fds on the file `console` (dev, ino) are the
+/// container's console ([`crate::console`]).
 pub fn collect(
     pid: i32,
     opts: &DumpOptions,
     dir: &Path,
     skip: &[i32],
+    console: Option<(u64, u64)>,
 ) -> Result<Vec<FdImage>, DumpError> {
     let fd_dir = PathBuf::from(format!("/proc/{pid}/fd"));
     let proc_err = |path: PathBuf| move |source| DumpError::Proc { pid, path, source };
@@ -137,6 +139,7 @@ pub fn collect(
         seen: HashMap::new(),
         diag: None,
         ctty: ctty_of(pid)?,
+        console,
         backlogged: Vec::new(),
     };
     let mut out: Vec<FdImage> = Vec::new();
@@ -218,6 +221,8 @@ struct Collector<'a> {
     diag: Option<Diag>,
     /// The task's controlling terminal (`tty_nr` of stat), 0 for none.
     ctty: u64,
+    /// The container's console (dev, ino), if it has one.
+    console: Option<(u64, u64)>,
     /// Connected unix sockets without a peer inode: clients waiting in a
     /// listener's backlog (fd, inode).
     backlogged: Vec<(i32, u64)>,
@@ -310,6 +315,14 @@ impl Collector<'_> {
             let tty = matches!(major, 3 | 4 | 136..=143) || (major == 5 && minor != 2);
             if major == 5 && minor == 2 || (128..=135).contains(&major) {
                 return Err(f.refuse(format!("pty master {link}")));
+            }
+            if self.console == Some((md.dev(), md.ino())) {
+                return Ok(FdKind::Console {
+                    path: link.to_owned(),
+                });
+            }
+            if tty && self.console.is_some() {
+                return Err(f.refuse(format!("terminal {link}, not the container's console")));
             }
             if tty {
                 if md.rdev() != self.ctty {
@@ -891,7 +904,7 @@ fn handle_path(pid: i32, sdev: u64, htype: i32, handle: &[u8]) -> Result<String,
 }
 
 /// `tty_nr` of /proc/PID/stat as a `dev_t` (0: no controlling terminal).
-fn ctty_of(pid: i32) -> Result<u64, DumpError> {
+pub(crate) fn ctty_of(pid: i32) -> Result<u64, DumpError> {
     let path = PathBuf::from(format!("/proc/{pid}/stat"));
     let stat = fs::read_to_string(&path).map_err(|source| DumpError::Proc {
         pid,

@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd as _, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
@@ -36,6 +36,8 @@ pub struct Builder<'a> {
     socks: HashMap<u64, OwnedFd>,
     /// Memfds and unlinked files by (dev, ino): a holder each fd reopens.
     files: HashMap<(u64, u64), OwnedFd>,
+    /// The pty the container runtime made, for console fds.
+    console: Option<BorrowedFd<'a>>,
 }
 
 fn err(what: impl std::fmt::Display) -> impl Fn(std::io::Error) -> RestoreError {
@@ -58,6 +60,7 @@ impl<'a> Builder<'a> {
         task: &'a TaskImage,
         dir: &Path,
         opts: &'a RestoreOptions,
+        console: Option<BorrowedFd<'a>>,
     ) -> Result<Self, RestoreError> {
         let data_path = dir.join(files_file_name(task.pid));
         let data = match fs::File::open(&data_path) {
@@ -74,6 +77,7 @@ impl<'a> Builder<'a> {
             fifos: HashMap::new(),
             socks: HashMap::new(),
             files: HashMap::new(),
+            console,
         };
         for fd in &task.fds {
             if let FdKind::Unix(u) = &fd.kind {
@@ -193,6 +197,7 @@ impl<'a> Builder<'a> {
                 self.reopen(key, fd, u.data.pos, &what)?
             }
             FdKind::Tty { path } => self.terminal(path, acc, &what)?,
+            FdKind::Console { path } => self.console(path, acc, &what)?,
         };
         let keep = OFlags::NONBLOCK | OFlags::APPEND | OFlags::NOATIME | OFlags::DIRECT;
         let flags = OFlags::from_bits_retain(fd.flags) & keep;
@@ -450,6 +455,24 @@ impl<'a> Builder<'a> {
             .open(format!("/proc/self/fd/{}", holder.as_raw_fd()))
             .map_err(err(what))?;
         rustix::fs::seek(&f, SeekFrom::Start(pos)).map_err(errno(what))?;
+        Ok(f.into())
+    }
+
+    /// A new open file description of the pty the container runtime made
+    /// (through /proc/self/fd: the runtime's fd is outside the container),
+    /// for the container's console `dumped`.
+    fn console(&self, dumped: &str, acc: u32, what: &str) -> Result<OwnedFd, RestoreError> {
+        let Some(c) = self.console else {
+            return Err(RestoreError::Unsupported(format!(
+                "{what}: the container's console {dumped}, and no terminal was made for it"
+            )));
+        };
+        let f = fs::OpenOptions::new()
+            .read(acc != libc::O_WRONLY as u32)
+            .write(acc != libc::O_RDONLY as u32)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+            .open(format!("/proc/self/fd/{}", c.as_raw_fd()))
+            .map_err(err(what))?;
         Ok(f.into())
     }
 

@@ -31,11 +31,12 @@ use crate::sys::{self, WaitStatus};
 
 /// How a tree is restored: the options, the root directory files are
 /// opened under (a container's), whether the root keeps the stdio the
-/// runtime gave it.
+/// runtime gave it, the pty the runtime made for the container's console.
 pub(crate) struct How<'a> {
     pub opts: &'a rs::RestoreOptions,
     pub root: Option<BorrowedFd<'a>>,
     pub keep_stdio: bool,
+    pub console: Option<BorrowedFd<'a>>,
 }
 
 /// Restores every process of `image`. `make_root(pid, files)` makes the
@@ -65,7 +66,7 @@ pub(crate) fn restore_tree(
     let prepared = image
         .tasks
         .iter()
-        .map(|t| rs::prepare(image, t, base, &mut shared, how.opts, how.root))
+        .map(|t| rs::prepare(image, t, base, &mut shared, how.opts, how.root, how.console))
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut guard = Guard::default();
@@ -93,7 +94,12 @@ pub(crate) fn restore_tree(
                 maker.create(live(parent), pid, exit_signal, &mut guard)?
             }
             Step::Setsid(pid) => {
-                maker.inj(live(pid))?.syscall(libc::SYS_setsid, [0; 6])?;
+                // A container's init may lead its session already (its
+                // runtime made it the session leader of a new pty).
+                let leads = sys::getsid(live(pid)).is_ok_and(|sid| sid == live(pid));
+                if !leads {
+                    maker.inj(live(pid))?.syscall(libc::SYS_setsid, [0; 6])?;
+                }
             }
         }
     }

@@ -126,6 +126,7 @@ fn an_image_without_a_tree_is_one_process() {
         tree: vec![],
         shared_fds: vec![],
         time_ns: None,
+        console: None,
     };
     check_inventory(&inv).unwrap();
     let mut bad = inv.clone();

@@ -163,6 +163,7 @@ fn restore_impl(
     let image = ImageDir::open(dir)?;
     let keep_stdio = into.as_ref().is_some_and(|t| t.keep_stdio);
     let root = into.as_ref().map(|t| t.root);
+    let net = into.as_ref().and_then(|t| t.net);
     let make_root = |pid: i32, held: &[(BorrowedFd<'_>, i32)]| match into {
         Some(t) => (t.place_files)(held).map_err(|source| RestoreError::Trace {
             pid,
@@ -174,6 +175,7 @@ fn restore_impl(
     let how = crate::tree::restore::How {
         opts,
         root,
+        net,
         keep_stdio,
     };
     crate::tree::restore::restore_tree(&image, &how, make_root)
@@ -231,6 +233,7 @@ pub(crate) fn prepare(
     shared: &mut crate::tree::SharedFiles,
     opts: &RestoreOptions,
     root: Option<BorrowedFd<'_>>,
+    net: Option<BorrowedFd<'_>>,
 ) -> Result<Prepared, RestoreError> {
     let xstates = task
         .threads
@@ -253,7 +256,10 @@ pub(crate) fn prepare(
         }
         .into());
     }
-    let files = Files::open(task, base, shared, &image.dir, opts, root)?;
+    let place = root
+        .zip(net)
+        .map(|(root, net)| crate::files::Place { root, net });
+    let files = Files::open(task, base, shared, &image.dir, opts, root, place)?;
     Ok(Prepared {
         xstates,
         pages,
@@ -361,6 +367,7 @@ impl Files {
         dir: &Path,
         opts: &RestoreOptions,
         root: Option<BorrowedFd<'_>>,
+        place: Option<crate::files::Place<'_>>,
     ) -> Result<Self, RestoreError> {
         let mut files = Files {
             base,
@@ -410,7 +417,7 @@ impl Files {
             source,
         })?;
         files.cwd = files.keep(cwd_dir.into())?;
-        let mut made = crate::files::Builder::new(task, dir, opts)?;
+        let mut made = crate::files::Builder::new(task, dir, opts, place)?;
         for fd in &task.fds {
             let at = TaskFd {
                 pid: task.pid,

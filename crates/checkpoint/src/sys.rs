@@ -924,3 +924,14 @@ pub fn ioprio_set(tid: i32, prio: u32) -> io::Result<()> {
     // SAFETY: integer arguments only.
     check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, prio) }).map(drop)
 }
+
+/// `unshare(CLONE_FS)`: the calling thread gets its own root, working
+/// directory and umask, so a `chroot` there leaves the other threads alone.
+pub fn unshare_fs() -> io::Result<()> {
+    // SAFETY: CLONE_FS only copies the thread's fs_struct (root, cwd,
+    // umask); the fd table and memory stay shared, so no fd or pointer of
+    // another thread becomes invalid (the hazard `unshare_unsafe` warns of
+    // is CLONE_FILES).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }
+        .map_err(io::Error::from)
+}

@@ -264,12 +264,19 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
             Mode::empty(),
         )
         .map_err(errno(format!("open the root of pid {pid}")))?;
+        let net = rustix::fs::open(
+            format!("/proc/{pid}/ns/net"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno(format!("open the network namespace of pid {pid}")))?;
         let mut place = |files: &[(BorrowedFd<'_>, i32)]| {
             send_files(sync.as_fd(), files)?;
             Ok(pid)
         };
         let mut into = ckpt::IntoTask {
             root: root.as_fd(),
+            net: Some(net.as_fd()),
             place_files: &mut place,
             keep_stdio: info.stdio_inherited,
         };
@@ -454,7 +461,6 @@ fn refuse_unrestorable(
             "mount on {m} was made after the container started; not supported yet"
         ));
     }
-    refuse_named_files(st)?;
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -471,53 +477,6 @@ fn refuse_unrestorable(
         }
     }
     Ok(mounts)
-}
-
-/// Refuses fds whose dump or restore would look in the runtime's
-/// filesystem or network namespace rather than the container's: sockets
-/// (read with sock_diag from outside; a named one would be bound outside)
-/// and inotify watches (by path). corral-checkpoint makes them in the
-/// restoring process, outside the container.
-fn refuse_named_files(st: &StateFile) -> Result<(), Error> {
-    let pid = st.pid;
-    let path = format!("/proc/{pid}/net/unix");
-    let unix = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
-    // Num RefCount Protocol Flags Type St Inode [Path]
-    let named = |ino: &str| {
-        unix.lines().skip(1).find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(6) == Some(&ino)).then(|| f.get(7).map(|p| (*p).to_owned()))?
-        })
-    };
-    let dir = format!("/proc/{pid}/fd");
-    for e in std::fs::read_dir(&dir).map_err(io(format!("read {dir}")))? {
-        let e = e.map_err(io(format!("read {dir}")))?;
-        let fd = e.file_name().to_string_lossy().into_owned();
-        let Ok(link) = std::fs::read_link(e.path()) else {
-            continue;
-        };
-        let link = link.to_string_lossy();
-        let what = if link == "anon_inode:inotify" {
-            Some("inotify (its watches name paths)".to_owned())
-        } else {
-            link.strip_prefix("socket:[")
-                .and_then(|l| l.strip_suffix(']'))
-                .map(|ino| match named(ino) {
-                    Some(name) => format!("unix socket named {name}"),
-                    // corral-checkpoint reads sockets with sock_diag from
-                    // its own network namespace, where the container's
-                    // are not found.
-                    None => format!("socket {link}"),
-                })
-        };
-        if let Some(what) = what {
-            return Err(Error::Unsupported(format!(
-                "container {:?} pid {pid} fd {fd}: {what}; not supported yet in a container",
-                st.id
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The SysV IPC objects of `pid`'s IPC namespace, read from /proc/sysvipc

@@ -406,7 +406,7 @@ impl Collector<'_> {
             return Err(f.refuse(format!("socket of family {}", domain.as_raw())));
         }
         if self.diag.is_none() {
-            self.diag = Some(Diag::open().map_err(f.io("open sock_diag"))?);
+            self.diag = Some(Diag::open_for(f.pid).map_err(f.io("open sock_diag"))?);
         }
         let diag = self.diag.as_ref().expect("opened above");
         let d = diag.unix(ino).map_err(f.io("sock_diag"))?;
@@ -854,7 +854,7 @@ fn inotify(f: &Fd) -> Result<Vec<InotifyWatch>, DumpError> {
                 "inotify watch {wd}: cannot find the watched file: {e}"
             ))
         })?;
-        let md = fs::metadata(&path)
+        let md = stat_in_root_of(f.pid, &path)
             .map_err(|e| f.refuse(format!("inotify watch {wd}: {path}: {e}")))?;
         if md.ino() != ino {
             return Err(f.refuse(format!("inotify watch {wd}: {path} is another file now")));
@@ -867,6 +867,27 @@ fn inotify(f: &Fd) -> Result<Vec<InotifyWatch>, DumpError> {
     }
     out.sort_by_key(|w| w.wd);
     Ok(out)
+}
+
+/// `stat` of `path` as the task sees it: resolved under its root
+/// (/proc/PID/root, `RESOLVE_IN_ROOT`), a container's for a container.
+fn stat_in_root_of(pid: i32, path: &str) -> io::Result<fs::Metadata> {
+    let root = rustix::fs::open(
+        format!("/proc/{pid}/root"),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    // openat2 refuses O_PATH with O_NOCTTY, which open_in_root adds.
+    let file = rustix::fs::openat2(
+        root.as_fd(),
+        rel,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    )?;
+    fs::File::from(file).metadata()
 }
 
 /// The path of the file a handle names on the filesystem `sdev` (the

@@ -78,10 +78,13 @@ fn an_established_tcp_connection_names_tcp_established() {
 
 #[test]
 #[ignore = "needs root"]
-fn a_tcp_listener_is_not_supported() {
+fn a_tcp_listener_with_a_connection_waiting_is_refused() {
+    // A listener alone is restored (probes inet_tcp, inet6_tcp); one with
+    // a connection in its accept queue is not.
     let e = refused("tcp_listen", &[], |_| {});
+    assert!(e.contains("fd 3: TCP listener 127.0.0.1:"), "{e}");
     assert!(
-        e.ends_with("fd 3: TCP listening socket; not supported yet"),
+        e.ends_with(" with 1 connections waiting to be accepted; not supported yet"),
         "{e}"
     );
 }

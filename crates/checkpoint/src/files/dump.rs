@@ -389,24 +389,21 @@ impl Collector<'_> {
             rustix::net::sockopt::socket_domain(&copy).map_err(|e| f.io("SO_DOMAIN")(e.into()))?;
         let stype =
             rustix::net::sockopt::socket_type(&copy).map_err(|e| f.io("SO_TYPE")(e.into()))?;
+        if self.diag.is_none() {
+            self.diag = Some(Diag::open_for(f.pid).map_err(f.io("open sock_diag"))?);
+        }
         if domain == AddressFamily::INET || domain == AddressFamily::INET6 {
-            let listening = rustix::net::sockopt::socket_acceptconn(&copy).unwrap_or(false);
-            if stype == rustix::net::SocketType::STREAM {
-                if listening {
-                    return Err(f.refuse("TCP listening socket"));
-                }
-                if rustix::net::getpeername(&copy).ok().flatten().is_some() {
-                    return Err(f.needs("established TCP connection", "--tcp-established"));
-                }
-                return Err(f.refuse("unconnected TCP socket"));
-            }
-            return Err(f.refuse(format!("inet socket ({stype:?})")));
+            let diag = self.diag.as_ref().expect("opened above");
+            return super::inet::dump(&copy, ino, diag.fd())
+                .map(FdKind::Inet)
+                .map_err(|r| match r {
+                    super::inet::Refusal::Unsupported(what) => f.refuse(what),
+                    super::inet::Refusal::NeedsOption(what, option) => f.needs(what, option),
+                    super::inet::Refusal::Io(op, e) => f.io(op)(e),
+                });
         }
         if domain != AddressFamily::UNIX {
             return Err(f.refuse(format!("socket of family {}", domain.as_raw())));
-        }
-        if self.diag.is_none() {
-            self.diag = Some(Diag::open_for(f.pid).map_err(f.io("open sock_diag"))?);
         }
         let diag = self.diag.as_ref().expect("opened above");
         let d = diag.unix(ino).map_err(f.io("sock_diag"))?;

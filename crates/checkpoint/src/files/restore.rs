@@ -144,6 +144,7 @@ impl<'a> Builder<'a> {
                 let place = self.place;
                 super::ns::run_in(place, || self.unix(u))?
             }
+            FdKind::Inet(i) => super::ns::run_in(self.place, || super::inet::make(i, &what))?,
             FdKind::Eventfd { count, semaphore } => {
                 let mut flags = rustix::event::EventfdFlags::CLOEXEC;
                 if *semaphore {

@@ -59,6 +59,11 @@ impl Diag {
         super::ns::diag_socket_of(pid).map(Diag)
     }
 
+    /// The netlink socket (for the `inet_diag` queries of `inet`).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
+    }
+
     /// Describes the unix socket with inode `ino`.
     pub fn unix(&self, ino: u64) -> io::Result<UnixDiag> {
         let ino32 = u32::try_from(ino).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;

@@ -9,7 +9,12 @@
  * /tmp/sock and to the abstract name (in the container's mount and network
  * namespaces) and talks to its accepted end; the inotify watch reports the
  * creation of "check". It writes "ok" or the failed step to /tmp/result.
- * With a second argument "tcp", it also listens on 127.0.0.1:4321. */
+ * With a second argument "tcp", it also listens on 127.0.0.1:4321 (in the
+ * container's network namespace) and checks that a new client of that
+ * port is accepted; with "tcpq", a client of its own waits in that
+ * listener's accept queue (a checkpoint refuses it). A new network
+ * namespace has loopback down: in those modes it waits for /tmp/go, made
+ * once the test brought it up. */
 #include <errno.h>
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -48,6 +53,8 @@ static int read_is(int fd, const char *want) {
     return n == (ssize_t)strlen(want) && memcmp(buf, want, n) == 0;
 }
 
+static int tcp = -1;
+
 static int check(int pair, int server, int listener, int dgram, int ino) {
     if (!read_is(pair, "pair")) return result("socketpair data");
     if (!read_is(server, "ping")) return result("accepted connection data");
@@ -77,6 +84,14 @@ static int check(int pair, int server, int listener, int dgram, int ino) {
         at += sizeof *e + e->len;
     }
     if (!seen) return result("inotify IN_CREATE of check");
+    if (tcp >= 0) {
+        struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(4321)};
+        in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(t, (struct sockaddr *)&in, sizeof in) != 0) return result("connect 127.0.0.1:4321");
+        int a = accept(tcp, NULL, NULL);
+        if (a < 0 || send(t, "tcp", 3, 0) != 3 || !read_is(a, "tcp")) return result("tcp connection");
+    }
     return result("ok");
 }
 
@@ -84,12 +99,19 @@ int main(int argc, char **argv) {
     if (argc < 2) return 2;
     int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return 3;
-    if (argc > 2 && strcmp(argv[2], "tcp") == 0) {
+    if (argc > 2 && strncmp(argv[2], "tcp", 3) == 0) {
+        struct stat go;
+        struct timespec ms = {0, 1000 * 1000};
+        while (stat("/tmp/go", &go) != 0) nanosleep(&ms, NULL);
         struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(4321)};
         in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int t = socket(AF_INET, SOCK_STREAM, 0);
-        if (t < 0 || bind(t, (struct sockaddr *)&in, sizeof in) != 0 || listen(t, 4) != 0)
+        tcp = socket(AF_INET, SOCK_STREAM, 0);
+        if (tcp < 0 || bind(tcp, (struct sockaddr *)&in, sizeof in) != 0 || listen(tcp, 4) != 0)
             return 12;
+        if (strcmp(argv[2], "tcpq") == 0) {
+            int q = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(q, (struct sockaddr *)&in, sizeof in) != 0) return 13;
+        }
     }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || send(sv[1], "pair", 4, 0) != 4) return 4;

@@ -20,5 +20,5 @@ mod restore;
 mod unix_diag;
 
 pub use dump::collect;
-pub use ns::Place;
+pub use ns::{refuse_foreign_netns_sockets, Place};
 pub use restore::{add_epoll_watches, Builder};

@@ -20,6 +20,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
+use crate::collect::DumpError;
 use crate::restore::RestoreError;
 use crate::sys;
 
@@ -100,4 +101,45 @@ pub(super) fn diag_socket_of(pid: i32) -> io::Result<OwnedFd> {
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("a thread opening sock_diag panicked")))
     })
+}
+
+/// A bare dump restores sockets in the restorer's network namespace: one
+/// of a task in another namespace than ours (its abstract names and ports
+/// are that namespace's) is refused, naming the fd. A container's dump
+/// records them for its own namespace.
+pub fn refuse_foreign_netns_sockets(pid: i32) -> Result<(), DumpError> {
+    let link = |path: String| {
+        std::fs::read_link(&path).map_err(|source| DumpError::Proc {
+            pid,
+            path: path.into(),
+            source,
+        })
+    };
+    let theirs = link(format!("/proc/{pid}/ns/net"))?;
+    if theirs == link("/proc/self/ns/net".into())? {
+        return Ok(());
+    }
+    let dir = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&dir).map_err(|source| DumpError::Proc {
+        pid,
+        path: dir.clone().into(),
+        source,
+    })?;
+    for e in entries.flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy().into_owned();
+        if target.starts_with("socket:[") {
+            return Err(DumpError::Unsupported {
+                pid,
+                fd: e.file_name().to_str().and_then(|n| n.parse().ok()),
+                what: format!(
+                    "{target} in another network namespace ({}) than the dumper's",
+                    theirs.display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }

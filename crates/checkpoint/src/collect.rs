@@ -239,6 +239,7 @@ fn dump_seized(
     for seized in tree.procs_mut() {
         if !extra.ns_pids {
             refuse_foreign_userns(seized.pid)?;
+            crate::files::refuse_foreign_netns_sockets(seized.pid)?;
         }
         let skip: &[i32] = if extra.inherit_stdio && seized.pid == pid {
             &[0, 1, 2]

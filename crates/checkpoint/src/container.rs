@@ -71,6 +71,10 @@ pub struct IntoTask<'a> {
     /// The container's root (e.g. `/proc/INIT/root` opened `O_PATH`): the
     /// image's paths are resolved under it.
     pub root: BorrowedFd<'a>,
+    /// The task's network namespace (/proc/INIT/ns/net): unix sockets are
+    /// made and inotify watches added in it and under `root` (see
+    /// `files::ns`). `None`: in ours, by host paths.
+    pub net: Option<BorrowedFd<'a>>,
     /// Called with every file the task needs and the fd number it must
     /// have there; gets them into the task (whose fds below the lowest of
     /// those numbers are closed later, but 0–2 with `keep_stdio`), has it

@@ -70,6 +70,52 @@ pub struct UnixImage {
     pub shutdown: u8,
 }
 
+/// An inet socket (TCP or UDP, v4 or v6) that is not a connection: a
+/// TCP listener with no connection waiting, or a UDP socket, bound and
+/// perhaps connected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InetImage {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: i32,
+    /// `SOCK_STREAM` (TCP) or `SOCK_DGRAM` (UDP).
+    pub sock_type: i32,
+    /// `IPPROTO_TCP` or `IPPROTO_UDP`.
+    pub protocol: i32,
+    /// Bound address and port (`127.0.0.1:8080`, `[::1]:53`), or null
+    /// when unbound.
+    #[serde(default)]
+    pub addr: Option<String>,
+    /// The peer of a connected UDP socket.
+    #[serde(default)]
+    pub peer: Option<String>,
+    /// Listening, with this backlog.
+    #[serde(default)]
+    pub listen: Option<u32>,
+    /// `SO_REUSEADDR`.
+    #[serde(default)]
+    pub reuseaddr: bool,
+    /// `SO_REUSEPORT`.
+    #[serde(default)]
+    pub reuseport: bool,
+    /// `IPV6_V6ONLY` (v6 only).
+    #[serde(default)]
+    pub v6only: bool,
+    /// `TCP_NODELAY` (TCP only).
+    #[serde(default)]
+    pub nodelay: bool,
+    /// `SO_KEEPALIVE`.
+    #[serde(default)]
+    pub keepalive: bool,
+    /// `SO_SNDBUF` and `SO_RCVBUF` as `getsockopt` reports them; set again
+    /// only when a new socket's differ (a size set is locked; the default
+    /// is tuned by the kernel).
+    #[serde(default)]
+    pub sndbuf: u64,
+    /// See `sndbuf`.
+    #[serde(default)]
+    pub rcvbuf: u64,
+}
+
 /// A timerfd (`timerfd_create`), its time left and interval.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimerfdImage {
@@ -184,6 +230,20 @@ impl crate::image::FdKind {
                 )),
                 u.queue.len(),
                 blobs(&u.queue)
+            ),
+            K::Inet(i) => format!(
+                "{} {}{}{}",
+                if i.sock_type == libc::SOCK_STREAM {
+                    "tcp"
+                } else {
+                    "udp"
+                },
+                i.addr.as_deref().unwrap_or("unbound"),
+                i.peer
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" connected to {p}")),
+                i.listen
+                    .map_or(String::new(), |b| format!(" listening (backlog {b})")),
             ),
             K::Eventfd { count, semaphore } => format!(
                 "eventfd count {count}{}",

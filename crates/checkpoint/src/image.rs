@@ -551,6 +551,8 @@ pub enum FdKind {
     Pipe(PipeImage),
     /// A unix socket.
     Unix(UnixImage),
+    /// A TCP listener or a UDP socket.
+    Inet(InetImage),
     /// An eventfd.
     Eventfd {
         /// Its counter.

@@ -215,6 +215,7 @@ fn restore_impl(
             source: e.into(),
         })?;
     }
+    let net = into.as_ref().and_then(|t| t.net);
     let make_root = |pid: i32, held: &[(BorrowedFd<'_>, i32)]| match into {
         Some(t) => {
             let task = (t.place_files)(held).map_err(|source| RestoreError::Trace {
@@ -234,6 +235,7 @@ fn restore_impl(
     let how = crate::tree::restore::How {
         opts,
         root,
+        net,
         keep_stdio,
         console,
     };
@@ -283,6 +285,17 @@ pub(crate) struct Prepared {
     pub files: Files,
 }
 
+/// What a container runtime gave for its prepared task, all `None` for a
+/// bare restore: its root (the image's paths are opened under it), its
+/// console (the new pty), its network namespace (sockets and inotify
+/// watches are made there, under the root).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Inside<'a> {
+    pub root: Option<BorrowedFd<'a>>,
+    pub console: Option<BorrowedFd<'a>>,
+    pub net: Option<BorrowedFd<'a>>,
+}
+
 /// Reads and checks what `task` needs and opens its files at numbers from
 /// `base` up (fds sharing a description with one opened before reuse it).
 pub(crate) fn prepare(
@@ -291,8 +304,7 @@ pub(crate) fn prepare(
     base: i32,
     shared: &mut crate::tree::SharedFiles,
     opts: &RestoreOptions,
-    root: Option<BorrowedFd<'_>>,
-    console: Option<BorrowedFd<'_>>,
+    inside: Inside<'_>,
 ) -> Result<Prepared, RestoreError> {
     let xstates = task
         .threads
@@ -315,7 +327,7 @@ pub(crate) fn prepare(
         }
         .into());
     }
-    let files = Files::open(task, base, shared, &image.dir, opts, root, console)?;
+    let files = Files::open(task, base, shared, &image.dir, opts, inside)?;
     Ok(Prepared {
         xstates,
         pages,
@@ -422,9 +434,12 @@ impl Files {
         shared: &mut crate::tree::SharedFiles,
         dir: &Path,
         opts: &RestoreOptions,
-        root: Option<BorrowedFd<'_>>,
-        console: Option<BorrowedFd<'_>>,
+        inside: Inside<'_>,
     ) -> Result<Self, RestoreError> {
+        let Inside { root, console, net } = inside;
+        let place = root
+            .zip(net)
+            .map(|(root, net)| crate::files::Place { root, net });
         let mut files = Files {
             base,
             held: Vec::new(),
@@ -473,7 +488,7 @@ impl Files {
             source,
         })?;
         files.cwd = files.keep(cwd_dir.into())?;
-        let mut made = crate::files::Builder::new(task, dir, opts, console)?;
+        let mut made = crate::files::Builder::new(task, dir, opts, console, place)?;
         for fd in &task.fds {
             let at = TaskFd {
                 pid: task.pid,

@@ -1371,3 +1371,14 @@ pub fn msg_send(id: i32, mtype: i64, text: &[u8]) -> io::Result<()> {
     check_int(unsafe { libc::msgsnd(id, buf.as_ptr().cast(), text.len(), libc::IPC_NOWAIT) })
         .map(drop)
 }
+
+/// `unshare(CLONE_FS)`: the calling thread gets its own root, working
+/// directory and umask, so a `chroot` there leaves the other threads alone.
+pub fn unshare_fs() -> io::Result<()> {
+    // SAFETY: CLONE_FS only copies the thread's fs_struct (root, cwd,
+    // umask); the fd table and memory stay shared, so no fd or pointer of
+    // another thread becomes invalid (the hazard `unshare_unsafe` warns of
+    // is CLONE_FILES).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }
+        .map_err(io::Error::from)
+}

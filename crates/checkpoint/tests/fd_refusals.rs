@@ -79,10 +79,13 @@ fn an_established_tcp_connection_names_tcp_established() {
 
 #[test]
 #[ignore = "needs root"]
-fn a_tcp_listener_is_not_supported() {
+fn a_tcp_listener_with_a_connection_waiting_is_refused() {
+    // A listener alone is restored (probes inet_tcp, inet6_tcp); one with
+    // a connection in its accept queue is not.
     let e = refused("tcp_listen", &[], |_| {});
+    assert!(e.contains("fd 3: TCP listener 127.0.0.1:"), "{e}");
     assert!(
-        e.ends_with("fd 3: TCP listening socket; not supported yet"),
+        e.ends_with(" with 1 connections waiting to be accepted; not supported yet"),
         "{e}"
     );
 }
@@ -339,4 +342,40 @@ fn a_restore_does_not_take_the_name_of_a_live_listener() {
     // The original keeps its name and its backlog.
     kill_process(Pid::from_raw(pid).unwrap(), Signal::USR1).unwrap();
     assert_eq!(restore::wait(pid).unwrap(), 0);
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_socket_in_another_network_namespace_is_refused_in_a_bare_dump() {
+    // A bare restore makes sockets in the restorer's network namespace:
+    // one of a process in another is refused by name.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap(); // trap 6
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_probe(tmp.path(), "fdmisc");
+    let ready = tmp.path().join("ready");
+    let child = Command::new("unshare")
+        .arg("-n")
+        .arg(&exe)
+        .arg(&ready)
+        .arg("passcred")
+        .current_dir(tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    std::mem::forget(child); // reaped by Reap
+    let _reap = Reap(pid);
+    wait_for(&ready);
+    let opts = collect::DumpOptions {
+        pid,
+        images_dir: tmp.path().join("img"),
+        ..Default::default()
+    };
+    let e = collect::dump(&opts).expect_err("refused").to_string();
+    assert!(e.contains(": socket:["), "{e}");
+    assert!(e.ends_with("than the dumper's; not supported yet"), "{e}");
+    assert!(e.contains("in another network namespace (net:["), "{e}");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
 }

@@ -354,6 +354,12 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
         let console = terminal
             .then(|| new_console(pid, &pidfd, root.as_fd()))
             .transpose()?;
+        let net = rustix::fs::open(
+            format!("/proc/{pid}/ns/net"),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno(format!("open the network namespace of pid {pid}")))?;
         let mut place = |files: &[(BorrowedFd<'_>, i32)]| {
             send_files(sync.as_fd(), files)?;
             Ok(pid)
@@ -374,6 +380,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
         };
         let mut into = ckpt::IntoTask {
             root: root.as_fd(),
+            net: Some(net.as_fd()),
             place_files: &mut place,
             keep_stdio: info.stdio_inherited,
             console: console.as_ref().map(|c| c.as_fd()),
@@ -647,7 +654,7 @@ fn refuse_unrestorable(
             "mount on {m} was made after the container started; not supported yet"
         ));
     }
-    refuse_named_files(st, console)?;
+    refuse_other_terminals(st, console)?;
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -661,24 +668,12 @@ fn refuse_unrestorable(
     Ok(mounts)
 }
 
-/// Refuses fds whose dump or restore would look in the runtime's
-/// filesystem or network namespace rather than the container's: sockets
-/// (read with sock_diag from outside; a named one would be bound outside)
-/// and inotify watches (by path). corral-checkpoint makes them in the
-/// restoring process, outside the container. Refuses too, before an image
-/// is begun, terminals other than the container's `console` (dev, ino):
-/// a pty the process made itself.
-fn refuse_named_files(st: &StateFile, console: Option<(u64, u64)>) -> Result<(), Error> {
+/// Refuses, before an image is begun, terminals other than the
+/// container's `console` (dev, ino): a pty the process made itself, or a
+/// terminal passed in (its sockets and inotify watches are dumped in its
+/// own namespaces, by corral-checkpoint).
+fn refuse_other_terminals(st: &StateFile, console: Option<(u64, u64)>) -> Result<(), Error> {
     let pid = st.pid;
-    let path = format!("/proc/{pid}/net/unix");
-    let unix = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
-    // Num RefCount Protocol Flags Type St Inode [Path]
-    let named = |ino: &str| {
-        unix.lines().skip(1).find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(6) == Some(&ino)).then(|| f.get(7).map(|p| (*p).to_owned()))?
-        })
-    };
     let dir = format!("/proc/{pid}/fd");
     for e in std::fs::read_dir(&dir).map_err(io(format!("read {dir}")))? {
         let e = e.map_err(io(format!("read {dir}")))?;
@@ -689,18 +684,8 @@ fn refuse_named_files(st: &StateFile, console: Option<(u64, u64)>) -> Result<(),
         let link = link.to_string_lossy();
         let what = if link.starts_with("/dev/") {
             other_terminal(&e.path(), &link, console)
-        } else if link == "anon_inode:inotify" {
-            Some("inotify (its watches name paths)".to_owned())
         } else {
-            link.strip_prefix("socket:[")
-                .and_then(|l| l.strip_suffix(']'))
-                .map(|ino| match named(ino) {
-                    Some(name) => format!("unix socket named {name}"),
-                    // corral-checkpoint reads sockets with sock_diag from
-                    // its own network namespace, where the container's
-                    // are not found.
-                    None => format!("socket {link}"),
-                })
+            None
         };
         if let Some(what) = what {
             return Err(Error::Unsupported(format!(

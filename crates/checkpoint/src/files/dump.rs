@@ -393,24 +393,21 @@ impl Collector<'_> {
             rustix::net::sockopt::socket_domain(&copy).map_err(|e| f.io("SO_DOMAIN")(e.into()))?;
         let stype =
             rustix::net::sockopt::socket_type(&copy).map_err(|e| f.io("SO_TYPE")(e.into()))?;
+        if self.diag.is_none() {
+            self.diag = Some(Diag::open_for(f.pid).map_err(f.io("open sock_diag"))?);
+        }
         if domain == AddressFamily::INET || domain == AddressFamily::INET6 {
-            let listening = rustix::net::sockopt::socket_acceptconn(&copy).unwrap_or(false);
-            if stype == rustix::net::SocketType::STREAM {
-                if listening {
-                    return Err(f.refuse("TCP listening socket"));
-                }
-                if rustix::net::getpeername(&copy).ok().flatten().is_some() {
-                    return Err(f.needs("established TCP connection", "--tcp-established"));
-                }
-                return Err(f.refuse("unconnected TCP socket"));
-            }
-            return Err(f.refuse(format!("inet socket ({stype:?})")));
+            let diag = self.diag.as_ref().expect("opened above");
+            return super::inet::dump(&copy, ino, diag.fd())
+                .map(FdKind::Inet)
+                .map_err(|r| match r {
+                    super::inet::Refusal::Unsupported(what) => f.refuse(what),
+                    super::inet::Refusal::NeedsOption(what, option) => f.needs(what, option),
+                    super::inet::Refusal::Io(op, e) => f.io(op)(e),
+                });
         }
         if domain != AddressFamily::UNIX {
             return Err(f.refuse(format!("socket of family {}", domain.as_raw())));
-        }
-        if self.diag.is_none() {
-            self.diag = Some(Diag::open().map_err(f.io("open sock_diag"))?);
         }
         let diag = self.diag.as_ref().expect("opened above");
         let d = diag.unix(ino).map_err(f.io("sock_diag"))?;
@@ -858,7 +855,7 @@ fn inotify(f: &Fd) -> Result<Vec<InotifyWatch>, DumpError> {
                 "inotify watch {wd}: cannot find the watched file: {e}"
             ))
         })?;
-        let md = fs::metadata(&path)
+        let md = stat_in_root_of(f.pid, &path)
             .map_err(|e| f.refuse(format!("inotify watch {wd}: {path}: {e}")))?;
         if md.ino() != ino {
             return Err(f.refuse(format!("inotify watch {wd}: {path} is another file now")));
@@ -871,6 +868,27 @@ fn inotify(f: &Fd) -> Result<Vec<InotifyWatch>, DumpError> {
     }
     out.sort_by_key(|w| w.wd);
     Ok(out)
+}
+
+/// `stat` of `path` as the task sees it: resolved under its root
+/// (/proc/PID/root, `RESOLVE_IN_ROOT`), a container's for a container.
+fn stat_in_root_of(pid: i32, path: &str) -> io::Result<fs::Metadata> {
+    let root = rustix::fs::open(
+        format!("/proc/{pid}/root"),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    // openat2 refuses O_PATH with O_NOCTTY, which open_in_root adds.
+    let file = rustix::fs::openat2(
+        root.as_fd(),
+        rel,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS,
+    )?;
+    fs::File::from(file).metadata()
 }
 
 /// The path of the file a handle names on the filesystem `sdev` (the

@@ -11,11 +11,17 @@
 //!   sock_diag), never consuming data the task has not read.
 //! - `restore`: makes each again in our process before the fork.
 //! - `unix_diag`: the sock_diag query for unix sockets.
+//! - `inet`: TCP listeners and UDP sockets.
+//! - `ns`: a container's sockets and inotify watches, made in its network
+//!   namespace and under its root.
 
 mod dump;
+mod inet;
+mod ns;
 mod restore;
 mod unix_diag;
 
 pub use dump::collect;
 pub(crate) use dump::ctty_of;
+pub use ns::{refuse_foreign_netns_sockets, Place};
 pub use restore::{add_epoll_watches, Builder};

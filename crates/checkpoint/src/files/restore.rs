@@ -38,6 +38,9 @@ pub struct Builder<'a> {
     files: HashMap<(u64, u64), OwnedFd>,
     /// The pty the container runtime made, for console fds.
     console: Option<BorrowedFd<'a>>,
+    /// A container's root and network namespace, where its sockets and
+    /// inotify watches are made ([`super::ns`]); `None` for here.
+    place: Option<super::ns::Place<'a>>,
 }
 
 fn err(what: impl std::fmt::Display) -> impl Fn(std::io::Error) -> RestoreError {
@@ -56,11 +59,14 @@ fn errno(what: impl std::fmt::Display) -> impl Fn(rustix::io::Errno) -> RestoreE
 impl<'a> Builder<'a> {
     /// Opens the task's data file if it has one, makes every listener
     /// (bound, listening, with its pending connections) ahead of the fds.
+    /// With `place` (a container's), sockets and inotify watches are made
+    /// in its network namespace and under its root.
     pub fn new(
         task: &'a TaskImage,
         dir: &Path,
         opts: &'a RestoreOptions,
         console: Option<BorrowedFd<'a>>,
+        place: Option<super::ns::Place<'a>>,
     ) -> Result<Self, RestoreError> {
         let data_path = dir.join(files_file_name(task.pid));
         let data = match fs::File::open(&data_path) {
@@ -78,25 +84,36 @@ impl<'a> Builder<'a> {
             socks: HashMap::new(),
             files: HashMap::new(),
             console,
+            place,
         };
+        let has_unix = task.fds.iter().any(|f| matches!(f.kind, FdKind::Unix(_)));
+        if has_unix {
+            super::ns::run_in(place, || b.bound_first())?;
+        }
+        Ok(b)
+    }
+
+    /// Every listener (with its connections), then every bound,
+    /// unconnected socket: a datagram socket of the image may be connected
+    /// to one, which must have its name first.
+    fn bound_first(&mut self) -> Result<(), RestoreError> {
+        let task = self.task;
         for fd in &task.fds {
             if let FdKind::Unix(u) = &fd.kind {
                 if u.listen.is_some() {
-                    b.listener(u)?;
+                    self.listener(u)?;
                 }
             }
         }
-        // Bound, unconnected sockets next: a datagram socket of the image
-        // may be connected to one, which must have its name first.
         for fd in &task.fds {
             if let FdKind::Unix(u) = &fd.kind {
                 if u.listen.is_none() && u.peer.is_none() && u.name.is_some() {
-                    let s = b.plain(u)?;
-                    b.socks.insert(u.ino, s);
+                    let s = self.plain(u)?;
+                    self.socks.insert(u.ino, s);
                 }
             }
         }
-        Ok(b)
+        Ok(())
     }
 
     fn blob(&self, b: &Blob) -> Result<Vec<u8>, RestoreError> {
@@ -127,7 +144,11 @@ impl<'a> Builder<'a> {
                 return Err(RestoreError::Unsupported(format!("{what}: not a made fd")))
             }
             FdKind::Pipe(p) => self.pipe(p, acc)?,
-            FdKind::Unix(u) => self.unix(u)?,
+            FdKind::Unix(u) => {
+                let place = self.place;
+                super::ns::run_in(place, || self.unix(u))?
+            }
+            FdKind::Inet(i) => super::ns::run_in(self.place, || super::inet::make(i, &what))?,
             FdKind::Eventfd { count, semaphore } => {
                 let mut flags = rustix::event::EventfdFlags::CLOEXEC;
                 if *semaphore {
@@ -167,7 +188,10 @@ impl<'a> Builder<'a> {
                 rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC)
                     .map_err(errno(&what))?
             }
-            FdKind::Inotify { watches } => self.inotify(watches, &what)?,
+            FdKind::Inotify { watches } => {
+                let place = self.place;
+                super::ns::run_in(place, || self.inotify(watches, &what))?
+            }
             FdKind::Memfd(m) => {
                 let key = (m.data.dev, m.data.ino);
                 if !self.files.contains_key(&key) {
@@ -568,7 +592,7 @@ fn bind_unix(
 ) -> Result<(), RestoreError> {
     if let Some(path) = addr.path() {
         let path = Path::new(std::ffi::OsStr::from_bytes(path.to_bytes()));
-        let table = fs::read_to_string("/proc/net/unix").map_err(err("/proc/net/unix"))?;
+        let table = super::ns::unix_table().map_err(err("/proc/net/unix"))?;
         let live = table.lines().skip(1).any(|l| {
             l.split_whitespace()
                 .nth(7)

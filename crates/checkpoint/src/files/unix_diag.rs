@@ -53,16 +53,15 @@ pub struct UnixDiag {
 pub struct Diag(OwnedFd);
 
 impl Diag {
-    /// Opens the netlink socket.
-    pub fn open() -> io::Result<Self> {
-        let proto = Protocol::from_raw(NETLINK_SOCK_DIAG.try_into().expect("non-zero"));
-        let fd = net::socket_with(
-            AddressFamily::NETLINK,
-            SocketType::DGRAM,
-            net::SocketFlags::CLOEXEC,
-            Some(proto),
-        )?;
-        Ok(Diag(fd))
+    /// Opens the netlink socket of `pid`'s network namespace (a
+    /// container's sockets are not found from ours).
+    pub fn open_for(pid: i32) -> io::Result<Self> {
+        super::ns::diag_socket_of(pid).map(Diag)
+    }
+
+    /// The netlink socket (for the `inet_diag` queries of `inet`).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
     }
 
     /// Describes the unix socket with inode `ino`.
@@ -85,6 +84,17 @@ impl Diag {
         let (n, _) = net::recv(&self.0, &mut buf[..], RecvFlags::empty())?;
         parse(&buf[..n])
     }
+}
+
+/// A `NETLINK_SOCK_DIAG` socket of the calling thread's network namespace.
+pub(super) fn netlink_socket() -> io::Result<OwnedFd> {
+    let proto = Protocol::from_raw(NETLINK_SOCK_DIAG.try_into().expect("non-zero"));
+    Ok(net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::DGRAM,
+        net::SocketFlags::CLOEXEC,
+        Some(proto),
+    )?)
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -161,7 +171,7 @@ mod tests {
                 .unwrap()
                 .ino()
         };
-        let diag = Diag::open().unwrap();
+        let diag = Diag::open_for(std::process::id() as i32).unwrap();
         let db = diag.unix(ino(&b)).unwrap();
         assert_eq!(db.peer, Some(ino(&a)));
         assert_eq!(db.rqueue, 5);

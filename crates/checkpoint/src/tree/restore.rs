@@ -35,6 +35,8 @@ use crate::sys::{self, WaitStatus};
 pub(crate) struct How<'a> {
     pub opts: &'a rs::RestoreOptions,
     pub root: Option<BorrowedFd<'a>>,
+    /// The network namespace a container's sockets are made in.
+    pub net: Option<BorrowedFd<'a>>,
     pub keep_stdio: bool,
     pub console: Option<BorrowedFd<'a>>,
 }
@@ -66,7 +68,20 @@ pub(crate) fn restore_tree(
     let prepared = image
         .tasks
         .iter()
-        .map(|t| rs::prepare(image, t, base, &mut shared, how.opts, how.root, how.console))
+        .map(|t| {
+            rs::prepare(
+                image,
+                t,
+                base,
+                &mut shared,
+                how.opts,
+                rs::Inside {
+                    root: how.root,
+                    console: how.console,
+                    net: how.net,
+                },
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut guard = Guard::default();

@@ -32,6 +32,10 @@ int main(int argc, char **argv) {
             int s = accept(l, NULL, NULL);
             (void)s;
             close(l);
+        } else {
+            /* A connection waits in the listener's accept queue. */
+            int c = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(c, (struct sockaddr *)&a, sizeof a)) return 2;
         }
     } else if (strcmp(mode, "flock") == 0) {
         int f = open("locked", O_CREAT | O_RDWR, 0600);

@@ -145,6 +145,24 @@ pub struct Inventory {
     /// shared. Only groups of two or more. Absent in older images.
     #[serde(default)]
     pub shared_fds: Vec<Vec<TaskFd>>,
+    /// The tree had a pid namespace of its own, the root its pid 1: every
+    /// pid of the image is that namespace's, and a restore makes a new
+    /// one. Absent (false) in older images.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pid_ns: bool,
+    /// With `pid_ns`: the root had a mount namespace of its own, the
+    /// dumper's but for /proc; a restore makes a private copy of its own
+    /// with a procfs of the new pid namespace on /proc. Absent (false) in
+    /// older images.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mount_ns: bool,
+    /// Fds 0-2 of processes other than the root that were the root's own
+    /// fd of the same number (one open file description), left out of the
+    /// image like the root's stdio when the restoring runtime gives its
+    /// own: each such process keeps the one it inherits. Absent (empty)
+    /// in older images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherited_stdio: Vec<TaskFd>,
 }
 
 /// One process of the dumped tree, with its ids as the dumper saw them.
@@ -882,6 +900,9 @@ mod tests {
             tasks: vec![1],
             tree: vec![],
             shared_fds: vec![],
+            pid_ns: false,
+            mount_ns: false,
+            inherited_stdio: vec![],
         };
         let bytes = encode(Kind::Inventory, &inv);
         assert!(decode::<TaskImage>(Kind::Task, &bytes, "x").is_err());

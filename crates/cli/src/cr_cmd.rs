@@ -271,6 +271,14 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
         inv.corral_version,
         inv.root_pid
     )?;
+    if inv.pid_ns {
+        let proc = if inv.mount_ns {
+            ", with its own /proc"
+        } else {
+            ""
+        };
+        writeln!(out, "pids: of the tree's own pid namespace{proc}")?;
+    }
     writeln!(out, "process tree (pid ppid pgid sid):")?;
     // Depth first, each process under its parent (the list is breadth first).
     let tree = &inv.tree;

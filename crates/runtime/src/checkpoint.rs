@@ -6,10 +6,12 @@
 //! a network namespace of ours, SysV IPC objects in an IPC namespace of
 //! ours, a terminal); freeze the container through its cgroup v2
 //! `cgroup.freeze` (a frozen task still stops for `PTRACE_INTERRUPT`, so the
-//! dump seizes tasks that cannot fork or exit meanwhile); dump its init with
-//! the pids of its pid namespace, its stdio left out (the restoring runtime
-//! gives its own, as runc does); write `container.json` beside the image.
-//! Unless `--leave-running`, the dump kills the process while it is frozen,
+//! dump seizes tasks that cannot fork or exit meanwhile); dump its init and
+//! every descendant (a process of the cgroup outside that tree is refused)
+//! with the pids of its pid namespace, the init's stdio left out (the
+//! restoring runtime gives its own, as runc does; children that share it
+//! inherit the new one); write `container.json` beside the image.
+//! Unless `--leave-running`, the dump kills the tree while it is frozen,
 //! and the container is destroyed as runc's checkpoint does (cgroup and
 //! state removed, poststop hooks run); else it is thawed and runs on.
 //!
@@ -21,7 +23,8 @@
 //! ([`stop_for_restore`]). `corral_checkpoint::restore::restore_into` then
 //! replaces its memory and state with the image's: pid 1 of its pid
 //! namespace is the dumped pid 1, under the same host pid the state store
-//! records. Its credentials, capabilities, no_new_privs, seccomp filters and
+//! records; it makes the other processes of the tree from inside their
+//! parents with their namespace pids. Its credentials, capabilities, no_new_privs, seccomp filters and
 //! rlimits come from its image (corral-checkpoint's `state`), set after
 //! the rebuild, not re-applied from config.json.
 //!
@@ -142,10 +145,12 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
     // containerd pauses a container before it checkpoints it.
     let frozen = Frozen::freeze(cgroup, status == Status::Paused)?;
     let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns)?;
-    let pids = cgroup.pids()?;
-    if pids != [st.pid] {
+    // The dump takes the init's tree; anything else in the cgroup (a
+    // `corral exec` process, a child of ours) would be lost.
+    let tree = descendants(st.pid)?;
+    if let Some(p) = cgroup.pids()?.iter().find(|p| !tree.contains(p)) {
         return Err(Error::Unsupported(format!(
-            "container {id:?}: processes {pids:?} besides its init {}; a container whose init is its only process can be checkpointed, not yet a tree",
+            "container {id:?}: process {p} is in its cgroup but not a descendant of its init {} (corral exec?); not supported yet",
             st.pid
         )));
     }
@@ -434,7 +439,9 @@ fn refuse_unrestorable(
             "mount on {m} was made after the container started; not supported yet"
         ));
     }
-    refuse_named_files(st)?;
+    for pid in descendants(st.pid)? {
+        refuse_named_files(st, pid)?;
+    }
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -453,14 +460,41 @@ fn refuse_unrestorable(
     Ok(mounts)
 }
 
+/// `pid` and every descendant of it (zombies too), from each thread's
+/// /proc/PID/task/TID/children. The container is frozen: none forks or
+/// exits meanwhile.
+fn descendants(pid: i32) -> Result<Vec<i32>, Error> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        let dir = format!("/proc/{p}/task");
+        let tasks = std::fs::read_dir(&dir).map_err(io(format!("read {dir}")))?;
+        for t in tasks {
+            let t = t.map_err(io(format!("read {dir}")))?;
+            let path = t.path().join("children");
+            // A zombie's threads are gone: no children file to read.
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|w| w.parse::<i32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
 /// Refuses fds whose dump or restore would look in the runtime's
 /// filesystem or network namespace rather than the container's: sockets
 /// (read with sock_diag from outside; a named one would be bound outside)
 /// and inotify watches (by path). corral-checkpoint makes them in the
 /// restoring process, outside the container.
-fn refuse_named_files(st: &StateFile) -> Result<(), Error> {
-    let pid = st.pid;
-    let path = format!("/proc/{pid}/net/unix");
+fn refuse_named_files(st: &StateFile, pid: i32) -> Result<(), Error> {
+    // The init's: a zombie has no network namespace to show.
+    let path = format!("/proc/{}/net/unix", st.pid);
     let unix = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
     // Num RefCount Protocol Flags Type St Inode [Path]
     let named = |ino: &str| {
@@ -470,7 +504,11 @@ fn refuse_named_files(st: &StateFile) -> Result<(), Error> {
         })
     };
     let dir = format!("/proc/{pid}/fd");
-    for e in std::fs::read_dir(&dir).map_err(io(format!("read {dir}")))? {
+    // A zombie has no fds (and an empty fd directory).
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in entries {
         let e = e.map_err(io(format!("read {dir}")))?;
         let fd = e.file_name().to_string_lossy().into_owned();
         let Ok(link) = std::fs::read_link(e.path()) else {

@@ -125,6 +125,9 @@ fn an_image_without_a_tree_is_one_process() {
         tasks: vec![9],
         tree: vec![],
         shared_fds: vec![],
+        pid_ns: false,
+        mount_ns: false,
+        inherited_stdio: vec![],
     };
     check_inventory(&inv).unwrap();
     let mut bad = inv.clone();

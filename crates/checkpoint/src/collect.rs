@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::action::{self, Stage};
-use crate::container::{self, DumpExtra};
+use crate::container::DumpExtra;
 use crate::image::{self, *};
 use crate::inject::{self, InjectError, Injector};
 use crate::pages;
@@ -170,6 +170,14 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
     action::run(script, Stage::PreDump, pid)?;
     // Every process of the tree, every thread stopped, before anything is
     // read ([`crate::tree`]).
+    // A bare tree whose root is pid 1 of a pid namespace of its own is
+    // recorded in that namespace's pids, as a container's ([`crate::tree`]'s
+    // `ns`); refused, before anything is stopped, if it is not its pid 1.
+    let own = !extra.ns_pids && crate::tree::ns::own_pid_ns(pid)?;
+    let ns = NsMode {
+        pid_ns: extra.ns_pids || own,
+        mount_ns: own && crate::tree::ns::own_mount_ns(pid)?,
+    };
     let tree = crate::tree::dump::SeizedTree::seize(pid)?;
     // After network-lock (even a failed one) the network is unlocked
     // whenever the tree runs on.
@@ -177,7 +185,7 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
     // undone before the unlock runs.)
     let dumped = action::run(script, Stage::NetworkLock, pid)
         .map_err(DumpError::from)
-        .and_then(|()| dump_seized(opts, extra, tree, started));
+        .and_then(|()| dump_seized(opts, extra, ns, tree, started));
     match dumped {
         Ok(stats) => {
             if opts.leave_running {
@@ -196,10 +204,19 @@ pub fn dump_with(opts: &DumpOptions, extra: &DumpExtra<'_>) -> Result<DumpStats,
     }
 }
 
+/// Which pid namespace the image's pids are in, and whether the root had
+/// a mount namespace of its own (for its /proc).
+#[derive(Clone, Copy, Debug)]
+struct NsMode {
+    pid_ns: bool,
+    mount_ns: bool,
+}
+
 /// The dump of a seized tree, from the thaw hook to the kill or release.
 fn dump_seized(
     opts: &DumpOptions,
     extra: &DumpExtra<'_>,
+    NsMode { pid_ns, mount_ns }: NsMode,
     mut tree: crate::tree::dump::SeizedTree,
     started: Instant,
 ) -> Result<DumpStats, DumpError> {
@@ -212,14 +229,18 @@ fn dump_seized(
             source,
         })?;
     }
-    if extra.ns_pids && tree.processes() > 1 {
-        // The tree's ids are host pids; a container's tree is not mapped yet.
-        return Err(unsupported(pid, None, "a container of several processes"));
-    }
+    crate::tree::ns::refuse_nested(&tree.entries())?;
     // The tree's clocks, read while it is stopped, if it has a time
     // namespace of its own ([`crate::timens`]).
     let procs: Vec<(i32, Vec<i32>)> = tree.procs_mut().map(|s| (s.pid, s.tids())).collect();
     let time_ns = crate::timens::dump(&procs)?;
+    if pid_ns && !extra.ns_pids && time_ns.is_some() {
+        return Err(unsupported(
+            pid,
+            None,
+            "a pid namespace and a time namespace of its own (bare restore makes one or the other)",
+        ));
+    }
     if !extra.ns_pids {
         let pids: Vec<i32> = tree.procs_mut().map(|s| s.pid).collect();
         refuse_other_ipc_ns(&pids)?;
@@ -235,47 +256,54 @@ fn dump_seized(
         .transpose()?;
     let console_id = console.as_ref().map(|c| c.0);
     let mut tasks = Vec::new();
+    let mut inherited_stdio = Vec::new();
     let (mut page_bytes, mut pages_elapsed) = (0, Duration::ZERO);
     for seized in tree.procs_mut() {
         if !extra.ns_pids {
             refuse_foreign_userns(seized.pid)?;
             crate::files::refuse_foreign_netns_sockets(seized.pid)?;
         }
-        let skip: &[i32] = if extra.inherit_stdio && seized.pid == pid {
-            &[0, 1, 2]
-        } else {
-            &[]
+        let skip: Vec<i32> = match (extra.inherit_stdio, seized.pid == pid) {
+            (false, _) => Vec::new(),
+            (true, true) => vec![0, 1, 2],
+            // A child's stdio that is the root's: the runtime's, as the
+            // root's is; it inherits it again at restore.
+            (true, false) => (0..=2)
+                .filter(|&n| sys::kcmp_file_between(pid, seized.pid, n, n).unwrap_or(false))
+                .collect(),
         };
-        let (task, bytes, elapsed) = collect_task(seized, dir, opts, skip, console_id)?;
+        if seized.pid != pid {
+            inherited_stdio.extend(skip.iter().map(|&fd| TaskFd {
+                pid: seized.pid,
+                fd,
+            }));
+        }
+        let (task, bytes, elapsed) = collect_task(seized, dir, opts, &skip, console_id)?;
         (page_bytes, pages_elapsed) = (page_bytes + bytes, pages_elapsed + elapsed);
         tasks.push(task);
     }
     // Host pids still: /proc/locks names holders by them.
     crate::locks::check_tree(&tasks, opts.file_locks)?;
     let (mut entries, mut shared_fds) = (tree.entries(), tree.shared_fds(&tasks)?);
-    if extra.ns_pids {
-        let task = &mut tasks[0];
-        to_ns_pids(pid, task)?;
-        let name = format!("pages-{}.img", task.pid);
-        let (from, to) = (dir.join(&task.pages_file), dir.join(&name));
-        fs::rename(&from, &to).map_err(|source| ImageError::Io {
-            op: "rename",
-            path: to,
-            source,
-        })?;
-        task.pages_file = name;
-        // The fds' data file, if any, is named by the pid too.
-        let blobs = dir.join(crate::fd_image::files_file_name(pid));
-        if blobs.exists() {
-            let to = dir.join(crate::fd_image::files_file_name(task.pid));
-            fs::rename(&blobs, &to).map_err(|source| ImageError::Io {
-                op: "rename",
-                path: to,
-                source,
-            })?;
+    if pid_ns {
+        let ns = crate::tree::ns::NsPids::translate(&mut entries)?;
+        let mut pairs = Vec::new();
+        for task in &mut tasks {
+            let host = task.pid;
+            if extra.ns_pids {
+                // A container's ids as its own user namespace sees them:
+                // the restore sets them inside its new one.
+                if let Some(creds) = &mut task.state.creds {
+                    crate::state::dump::creds_in_own_userns(host, creds)?;
+                }
+            }
+            ns.task(task)?;
+            task.pages_file = format!("pages-{}.img", task.pid);
+            pairs.push((host, task.pid));
         }
-        // One process, in the container's pids: no tree in host pids.
-        (entries, shared_fds) = (Vec::new(), Vec::new());
+        crate::tree::ns::rename_files(dir, &pairs)?;
+        shared_fds.iter_mut().for_each(|g| ns.fds(g));
+        ns.fds(&mut inherited_stdio);
     }
     for task in &tasks {
         image::write_file(
@@ -293,6 +321,11 @@ fn dump_seized(
         shared_fds,
         time_ns,
         console: console.map(|c| c.1),
+        // A container that joined another's pid namespace has its pids in
+        // it, but is not that namespace's pid 1.
+        pid_ns: pid_ns && tasks[0].pid == 1,
+        mount_ns,
+        inherited_stdio,
     };
     image::write_file(dir, INVENTORY_FILE, &encode(Kind::Inventory, &inventory))?;
     action::run(opts.action_script.as_deref(), Stage::PostDump, pid)?;
@@ -367,31 +400,6 @@ fn refuse_other_ipc_ns(pids: &[i32]) -> Result<(), DumpError> {
                 format!("an IPC namespace other than the dumper's, holding SysV IPC {obj}"),
             ));
         }
-    }
-    Ok(())
-}
-
-/// Replaces the host pid and tids in `task` (its threads', and the threads
-/// its POSIX timers signal) by those of its own pid namespace.
-fn to_ns_pids(pid: i32, task: &mut TaskImage) -> Result<(), DumpError> {
-    let proc_err = |tid: i32| {
-        move |source| DumpError::Proc {
-            pid,
-            path: format!("/proc/{pid}/task/{tid}/status").into(),
-            source,
-        }
-    };
-    task.pid = container::ns_tid(pid, pid).map_err(proc_err(pid))?;
-    for t in &mut task.state.posix_timers {
-        if t.tid != 0 {
-            t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
-        }
-    }
-    for t in &mut task.threads {
-        t.tid = container::ns_tid(pid, t.tid).map_err(proc_err(t.tid))?;
-    }
-    if let Some(creds) = &mut task.state.creds {
-        crate::state::dump::creds_in_own_userns(pid, creds)?;
     }
     Ok(())
 }

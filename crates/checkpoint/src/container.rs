@@ -3,15 +3,18 @@
 //! restore into a task the runtime prepared (its namespaces, mounts and
 //! cgroup made, its root switched) instead of a child we fork.
 //!
-//! Dump ([`crate::collect::dump_with`] with [`DumpExtra`]): the task is
-//! read through its host pid, as always; the image records the pid and tids
-//! of the innermost pid namespace (`NSpid` of /proc/PID/status), so pid 1 of
-//! a container is 1 in the image. With `inherit_stdio`, fds 0–2 are not
-//! dumped: they belong to whoever runs the container (runc gives a restored
-//! container the restoring runtime's stdio, and so do we). A container with
-//! a terminal is dumped with its `console` instead: fds on it, whatever
-//! their number, become the pty the restoring runtime makes
-//! ([`crate::console`]).
+//! Dump ([`crate::collect::dump_with`] with [`DumpExtra`]): the init's
+//! whole tree is read through host pids, as always; the image records the
+//! ids of the container's pid namespace ([`crate::tree`]'s `ns`: `NSpid`,
+//! `NSpgid`, `NSsid` of /proc/PID/status), so pid 1 of a container is 1 in
+//! the image. With `inherit_stdio`, the init's fds 0–2 are not dumped: they
+//! belong to whoever runs the container (runc gives a restored container
+//! the restoring runtime's stdio, and so do we); nor are those of another
+//! process that are the init's (a child that inherited them), which at
+//! restore inherits the new init's again.
+//! A container with a terminal is dumped with its `console` instead: fds
+//! on it, whatever their number, become the pty the restoring runtime
+//! makes ([`crate::console`]).
 //!
 //! Restore ([`crate::restore::restore_into`] with [`IntoTask`]): the files
 //! the image needs are opened under the container's root (`openat2` with
@@ -19,6 +22,8 @@
 //! which passes them to its prepared task at the same fd numbers; the task
 //! then stops itself under our ptrace (`PTRACE_TRACEME`, `SIGSTOP`), and the
 //! restore replaces its memory and state as it does for a forked child.
+//! Every other process is made from inside its parent, inside the
+//! container's pid namespace, as a bare tree's are.
 
 use std::fs;
 use std::io;

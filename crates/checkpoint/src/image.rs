@@ -161,6 +161,24 @@ pub struct Inventory {
     /// console.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console: Option<ConsoleImage>,
+    /// The tree had a pid namespace of its own, the root its pid 1: every
+    /// pid of the image is that namespace's, and a restore makes a new
+    /// one. Absent (false) in older images.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pid_ns: bool,
+    /// With `pid_ns`: the root had a mount namespace of its own, the
+    /// dumper's but for /proc; a restore makes a private copy of its own
+    /// with a procfs of the new pid namespace on /proc. Absent (false) in
+    /// older images.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mount_ns: bool,
+    /// Fds 0-2 of processes other than the root that were the root's own
+    /// fd of the same number (one open file description), left out of the
+    /// image like the root's stdio when the restoring runtime gives its
+    /// own: each such process keeps the one it inherits. Absent (empty)
+    /// in older images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherited_stdio: Vec<TaskFd>,
 }
 
 /// A container's console as the dump found it: the terminal's settings
@@ -1075,6 +1093,9 @@ mod tests {
             shared_fds: vec![],
             time_ns: None,
             console: None,
+            pid_ns: false,
+            mount_ns: false,
+            inherited_stdio: vec![],
         };
         let old = String::from_utf8(encode(Kind::Inventory, &inv)).unwrap();
         assert!(!old.contains("time_ns"), "{old}");
@@ -1109,6 +1130,9 @@ mod tests {
             tree: vec![],
             shared_fds: vec![],
             console: None,
+            pid_ns: false,
+            mount_ns: false,
+            inherited_stdio: vec![],
             time_ns: Some(crate::timens::TimeNsClocks {
                 monotonic: [5, 1_000_000_000],
                 boottime: [5, 0],
@@ -1133,6 +1157,9 @@ mod tests {
             shared_fds: vec![],
             time_ns: None,
             console: None,
+            pid_ns: false,
+            mount_ns: false,
+            inherited_stdio: vec![],
         };
         let bytes = encode(Kind::Inventory, &inv);
         assert!(decode::<TaskImage>(Kind::Task, &bytes, "x").is_err());

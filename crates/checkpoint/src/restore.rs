@@ -226,10 +226,15 @@ fn restore_impl(
             crate::timens::check_prepared(task, time_ns)?;
             Ok(task)
         }
-        // In a new time namespace if the tree had one ([`crate::timens`]).
-        None => match time_ns {
-            Some(clocks) => crate::timens::fork_root(pid, clocks),
-            None => fork_root(pid),
+        // In a new time namespace if the tree had one ([`crate::timens`]),
+        // in a new pid namespace if it had one ([`crate::tree`]'s `ns`).
+        None => match (time_ns, image.inventory.pid_ns) {
+            (Some(_), true) => Err(RestoreError::Unsupported(
+                "a tree with a pid namespace and a time namespace of its own".into(),
+            )),
+            (Some(clocks), false) => crate::timens::fork_root(pid, clocks),
+            (None, true) => fork_root_in_new_pid_ns(image.inventory.mount_ns),
+            (None, false) => fork_root(pid),
         },
     };
     let how = crate::tree::restore::How {
@@ -254,6 +259,24 @@ pub fn fork_root(pid: i32) -> Result<i32, RestoreError> {
             op: "clone3 with set_tid".into(),
             source: e,
         },
+    })?;
+    Ok(child.pid)
+}
+
+/// As [`fork_root`], the child pid 1 of a new pid namespace (an image of a
+/// tree that had its own, [`crate::tree::ns`]); with `mount_ns`, in a new
+/// mount namespace too (a private copy of ours) with a procfs of that pid
+/// namespace on /proc. Returns its pid as we see it.
+pub fn fork_root_in_new_pid_ns(mount_ns: bool) -> Result<i32, RestoreError> {
+    let proc = if mount_ns {
+        sys::ProcMount::New
+    } else {
+        sys::ProcMount::Ours
+    };
+    let child = sys::fork_traced_in_new_pid_ns(proc).map_err(|source| RestoreError::Trace {
+        pid: 1,
+        op: "clone3 with CLONE_NEWPID".into(),
+        source,
     })?;
     Ok(child.pid)
 }
@@ -573,7 +596,7 @@ pub(crate) fn rebuild(
     files: &Files,
     pages: &fs::File,
     threads: &mut Vec<i32>,
-    keep_stdio: bool,
+    keep: &[i32],
 ) -> Result<Duration, RestoreError> {
     let trace = |op: &'static str| RestoreError::trace(pid, op);
     let base_regs = sys::ptrace_getregs(pid).map_err(trace("PTRACE_GETREGS"))?;
@@ -639,13 +662,15 @@ pub(crate) fn rebuild(
         inj.syscall(libc::SYS_rseq, args)?;
     }
     // 2. Only the files we opened for it stay (and the stdio a container
-    // runtime gave it).
-    let first = if keep_stdio { 3 } else { 0 };
-    if first < files.base as u64 {
-        inj.syscall(
-            libc::SYS_close_range,
-            [first, (files.base - 1) as u64, 0, 0, 0, 0],
-        )?;
+    // runtime gave it, `keep`): close every range between kept fds.
+    let mut first = 0u64;
+    let mut kept: Vec<u64> = keep.iter().map(|&k| k as u64).collect();
+    kept.sort_unstable();
+    for end in kept.into_iter().chain([files.base as u64]) {
+        if first < end {
+            inj.syscall(libc::SYS_close_range, [first, end - 1, 0, 0, 0, 0])?;
+        }
+        first = end + 1;
     }
 
     // 3. Unmap all but the vdso block, then move the block (trap 1).

@@ -410,10 +410,39 @@ pub struct TracedChild {
 /// The child runs only raw system calls (async-signal-safe) before it stops,
 /// so the caller may be multi-threaded (a test harness).
 pub fn fork_traced_child(set_tid: Option<i32>) -> io::Result<TracedChild> {
+    fork_traced(set_tid, None)
+}
+
+/// Where [`fork_traced_in_new_pid_ns`] puts its child besides a new pid
+/// namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcMount {
+    /// Our mount namespace: its /proc shows our pid namespace.
+    Ours,
+    /// A new mount namespace, a private copy of ours, with a procfs of the
+    /// new pid namespace mounted on /proc.
+    New,
+}
+
+/// As [`fork_traced_child`], the child pid 1 of a new pid namespace
+/// (`CLONE_NEWPID`), in a new mount namespace with its own /proc if
+/// `proc` says so (a failed mount ends the child with status 126 before it
+/// stops). Returns its pid in our namespace.
+pub fn fork_traced_in_new_pid_ns(proc: ProcMount) -> io::Result<TracedChild> {
+    fork_traced(None, Some(proc))
+}
+
+fn fork_traced(set_tid: Option<i32>, new_ns: Option<ProcMount>) -> io::Result<TracedChild> {
     let tid = [set_tid.unwrap_or(0)];
     // SAFETY: clone_args is plain integers; all-zero is a valid value.
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = CLONE_CLEAR_SIGHAND;
+    match new_ns {
+        None => {}
+        Some(ProcMount::Ours) => args.flags |= libc::CLONE_NEWPID as u64,
+        Some(ProcMount::New) => args.flags |= (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64,
+    }
+    let remount = new_ns == Some(ProcMount::New);
     args.exit_signal = libc::SIGCHLD as u64;
     if set_tid.is_some() {
         args.set_tid = tid.as_ptr() as u64;
@@ -431,6 +460,23 @@ pub fn fork_traced_child(set_tid: Option<i32>) -> io::Result<TracedChild> {
         )
     };
     if ret == 0 {
+        if remount {
+            let (root, proc) = (c"/".as_ptr(), c"/proc".as_ptr());
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            let null = std::ptr::null::<libc::c_char>();
+            // SAFETY: in the child: raw syscalls whose pointers are static
+            // C strings or null; `_exit` ends it without running anything
+            // of the parent's (no destructor, no lock).
+            unsafe {
+                if libc::syscall(libc::SYS_mount, null, root, null, private, null) != 0
+                    || libc::syscall(libc::SYS_mount, proc, proc, c"proc".as_ptr(), flags, null)
+                        != 0
+                {
+                    libc::_exit(126)
+                }
+            }
+        }
         // SAFETY: in the child, which runs only raw syscalls from here.
         unsafe { traced_child_body() }
     }
@@ -686,13 +732,6 @@ pub fn kcmp(pid_a: i32, pid_b: i32, kind: i32) -> io::Result<bool> {
 pub fn getpgid(pid: i32) -> io::Result<i32> {
     // SAFETY: integer argument only.
     check(unsafe { libc::getpgid(pid) }.into()).map(|g| g as i32)
-}
-
-/// `getsid(pid)`: the session id of `pid` (0 when its session leader is
-/// outside our pid namespace).
-pub fn getsid(pid: i32) -> io::Result<i32> {
-    // SAFETY: integer argument only.
-    check(unsafe { libc::getsid(pid) }.into()).map(|g| g as i32)
 }
 
 /// `waitpid(pid, WNOHANG | __WALL)`: reaps `pid` if it is a child of ours

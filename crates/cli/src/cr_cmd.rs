@@ -284,6 +284,14 @@ fn show(a: &ShowArgs) -> anyhow::Result<ExitCode> {
             t.monotonic[0], t.monotonic[1], t.boottime[0], t.boottime[1]
         )?;
     }
+    if inv.pid_ns {
+        let proc = if inv.mount_ns {
+            ", with its own /proc"
+        } else {
+            ""
+        };
+        writeln!(out, "pids: of the tree's own pid namespace{proc}")?;
+    }
     writeln!(out, "process tree (pid ppid pgid sid):")?;
     // Depth first, each process under its parent (the list is breadth first).
     let tree = &inv.tree;

@@ -1896,3 +1896,205 @@ fn podman_checkpoints_and_restores_a_container_with_a_terminal() {
     );
     podman.assert_clean();
 }
+
+/// A bundle whose init is tests/ckpt/tree.c: a zombie, a threaded child, a
+/// session and a process group, each process counting into its own file
+/// under /tmp.
+fn tree_bundle(name: &str) -> Bundle {
+    let bundle = Bundle::new(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/tree.c");
+    let out = bundle.rootfs().join("bin/tree");
+    let st = status_tracked(
+        Command::new("cc")
+            .args(["-static", "-O2", "-pthread", "-o"])
+            .arg(&out)
+            .arg(&src),
+    );
+    assert!(st.success(), "cc {}", src.display());
+    bundle.set_args(&["/bin/tree", "/tmp"]);
+    bundle.edit_config(|c| c["root"]["readonly"] = false.into());
+    bundle
+}
+
+/// The count files of tree.c's processes.
+const TREE_COUNTS: [&str; 4] = ["count", "count-a", "count-b", "count-c"];
+
+/// The number in the rootfs's /tmp/`name` (0 before the first).
+fn count_in(bundle: &Bundle, name: &str) -> u64 {
+    fs::read_to_string(bundle.rootfs().join("tmp").join(name))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Waits until every count of the tree has passed its value in `above`.
+#[track_caller]
+fn tree_counts_past(bundle: &Bundle, above: &[u64]) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now: Vec<u64> = TREE_COUNTS.iter().map(|n| count_in(bundle, n)).collect();
+        if now.iter().zip(above).all(|(n, a)| n > a) {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counts {now:?} do not pass {above:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One process of a container's tree as its pid namespace sees it, read
+/// from the host's /proc: pid, parent, group, session (the last ids of
+/// NSpid, NSpgid, NSsid), state letter, exit code of a zombie, thread ids.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct NsProc {
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+    sid: i32,
+    /// `S` for running or asleep, `Z`, `T`…
+    state: char,
+    zombie_code: Option<i32>,
+    tids: Vec<i32>,
+}
+
+fn last_field(status: &str, name: &str) -> i32 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+}
+
+/// The tree of the container's init `init` (a host pid), sorted by pid.
+fn ns_tree(init: i32) -> Vec<NsProc> {
+    let mut out = Vec::new();
+    let mut todo = vec![(init, 0)];
+    while let Some((host, ppid)) = todo.pop() {
+        let status = fs::read_to_string(format!("/proc/{host}/status")).unwrap();
+        let pid = last_field(&status, "NSpid:");
+        let state = status
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .and_then(|v| v.trim().chars().next())
+            .unwrap();
+        // Running or asleep is one state here (the counters do both).
+        let state = if matches!(state, 'R' | 'D') {
+            'S'
+        } else {
+            state
+        };
+        let stat = fs::read_to_string(format!("/proc/{host}/stat")).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        let zombie_code = (state == 'Z').then(|| fields[52 - 3].parse::<i32>().unwrap() >> 8);
+        let mut tids = Vec::new();
+        for t in fs::read_dir(format!("/proc/{host}/task")).unwrap() {
+            let t = t.unwrap().path();
+            if let Ok(s) = fs::read_to_string(t.join("status")) {
+                tids.push(last_field(&s, "NSpid:"));
+            }
+            if let Ok(kids) = fs::read_to_string(t.join("children")) {
+                todo.extend(kids.split_whitespace().map(|k| (k.parse().unwrap(), pid)));
+            }
+        }
+        tids.sort_unstable();
+        out.push(NsProc {
+            pid,
+            ppid,
+            pgid: last_field(&status, "NSpgid:"),
+            sid: last_field(&status, "NSsid:"),
+            state,
+            zombie_code,
+            tids,
+        });
+    }
+    out.sort();
+    out
+}
+
+/// The shape tree.c makes, whatever the pids: a zombie of status 7, a
+/// child with two threads, a session leader and its child leading a group.
+#[track_caller]
+fn assert_tree_shape(tree: &[NsProc]) {
+    assert_eq!(tree.len(), 5, "{tree:#?}");
+    assert_eq!(tree[0].pid, 1, "{tree:#?}");
+    let init = &tree[0];
+    let zombies: Vec<_> = tree.iter().filter(|p| p.state == 'Z').collect();
+    assert_eq!(zombies.len(), 1, "{tree:#?}");
+    assert_eq!(zombies[0].zombie_code, Some(7));
+    assert_eq!(zombies[0].ppid, 1);
+    let threaded: Vec<_> = tree.iter().filter(|p| p.tids.len() == 2).collect();
+    assert_eq!(threaded.len(), 1, "{tree:#?}");
+    let a = threaded[0];
+    assert_eq!((a.ppid, a.pgid, a.sid), (1, init.pgid, init.sid));
+    let b = tree
+        .iter()
+        .find(|p| p.sid == p.pid && p.pid != 1)
+        .expect("a session leader besides init");
+    assert_eq!((b.ppid, b.pgid), (1, b.pid));
+    let c = tree.iter().find(|p| p.ppid == b.pid).expect("b's child");
+    assert_eq!((c.pgid, c.sid), (c.pid, b.pid), "{tree:#?}");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_tree_of_processes_comes_back_with_its_pids_sessions_groups_threads_and_zombie() {
+    let bundle = tree_bundle("ckpt-tree");
+    run_detached(&bundle);
+    let counts = tree_counts_past(&bundle, &[3; 4]);
+    let before = ns_tree(bundle.pid());
+    assert_tree_shape(&before);
+
+    // --leave-running: the tree runs on as it was.
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            s(&img),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert_eq!(ns_tree(bundle.pid()), before);
+    let counts = tree_counts_past(&bundle, &counts);
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+
+    // Each process counts on from where the image has it (a fresh start
+    // would begin at 1, far below).
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    assert_eq!(ns_tree(bundle.pid()), before, "after the restore");
+    let counts = tree_counts_past(&bundle, &counts);
+
+    // The restored tree checkpoints again, without --leave-running.
+    let again = image_dir(&bundle, "again");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&again), bundle.id()])
+        .assert_success();
+    bundle
+        .runtime(&["state", bundle.id()])
+        .assert_error(&["does not exist"], &[]);
+    let dumped: Vec<u64> = TREE_COUNTS.iter().map(|n| count_in(&bundle, n)).collect();
+    restore_detached(&bundle, &again, bundle.id()).assert_success();
+    assert_eq!(ns_tree(bundle.pid()), before, "after the second restore");
+    let after = tree_counts_past(&bundle, &dumped);
+    assert!(
+        after.iter().zip(&counts).all(|(a, c)| a > c),
+        "{after:?} after {counts:?}"
+    );
+
+    bundle
+        .runtime(&["kill", bundle.id(), "KILL"])
+        .assert_success();
+    bundle.wait_for_status("stopped");
+    bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}

@@ -5,13 +5,14 @@
 //! after the container started, a network interface other than loopback in
 //! a network namespace of ours); freeze the container through its cgroup v2
 //! `cgroup.freeze` (a frozen task still stops for `PTRACE_INTERRUPT`, so the
-//! dump seizes tasks that cannot fork or exit meanwhile); dump its init with
-//! the pids of its pid namespace, its stdio left out (the restoring runtime
-//! gives its own, as runc does), or, with a terminal (`process.terminal`),
-//! every fd on its console recorded as the console, with the terminal's
-//! settings (corral-checkpoint's `console`); write `container.json` beside
-//! the image.
-//! Unless `--leave-running`, the dump kills the process while it is frozen,
+//! dump seizes tasks that cannot fork or exit meanwhile); dump its init and
+//! every descendant (a process of the cgroup outside that tree is refused)
+//! with the pids of its pid namespace, the init's stdio left out (the
+//! restoring runtime gives its own, as runc does; children that share it
+//! inherit the new one), or, with a terminal (`process.terminal`), every
+//! fd on its console recorded as the console, with the terminal's settings
+//! (corral-checkpoint's `console`); write `container.json` beside the image.
+//! Unless `--leave-running`, the dump kills the tree while it is frozen,
 //! and the container is destroyed as runc's checkpoint does (cgroup and
 //! state removed, poststop hooks run); else it is thawed and runs on.
 //!
@@ -23,7 +24,8 @@
 //! ([`stop_for_restore`]). `corral_checkpoint::restore::restore_into` then
 //! replaces its memory and state with the image's: pid 1 of its pid
 //! namespace is the dumped pid 1, under the same host pid the state store
-//! records. Its credentials, capabilities, no_new_privs, seccomp filters and
+//! records; it makes the other processes of the tree from inside their
+//! parents with their namespace pids. Its credentials, capabilities, no_new_privs, seccomp filters and
 //! rlimits come from its image (corral-checkpoint's `state`), set after
 //! the rebuild, not re-applied from config.json. A container with a time
 //! namespace of its own gets a new one whose offsets continue the image's
@@ -183,10 +185,12 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         .transpose()
         .map_err(io(format!("stat the console of container {id:?}")))?;
     let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns, console_id)?;
-    let pids = cgroup.pids()?;
-    if pids != [st.pid] {
+    // The dump takes the init's tree; anything else in the cgroup (a
+    // `corral exec` process, a child of ours) would be lost.
+    let tree = descendants(st.pid)?;
+    if let Some(p) = cgroup.pids()?.iter().find(|p| !tree.contains(p)) {
         return Err(Error::Unsupported(format!(
-            "container {id:?}: processes {pids:?} besides its init {}; a container whose init is its only process can be checkpointed, not yet a tree",
+            "container {id:?}: process {p} is in its cgroup but not a descendant of its init {} (corral exec?); not supported yet",
             st.pid
         )));
     }
@@ -654,7 +658,9 @@ fn refuse_unrestorable(
             "mount on {m} was made after the container started; not supported yet"
         ));
     }
-    refuse_other_terminals(st, console)?;
+    for pid in descendants(st.pid)? {
+        refuse_other_terminals(st, pid, console)?;
+    }
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {
         let path = format!("/proc/{}/net/dev", st.pid);
         let text = std::fs::read_to_string(&path).map_err(io(format!("read {path}")))?;
@@ -668,14 +674,49 @@ fn refuse_unrestorable(
     Ok(mounts)
 }
 
+/// `pid` and every descendant of it (zombies too), from each thread's
+/// /proc/PID/task/TID/children. The container is frozen: none forks or
+/// exits meanwhile.
+fn descendants(pid: i32) -> Result<Vec<i32>, Error> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        let dir = format!("/proc/{p}/task");
+        let tasks = std::fs::read_dir(&dir).map_err(io(format!("read {dir}")))?;
+        for t in tasks {
+            let t = t.map_err(io(format!("read {dir}")))?;
+            let path = t.path().join("children");
+            // A zombie's threads are gone: no children file to read.
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|w| w.parse::<i32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
 /// Refuses, before an image is begun, terminals other than the
-/// container's `console` (dev, ino): a pty the process made itself, or a
-/// terminal passed in (its sockets and inotify watches are dumped in its
-/// own namespaces, by corral-checkpoint).
-fn refuse_other_terminals(st: &StateFile, console: Option<(u64, u64)>) -> Result<(), Error> {
-    let pid = st.pid;
+/// container's `console` (dev, ino) held by its process `pid`: a pty the
+/// process made itself, or a terminal passed in (sockets and inotify
+/// watches are dumped in the container's own namespaces, by
+/// corral-checkpoint).
+fn refuse_other_terminals(
+    st: &StateFile,
+    pid: i32,
+    console: Option<(u64, u64)>,
+) -> Result<(), Error> {
     let dir = format!("/proc/{pid}/fd");
-    for e in std::fs::read_dir(&dir).map_err(io(format!("read {dir}")))? {
+    // A zombie has no fds (and an empty fd directory).
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in entries {
         let e = e.map_err(io(format!("read {dir}")))?;
         let fd = e.file_name().to_string_lossy().into_owned();
         let Ok(link) = std::fs::read_link(e.path()) else {

@@ -153,11 +153,6 @@ impl SeizedTree {
         Ok(())
     }
 
-    /// How many live processes are seized.
-    pub fn processes(&self) -> usize {
-        self.procs.len()
-    }
-
     /// The seized processes, root first, each after its parent.
     pub fn procs_mut(&mut self) -> impl Iterator<Item = &mut Seized> {
         self.procs.iter_mut()

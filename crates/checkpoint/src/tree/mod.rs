@@ -19,11 +19,16 @@
 //! its own group (the root leads it: recreated) in the shell's session
 //! (inherited: the restorer's).
 //!
-//! Pids: every pid in an image is as [`read_ids`] reads it; that function
-//! and `set_tid` in [`restore`] are the places a dump from another pid
-//! namespace would map pids.
+//! Pids: every pid in an image is as [`read_ids`] reads it (the dumper's
+//! pid namespace), or, for a tree in a pid namespace of its own (a
+//! container's, or a bare tree whose root is pid 1 of its namespace), as
+//! that namespace sees it ([`ns`]). The dump walks the tree by host pids
+//! and maps at the end; a restore makes each process from inside its
+//! parent, so `set_tid` takes the namespace pid, and maps every image pid
+//! to the host pid it got for /proc and ptrace ([`restore`]).
 
 pub(crate) mod dump;
+pub(crate) mod ns;
 pub(crate) mod restore;
 
 use std::collections::HashMap;
@@ -118,6 +123,24 @@ pub(crate) fn check_inventory(inv: &Inventory) -> Result<(), String> {
                 return Err(format!("shared fd {} of pid {}: no such task", f.fd, f.pid));
             }
         }
+    }
+    for f in &inv.inherited_stdio {
+        if !(0..=2).contains(&f.fd) || f.pid == inv.root_pid || tasks.binary_search(&f.pid).is_err()
+        {
+            return Err(format!(
+                "inherited fd {} of pid {}: not stdio of a child",
+                f.fd, f.pid
+            ));
+        }
+    }
+    if inv.mount_ns && !inv.pid_ns {
+        return Err("a mount namespace of its own without a pid namespace".into());
+    }
+    if inv.pid_ns && inv.root_pid != 1 {
+        return Err(format!(
+            "root {} of its own pid namespace, not pid 1",
+            inv.root_pid
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for f in inv.shared_fds.iter().flatten() {

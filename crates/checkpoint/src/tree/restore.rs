@@ -89,10 +89,11 @@ pub(crate) fn restore_tree(
     let root = make_root(plan.root, &held)?;
     drop(held);
     guard.procs.push(root);
-    // A pid of the image as we see it: the root's is whatever `make_root`
-    // gave (a container's task, seen from outside its pid namespace); the
-    // others are made with their image pids in the root's namespace, ours.
-    let live = |pid: i32| if pid == plan.root { root } else { pid };
+    // Each image pid and the pid we see it under, for /proc and ptrace:
+    // the root's is whatever `make_root` gave (a container's task, seen
+    // from outside its pid namespace); the others are made with their
+    // image pids in the root's pid namespace, and found under ours.
+    let mut hosts: HashMap<i32, i32> = HashMap::from([(plan.root, root)]);
     rs::await_root(root)?;
     sys::ptrace_set_sigmask(root, !0).map_err(RestoreError::trace(root, "PTRACE_SETSIGMASK"))?;
     let mut maker = Maker {
@@ -100,30 +101,31 @@ pub(crate) fn restore_tree(
         scratch: HashMap::new(),
     };
     for step in &plan.steps {
+        let live = |pid: i32| hosts.get(&pid).copied().unwrap_or(pid);
         match *step {
             Step::Create { pid, parent } => {
                 let exit_signal = tree
                     .iter()
                     .find(|e| e.pid == pid)
                     .and_then(|e| e.exit_signal);
-                maker.create(live(parent), pid, exit_signal, &mut guard)?
+                let host = maker.create(live(parent), pid, exit_signal, &mut guard)?;
+                hosts.insert(pid, host);
             }
+            // A container's init may lead its session already (its
+            // runtime made it the session leader of a new pty).
+            Step::Setsid(pid) if sid_of(live(pid))? == live(pid) => {}
             Step::Setsid(pid) => {
-                // A container's init may lead its session already (its
-                // runtime made it the session leader of a new pty).
-                let leads = sys::getsid(live(pid)).is_ok_and(|sid| sid == live(pid));
-                if !leads {
-                    maker.inj(live(pid))?.syscall(libc::SYS_setsid, [0; 6])?;
-                }
+                maker.inj(live(pid))?.syscall(libc::SYS_setsid, [0; 6])?;
             }
         }
     }
+    let live = |pid: i32| hosts.get(&pid).copied().unwrap_or(pid);
     // A process in the restorer's group (`None`) is there already: every
     // process was made before any `setpgid`, and a `setsid` moves only
     // processes whose group is in the tree.
     for &(pid, group) in &plan.groups {
         let Some(want) = group else { continue };
-        if pgid_of(live(pid))? != want {
+        if pgid_of(live(pid))? != live(want) {
             let args = [0, want as u64, 0, 0, 0, 0];
             maker.inj(live(pid))?.syscall(libc::SYS_setpgid, args)?;
         }
@@ -131,7 +133,7 @@ pub(crate) fn restore_tree(
     // Each parent of zombies, with the exit signals their ends queued.
     let mut parents: Vec<(i32, u64)> = Vec::new();
     for &(pid, parent, status) in &plan.zombies {
-        maker.exit_zombie(pid, status)?;
+        maker.exit_zombie(live(pid), status)?;
         let sig = tree
             .iter()
             .find(|e| e.pid == pid)
@@ -156,8 +158,20 @@ pub(crate) fn restore_tree(
         let pid = live(task.pid);
         guard.threads.push((pid, Vec::new()));
         let threads = &mut guard.threads.last_mut().expect("pushed above").1;
-        let keep_stdio = how.keep_stdio && task.pid == image.inventory.root_pid;
-        pages_elapsed += rs::rebuild(pid, task, &prep.files, &prep.pages, threads, keep_stdio)?;
+        let keep: Vec<i32> = if task.pid == image.inventory.root_pid {
+            if how.keep_stdio {
+                vec![0, 1, 2]
+            } else {
+                Vec::new()
+            }
+        } else {
+            let inherited = image.inventory.inherited_stdio.iter();
+            inherited
+                .filter(|f| f.pid == task.pid)
+                .map(|f| f.fd)
+                .collect()
+        };
+        pages_elapsed += rs::rebuild(pid, task, &prep.files, &prep.pages, threads, &keep)?;
         page_bytes += task.pages_size;
     }
     // Our copies of the files close here: each process has its own.
@@ -235,7 +249,7 @@ impl Maker {
         pid: i32,
         exit_signal: Option<i32>,
         guard: &mut Guard,
-    ) -> Result<(), RestoreError> {
+    ) -> Result<i32, RestoreError> {
         let scratch = self.scratch(parent)?;
         let inj = self.inj(parent)?;
         let set_tid_at = scratch + 512;
@@ -267,7 +281,9 @@ impl Maker {
             }
             Err(e) => return Err(e.into()),
         };
-        guard.procs.push(made);
+        // `made` is the pid in the parent's namespace; ours may differ.
+        let host = host_child(parent, made)?;
+        guard.procs.push(host);
         if made != pid {
             return Err(RestoreError::Trace {
                 pid,
@@ -275,7 +291,7 @@ impl Maker {
                 source: io::ErrorKind::Other.into(),
             });
         }
-        match sys::waitpid(pid) {
+        match sys::waitpid(host) {
             Ok(WaitStatus::Stopped { sig, .. }) if sig == libc::SIGSTOP => {}
             other => {
                 return Err(RestoreError::Trace {
@@ -285,8 +301,8 @@ impl Maker {
                 })
             }
         }
-        self.scratch.insert(pid, scratch);
-        Ok(())
+        self.scratch.insert(host, scratch);
+        Ok(host)
     }
 
     /// Makes `pid` exit with wait status `status`: `exit_group(code)`, or
@@ -373,6 +389,33 @@ impl Maker {
         }
         Ok(())
     }
+}
+
+/// The pid we see for the child `made` (its pid in its own namespace) of
+/// `parent` (ours): found in the parent's `children` (in our namespace)
+/// by its `NSpid`. The parent has one thread yet, its leader.
+fn host_child(parent: i32, made: i32) -> Result<i32, RestoreError> {
+    let trace = |op: String| RestoreError::trace(made, op);
+    let path = format!("/proc/{parent}/task/{parent}/children");
+    let text = std::fs::read_to_string(&path).map_err(trace(format!("read {path}")))?;
+    for c in text
+        .split_whitespace()
+        .filter_map(|w| w.parse::<i32>().ok())
+    {
+        if crate::container::ns_tid(c, c).ok() == Some(made) {
+            return Ok(c);
+        }
+    }
+    Err(trace(format!("find child {made} of {parent}"))(
+        io::ErrorKind::NotFound.into(),
+    ))
+}
+
+/// The session of `pid`, as we see it.
+fn sid_of(pid: i32) -> Result<i32, RestoreError> {
+    super::read_ids(pid)
+        .map(|(e, _)| e.sid)
+        .map_err(RestoreError::trace(pid, "read its session"))
 }
 
 /// `getpgid(pid)`.

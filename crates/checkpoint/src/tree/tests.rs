@@ -127,6 +127,9 @@ fn an_image_without_a_tree_is_one_process() {
         shared_fds: vec![],
         time_ns: None,
         console: None,
+        pid_ns: false,
+        mount_ns: false,
+        inherited_stdio: vec![],
     };
     check_inventory(&inv).unwrap();
     let mut bad = inv.clone();

@@ -423,6 +423,26 @@ fn sysv_bundle(name: &str) -> Bundle {
     bundle
 }
 
+/// Waits (10 s at most) until `done` holds; fails the test naming `what`.
+#[track_caller]
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Asks the container's program for its check (tests/ckpt/sockets.c:
+/// /tmp/check appears) and returns its answer (/tmp/result).
+#[track_caller]
+fn checked(bundle: &Bundle) -> String {
+    fs::write(bundle.rootfs().join("tmp/check"), "").unwrap();
+    wait_for_file(&bundle.rootfs().join("tmp/result"))
+        .trim()
+        .to_owned()
+}
+
 /// Waits (10 s at most) for `path`; returns its contents.
 #[track_caller]
 fn wait_for_file(path: &Path) -> String {
@@ -541,11 +561,7 @@ fn a_segment_attached_in_a_joined_ipc_namespace_is_refused_by_name() {
         Command::new("unshare").args(["--ipc", "sleep", "600"]),
     ));
     let hpid = holder.0.id().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ipc_ns(&hpid) == ipc_ns("self") {
-        assert!(Instant::now() < deadline, "unshare --ipc");
-        thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("unshare --ipc", || ipc_ns(&hpid) != ipc_ns("self"));
     let bundle = sysv_bundle("ckpt-ipc-joined");
     bundle.edit_config(|c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
@@ -882,11 +898,9 @@ fn containerd_checkpoints_through_the_runc_shim() {
     assert!(img.join("container.json").is_file());
     // --exit: the task is gone (containerd paused it first: a paused
     // container checkpoints too).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cd.ctr(&["task", "ls"]).ok().contains("STOPPED") {
-        assert!(Instant::now() < deadline, "the task did not stop");
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the task did not stop", || {
+        cd.ctr(&["task", "ls"]).ok().contains("STOPPED")
+    });
     let dumped = count(&bundle);
     thread::sleep(Duration::from_millis(200));
     assert_eq!(
@@ -978,14 +992,7 @@ fn unix_sockets_and_inotify_come_back_in_the_containers_namespaces() {
     assert!(unix.contains(" @corral-ckpt-abstract"), "{unix}");
     let ours = fs::read_to_string("/proc/self/net/unix").unwrap();
     assert!(!ours.contains("@corral-ckpt-abstract"), "{ours}");
-    fs::write(bundle.rootfs().join("tmp/check"), "").unwrap();
-    let result = bundle.rootfs().join("tmp/result");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !result.exists() {
-        assert!(Instant::now() < deadline, "no /tmp/result");
-        thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(fs::read_to_string(&result).unwrap().trim(), "ok");
+    assert_eq!(checked(&bundle), "ok");
     bundle.wait_for_status("stopped");
     bundle.runtime(&["delete", bundle.id()]).assert_success();
     bundle.assert_no_leaks();
@@ -1014,14 +1021,7 @@ fn a_tcp_listener_in_a_container_is_restored_in_its_network_namespace() {
     // The restore's network namespace is new: loopback down, as an engine
     // finds it before it sets the network up again.
     nsenter(bundle.pid(), &["-n", "ip", "link", "set", "lo", "up"]);
-    fs::write(bundle.rootfs().join("tmp/check"), "").unwrap();
-    let result = bundle.rootfs().join("tmp/result");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !result.exists() {
-        assert!(Instant::now() < deadline, "no /tmp/result");
-        thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(fs::read_to_string(&result).unwrap().trim(), "ok");
+    assert_eq!(checked(&bundle), "ok");
     bundle.wait_for_status("stopped");
     bundle.runtime(&["delete", bundle.id()]).assert_success();
     bundle.assert_no_leaks();
@@ -1078,11 +1078,7 @@ fn podman_migrates_a_container_through_an_exported_checkpoint() {
             .parse()
             .unwrap_or(0)
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counted(&name) < 50 {
-        assert!(Instant::now() < deadline, "the counter does not count");
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the counter does not count", || counted(&name) >= 50);
     let export = bundle.tmp_dir().join("export.tar.gz");
     let export = export.to_str().unwrap();
     podman
@@ -1098,14 +1094,10 @@ fn podman_migrates_a_container_through_an_exported_checkpoint() {
         resumed >= 50,
         "restored at {resumed}: a fresh start, not the checkpoint"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counted(&name) <= resumed + 5 {
-        assert!(
-            Instant::now() < deadline,
-            "the restored counter is stuck at {resumed}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        &format!("the restored counter is stuck at {resumed}"),
+        || counted(&name) > resumed + 5,
+    );
     podman.run(&["rm", "-f", &name]).ok();
     podman.run(&["rmi", image]).ok();
     podman.assert_clean();
@@ -1542,11 +1534,7 @@ fn containerd_restores_a_checkpoint_from_its_content_store() {
     };
     let pid = task_pid();
     // 1 s of counting: a fresh start would need as long to get there.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counted(pid) < 50 {
-        assert!(Instant::now() < deadline, "the counter does not count");
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the counter does not count", || counted(pid) >= 50);
     cd.ctr(&[
         "container",
         "checkpoint",
@@ -1560,11 +1548,9 @@ fn containerd_restores_a_checkpoint_from_its_content_store() {
     assert!(at_checkpoint >= 50, "{at_checkpoint}");
     assert_eq!(flock_lines(pid).len(), 1, "the counter holds its flock");
     cd.ctr(&["task", "kill", "-s", "KILL", "cnt"]).ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cd.ctr(&["task", "ls"]).ok().contains("STOPPED") {
-        assert!(Instant::now() < deadline, "the task did not stop");
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the task did not stop", || {
+        cd.ctr(&["task", "ls"]).ok().contains("STOPPED")
+    });
     cd.ctr(&["task", "delete", "cnt"]).ok();
     cd.ctr(&["container", "delete", "cnt"]).ok();
 
@@ -1583,25 +1569,19 @@ fn containerd_restores_a_checkpoint_from_its_content_store() {
         resumed >= 50,
         "restored at {resumed}: a fresh start, not the checkpoint ({at_checkpoint} before it)"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counted(pid) <= resumed + 5 {
-        assert!(
-            Instant::now() < deadline,
-            "the restored counter is stuck at {resumed}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        &format!("the restored counter is stuck at {resumed}"),
+        || counted(pid) > resumed + 5,
+    );
     assert_eq!(
         ns_pid(pid),
         "1",
         "the restored process is pid 1 of its namespace"
     );
     cd.ctr(&["task", "kill", "-s", "KILL", "cnt"]).ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cd.ctr(&["task", "ls"]).ok().contains("STOPPED") {
-        assert!(Instant::now() < deadline, "the restored task did not stop");
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the restored task did not stop", || {
+        cd.ctr(&["task", "ls"]).ok().contains("STOPPED")
+    });
     cd.ctr(&["task", "delete", "cnt"]).ok();
     cd.ctr(&["container", "delete", "cnt"]).ok();
     cd.assert_clean();
@@ -2096,5 +2076,37 @@ fn a_tree_of_processes_comes_back_with_its_pids_sessions_groups_threads_and_zomb
         .assert_success();
     bundle.wait_for_status("stopped");
     bundle.runtime(&["delete", bundle.id()]).assert_success();
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_host_name_changed_after_the_start_comes_back() {
+    // config.json names the host after the bundle; the process renames it.
+    let ours = rustix::system::uname().nodename().to_owned();
+    let bundle = counting("ckpt-uts");
+    run_detached(&bundle);
+    nsenter(bundle.pid(), &["-u", "hostname", "renamed-inside"]);
+    let n = count_past(&bundle, 3);
+    let img = image_dir(&bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let pid = bundle.pid().to_string();
+    let out = common::output_tracked(Command::new("nsenter").args(["-t", &pid, "-u", "hostname"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "renamed-inside"
+    );
+    assert_eq!(
+        rustix::system::uname().nodename(),
+        ours.as_c_str(),
+        "the host's name"
+    );
+    count_past(&bundle, n);
+    bundle
+        .runtime(&["delete", "--force", bundle.id()])
+        .assert_success();
     bundle.assert_no_leaks();
 }

@@ -117,6 +117,21 @@ pub struct ContainerImage {
     /// image, and a restore needs a terminal too. Absent in older images.
     #[serde(default)]
     pub terminal: bool,
+    /// Host and domain name of its own UTS namespace at checkpoint (the
+    /// process may have changed them since config.json's): set again in
+    /// the restored container's. Absent in older images and for a
+    /// container without a UTS namespace of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<UtsNames>,
+}
+
+/// A UTS namespace's names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UtsNames {
+    /// `hostname`.
+    pub hostname: String,
+    /// `domainname`.
+    pub domainname: String,
 }
 
 /// Options of `checkpoint`.
@@ -240,6 +255,18 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         sysv_ipc: ipc_ns.is_some(),
         console: console.as_ref().map(|c| c.as_fd()),
     };
+    // Read while frozen (a dump without --leave-running ends the task).
+    let uts = if owns_namespace(&st, LinuxNamespaceType::Uts) {
+        Some(in_uts_namespace(st.pid, || {
+            let u = rustix::system::uname();
+            Ok(UtsNames {
+                hostname: u.nodename().to_string_lossy().into_owned(),
+                domainname: u.domainname().to_string_lossy().into_owned(),
+            })
+        })?)
+    } else {
+        None
+    };
     let stats = collect::dump_with(&dump_opts, &extra)
         .map_err(|e| failed(format!("dump container {id:?} (pid {})", st.pid))(e.into()))?;
     let info = ContainerImage {
@@ -252,6 +279,7 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         stdio_inherited: !terminal,
         mounts,
         terminal,
+        uts,
     };
     let path = opts.image_path.join(IMAGE_FILE);
     let json = serde_json::to_vec_pretty(&info).expect("plain data serializes");
@@ -305,6 +333,12 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
         .map_err(io(format!("bundle {}", opts.create.bundle.display())))?;
     let spec = crate::spec::load(&bundle)?;
     refuse_lost_time_ns(&spec, time_ns.is_some(), &opts.image_path)?;
+    let own_uts = spec_owns(&spec, LinuxNamespaceType::Uts);
+    if info.uts.is_some() && !own_uts {
+        return Err(Error::Unsupported(format!(
+            "container {id:?}: the image holds the host name of its own UTS namespace, but config.json gives it none of its own"
+        )));
+    }
     let terminal = has_terminal(&spec);
     if terminal != info.terminal {
         return Err(Error::Unsupported(format!(
@@ -322,14 +356,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
     let create_start = Instant::now();
     let sysv_img = sysv::read(&opts.image_path)
         .map_err(|e| failed(format!("image {}", opts.image_path.display()))(e.into()))?;
-    let own_ipc = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Ipc && n.path().is_none())
-        });
+    let own_ipc = spec_owns(&spec, LinuxNamespaceType::Ipc);
     if sysv_img.is_some() && !own_ipc {
         return Err(Error::Unsupported(format!(
             "container {id:?}: the image holds the SysV IPC objects of its own IPC namespace, but config.json gives it none of its own"
@@ -358,6 +385,9 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<RunOutcome, Error
         let console = terminal
             .then(|| new_console(pid, &pidfd, root.as_fd()))
             .transpose()?;
+        if let Some(names) = &info.uts {
+            set_uts_names(pid, names)?;
+        }
         let net = rustix::fs::open(
             format!("/proc/{pid}/ns/net"),
             OFlags::RDONLY | OFlags::CLOEXEC,
@@ -450,14 +480,7 @@ fn refuse_lost_time_ns(
     had_time_ns: bool,
     image_path: &Path,
 ) -> Result<(), Error> {
-    let new_time_ns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_none())
-        });
+    let new_time_ns = spec_owns(spec, LinuxNamespaceType::Time);
     if had_time_ns && !new_time_ns {
         return Err(Error::Unsupported(format!(
             "image {}: its processes had a time namespace of their own, and config.json's \
@@ -571,11 +594,59 @@ fn namespaces(st: &StateFile) -> Vec<(String, Option<PathBuf>)> {
         .collect()
 }
 
+/// Runs `f` on a thread of ours that joined the UTS namespace of `pid`.
+fn in_uts_namespace<T: Send>(
+    pid: i32,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> Result<T, Error> {
+    let path = format!("/proc/{pid}/ns/uts");
+    let ns = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(errno(format!("open {path}")))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            rustix::thread::move_into_link_name_space(
+                ns.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::HostNameAndNISDomainName),
+            )?;
+            f()
+        })
+        .join()
+    })
+    .map_err(|_| Error::Unsupported(format!("a thread in the UTS namespace of {path} panicked")))?
+    .map_err(io(format!("the host and domain name in {path}")))
+}
+
+/// Sets the names of the restored container's UTS namespace (its init
+/// `pid`'s) to those of the image, where they differ (a process changed
+/// them after the start: config.json's are set already).
+fn set_uts_names(pid: i32, names: &UtsNames) -> Result<(), Error> {
+    let ns = |path: &str| std::fs::read_link(path).map_err(io(format!("read {path}")));
+    if ns(&format!("/proc/{pid}/ns/uts"))? == ns("/proc/self/ns/uts")? {
+        return Err(Error::Unsupported(format!(
+            "pid {pid} shares our UTS namespace: its names are not the container's to set"
+        )));
+    }
+    in_uts_namespace(pid, || {
+        let u = rustix::system::uname();
+        if u.nodename().to_bytes() != names.hostname.as_bytes() {
+            rustix::system::sethostname(names.hostname.as_bytes())?;
+        }
+        if u.domainname().to_bytes() != names.domainname.as_bytes() {
+            rustix::system::setdomainname(names.domainname.as_bytes())?;
+        }
+        Ok(())
+    })
+}
+
 /// Whether config.json gives the container a namespace of `typ` of its own
 /// (made by us, not joined by path).
 fn owns_namespace(st: &StateFile, typ: LinuxNamespaceType) -> bool {
-    st.config
-        .linux()
+    spec_owns(&st.config, typ)
+}
+
+/// Whether `spec` gives the container a namespace of `typ` of its own.
+fn spec_owns(spec: &oci_spec::runtime::Spec, typ: LinuxNamespaceType) -> bool {
+    spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == typ && n.path().is_none()))

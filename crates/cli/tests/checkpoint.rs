@@ -17,9 +17,7 @@ mod common;
 mod engines;
 
 use std::fs;
-use std::io::IoSliceMut;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -32,13 +30,14 @@ use engines::Podman;
 
 const MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// Builds tests/ckpt/counter.c (static) into `rootfs`/bin/counter.
-fn install_counter(rootfs: &Path) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/counter.c");
-    let out = rootfs.join("bin/counter");
+/// Builds the C program `src` (relative to crates/cli) statically, with
+/// pthreads, into the bundle's rootfs as /bin/`name`.
+fn install_program(bundle: &Bundle, src: &str, name: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+    let out = bundle.rootfs().join("bin").join(name);
     let st = status_tracked(
         Command::new("cc")
-            .args(["-static", "-O2", "-o"])
+            .args(["-static", "-O2", "-pthread", "-o"])
             .arg(&out)
             .arg(&src),
     );
@@ -53,7 +52,7 @@ fn counting(name: &str) -> Bundle {
 
 /// [`counting`] of a bundle made by the caller.
 fn counting_with(bundle: Bundle) -> Bundle {
-    install_counter(&bundle.rootfs());
+    install_program(&bundle, "tests/ckpt/counter.c", "counter");
     bundle.set_args(&["/bin/counter", "/tmp/count"]);
     bundle.edit_config(|c| {
         c["root"]["readonly"] = false.into();
@@ -409,15 +408,7 @@ fn a_network_interface_besides_loopback_is_refused_by_name() {
 /// all and writes /tmp/result.
 fn sysv_bundle(name: &str) -> Bundle {
     let bundle = Bundle::new(name);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoint/tests/probes/sysv.c");
-    let out = bundle.rootfs().join("bin/sysv");
-    let st = status_tracked(
-        Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&out)
-            .arg(&src),
-    );
-    assert!(st.success(), "cc {}", src.display());
+    install_program(&bundle, "../checkpoint/tests/probes/sysv.c", "sysv");
     bundle.set_args(&["/bin/sysv", "/tmp"]);
     bundle.edit_config(|c| c["root"]["readonly"] = false.into());
     bundle
@@ -426,11 +417,7 @@ fn sysv_bundle(name: &str) -> Bundle {
 /// Waits (10 s at most) until `done` holds; fails the test naming `what`.
 #[track_caller]
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_for(what, || done().then_some(()));
 }
 
 /// Asks the container's program for its check (tests/ckpt/sockets.c:
@@ -446,18 +433,9 @@ fn checked(bundle: &Bundle) -> String {
 /// Waits (10 s at most) for `path`; returns its contents.
 #[track_caller]
 fn wait_for_file(path: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = fs::read_to_string(path) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_for(&format!("{} never appeared", path.display()), || {
+        fs::read_to_string(path).ok()
+    })
 }
 
 fn ipc_ns(pid: &str) -> PathBuf {
@@ -954,14 +932,7 @@ fn a_paused_container_checkpoints_and_stays_paused_with_leave_running() {
 /// [`counting`] with tests/ckpt/sockets.c at /bin/sockets.
 fn with_sockets(name: &str) -> Bundle {
     let bundle = counting(name);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/sockets.c");
-    let st = status_tracked(
-        Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(bundle.rootfs().join("bin/sockets"))
-            .arg(&src),
-    );
-    assert!(st.success(), "cc {}", src.display());
+    install_program(&bundle, "tests/ckpt/sockets.c", "sockets");
     bundle
 }
 
@@ -1322,15 +1293,7 @@ fn timens_offsets(pid: i32) -> (i64, i64) {
 #[ignore = "needs root"]
 fn a_restored_container_s_clocks_do_not_show_the_downtime() {
     let bundle = Bundle::new("ckpt-timens");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/clock.c");
-    let out = bundle.rootfs().join("bin/clock");
-    let st = status_tracked(
-        Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&out)
-            .arg(&src),
-    );
-    assert!(st.success(), "cc {}", src.display());
+    install_program(&bundle, "tests/ckpt/clock.c", "clock");
     bundle.set_args(&["/bin/clock", "/tmp/clock"]);
     bundle.edit_config(|c| {
         c["root"]["readonly"] = false.into();
@@ -1590,52 +1553,10 @@ fn containerd_restores_a_checkpoint_from_its_content_store() {
 /// A bundle with a terminal whose init is tests/ckpt/ttyprobe.c.
 fn probing_terminal(name: &str) -> Bundle {
     let bundle = Bundle::new(name);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/ttyprobe.c");
-    let out = bundle.rootfs().join("bin/ttyprobe");
-    let st = status_tracked(
-        Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&out)
-            .arg(&src),
-    );
-    assert!(st.success(), "cc {}", src.display());
+    install_program(&bundle, "tests/ckpt/ttyprobe.c", "ttyprobe");
     bundle.set_args(&["/bin/ttyprobe"]);
     bundle.set_terminal(true);
     bundle
-}
-
-/// The pty master a runtime sends on a connection to `listener`.
-fn receive_master(listener: &UnixListener) -> OwnedFd {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let conn = loop {
-        match listener.accept() {
-            Ok((c, _)) => break c,
-            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("nothing connected to the console socket: {e}"),
-        }
-    };
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
-    rustix::net::recvmsg(
-        conn.as_fd(),
-        &mut [IoSliceMut::new(&mut buf)],
-        &mut control,
-        rustix::net::RecvFlags::CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on the console socket");
-    let mut fds = Vec::new();
-    for message in control.drain() {
-        if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
-            fds.extend(received);
-        }
-    }
-    assert_eq!(fds.len(), 1, "one fd over the console socket");
-    fds.pop().unwrap()
 }
 
 /// Asks the probe on `master` to check its terminal; returns its answer.
@@ -1673,7 +1594,7 @@ fn terminal_round_trip(name: &str, leave_running: bool) {
             bundle.id(),
         ])
         .assert_success();
-    let first = receive_master(&listener);
+    let first = common::receive_fd(&listener);
     assert!(common::read_fd_until(&first, "ready").contains("ready"));
     assert_eq!(probe_check(&first), "check ok 1");
 
@@ -1722,7 +1643,7 @@ fn terminal_round_trip(name: &str, leave_running: bool) {
         ])
         .assert_success();
     assert_eq!(bundle.status(), "running");
-    let second = receive_master(&listener2);
+    let second = common::receive_fd(&listener2);
     assert_eq!(
         probe_check(&second),
         "check ok 2",
@@ -1807,7 +1728,7 @@ fn probe_refused(mode: &str, keywords: &[&str]) {
             bundle.id(),
         ])
         .assert_success();
-    let master = receive_master(&listener);
+    let master = common::receive_fd(&listener);
     assert!(common::read_fd_until(&master, "ready").contains("ready"));
     if mode == "noread" {
         rustix::io::write(&master, b"xyz").unwrap();
@@ -1882,15 +1803,7 @@ fn podman_checkpoints_and_restores_a_container_with_a_terminal() {
 /// under /tmp.
 fn tree_bundle(name: &str) -> Bundle {
     let bundle = Bundle::new(name);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ckpt/tree.c");
-    let out = bundle.rootfs().join("bin/tree");
-    let st = status_tracked(
-        Command::new("cc")
-            .args(["-static", "-O2", "-pthread", "-o"])
-            .arg(&out)
-            .arg(&src),
-    );
-    assert!(st.success(), "cc {}", src.display());
+    install_program(&bundle, "tests/ckpt/tree.c", "tree");
     bundle.set_args(&["/bin/tree", "/tmp"]);
     bundle.edit_config(|c| c["root"]["readonly"] = false.into());
     bundle

@@ -14,18 +14,12 @@ mod common;
 
 use std::{
     fs,
-    io::IoSliceMut,
-    mem::MaybeUninit,
-    os::{
-        fd::{AsFd, OwnedFd},
-        unix::{
-            fs::{MetadataExt, PermissionsExt},
-            net::UnixListener,
-        },
+    os::unix::{
+        fs::{MetadataExt, PermissionsExt},
+        net::UnixListener,
     },
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    thread,
     time::{Duration, Instant},
 };
 
@@ -69,19 +63,6 @@ fn host_dir(bundle: &Bundle, name: &str) -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     dir
-}
-
-/// Polls `probe` every 20 ms until it returns `Some`; panics after 10 s.
-#[track_caller]
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within 10 s");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Collapses runs of whitespace to one space in each line.
@@ -922,7 +903,7 @@ fn absolute_cgroups_path_is_used_and_removed() {
     bundle
         .runtime(&["delete", "--force", bundle.id()])
         .assert_success();
-    wait_for("the leaf cgroups go", || {
+    common::wait_for("the leaf cgroups go", || {
         cgroup_dirs_named(bundle.id()).is_empty().then_some(())
     });
     // runc 1.1.5 removes only the leaf; the parent it created stays in every
@@ -1000,7 +981,7 @@ fn all_six_hook_stages_run_in_order_with_the_state() {
     }
     bundle.runtime(&["start", bundle.id()]).assert_success();
     bundle.wait_for_status("running");
-    wait_for("startContainer and poststart", || {
+    common::wait_for("startContainer and poststart", || {
         (order().len() == 5).then_some(())
     });
     let mut started = order()[3..].to_vec();
@@ -1121,35 +1102,6 @@ fn failing_poststart_hook_does_not_fail_start() {
 // Console, fds, flags
 // ---------------------------------------------------------------------------
 
-/// Receives one fd sent with SCM_RIGHTS on an accepted connection of `listener`.
-fn receive_fd(listener: &UnixListener) -> OwnedFd {
-    listener.set_nonblocking(true).unwrap();
-    let (conn, _) = wait_for("the runtime connects to the console socket", || {
-        listener.accept().ok()
-    });
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
-    rustix::net::recvmsg(
-        conn.as_fd(),
-        &mut [IoSliceMut::new(&mut buf)],
-        &mut control,
-        rustix::net::RecvFlags::CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on the console socket");
-    let mut fds = Vec::new();
-    for message in control.drain() {
-        if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
-            fds.extend(received);
-        }
-    }
-    assert_eq!(fds.len(), 1, "one fd over the console socket");
-    fds.pop().unwrap()
-}
-
 #[test]
 #[ignore = "needs root"]
 fn terminal_sends_the_pty_master_to_the_console_socket() {
@@ -1169,7 +1121,7 @@ fn terminal_sends_the_pty_master_to_the_console_socket() {
             bundle.id(),
         ])
         .assert_success();
-    let master = receive_fd(&listener);
+    let master = common::receive_fd(&listener);
     bundle.runtime(&["start", bundle.id()]).assert_success();
     let text = read_fd_until(&master, "console-ok");
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();

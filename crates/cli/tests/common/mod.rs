@@ -151,6 +151,48 @@ pub fn status_tracked(cmd: &mut Command) -> ExitStatus {
     status
 }
 
+/// Polls `probe` every 20 ms until it returns `Some`; panics after 10 s.
+#[track_caller]
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 10 s");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Receives one fd sent with SCM_RIGHTS on an accepted connection of `listener`.
+pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
+    listener.set_nonblocking(true).unwrap();
+    let (conn, _) = wait_for("the runtime connects to the console socket", || {
+        listener.accept().ok()
+    });
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(
+        std::os::fd::AsFd::as_fd(&conn),
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        rustix::net::RecvFlags::CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    assert_eq!(fds.len(), 1, "one fd over the console socket");
+    fds.pop().unwrap()
+}
+
 /// Kills a tracked child and waits for it.
 pub fn kill_tracked(child: &mut Child) {
     let _ = child.kill();

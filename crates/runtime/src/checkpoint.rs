@@ -199,10 +199,10 @@ pub fn checkpoint(store: &Store, id: &str, opts: &CheckpointOptions) -> Result<(
         .map(|c| c.metadata().map(|m| (m.dev(), m.ino())))
         .transpose()
         .map_err(io(format!("stat the console of container {id:?}")))?;
-    let mounts = refuse_unrestorable(&dir, &st, opts.empty_netns, console_id)?;
     // The dump takes the init's tree; anything else in the cgroup (a
     // `corral exec` process, a child of ours) would be lost.
     let tree = descendants(st.pid)?;
+    let mounts = refuse_unrestorable(&dir, &st, &tree, opts.empty_netns, console_id)?;
     if let Some(p) = cgroup.pids()?.iter().find(|p| !tree.contains(p)) {
         return Err(Error::Unsupported(format!(
             "container {id:?}: process {p} is in its cgroup but not a descendant of its init {} (corral exec?); not supported yet",
@@ -704,11 +704,13 @@ fn read_state_file(dir: &ContainerDir, name: &str) -> Result<Option<String>, Err
         .map_err(io(format!("read {}", path.display())))
 }
 
-/// Refuses, by name, what a restore from config.json could not bring back;
-/// returns the container's mount points.
+/// Refuses, by name, what a restore from config.json could not bring back
+/// (`tree`: the init and its descendants); returns the container's mount
+/// points.
 fn refuse_unrestorable(
     dir: &ContainerDir,
     st: &StateFile,
+    tree: &[i32],
     empty_netns: bool,
     console: Option<(u64, u64)>,
 ) -> Result<Vec<String>, Error> {
@@ -729,7 +731,7 @@ fn refuse_unrestorable(
             "mount on {m} was made after the container started; not supported yet"
         ));
     }
-    for pid in descendants(st.pid)? {
+    for &pid in tree {
         refuse_other_terminals(st, pid, console)?;
     }
     if owns_namespace(st, LinuxNamespaceType::Network) && !empty_netns {

@@ -184,6 +184,10 @@ impl Cgroup {
     pub fn create(&self) -> Result<(), Error> {
         for d in &self.v1 {
             let cpuset = d.controllers.iter().any(|c| c == "cpuset");
+            // Usually the parent exists: make the last directory in it.
+            if create_in_existing_parent(d, cpuset)? {
+                continue;
+            }
             let mut cur = CgroupDir::open(&d.mount)?;
             for name in components(&d.rel) {
                 let created = cur.mkdir_child(name)?;
@@ -285,6 +289,28 @@ impl Cgroup {
             .as_ref()
             .map_or(&[], |u| u.controllers.as_slice())
     }
+}
+
+/// `mkdir` of `d`'s last component in its parent when the parent exists:
+/// one open instead of a walk from the mount. False, with nothing done,
+/// when the parent is missing or is the mount itself: the walk makes it.
+fn create_in_existing_parent(d: &V1Dir, cpuset: bool) -> Result<bool, Error> {
+    let mut names: Vec<&str> = components(&d.rel).collect();
+    let Some(last) = names.pop() else {
+        return Ok(false);
+    };
+    if names.is_empty() {
+        return Ok(false);
+    }
+    let parent = match CgroupDir::open(&d.mount.join(names.join("/"))) {
+        Ok(p) => p,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if parent.mkdir_child(last)? && cpuset {
+        crate::v1::cpuset::copy_from_parent(&parent, &parent.open_child(last)?)?;
+    }
+    Ok(true)
 }
 
 /// The components of a relative path we built from `&str`s.

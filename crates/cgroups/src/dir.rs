@@ -188,8 +188,19 @@ impl CgroupDir {
         rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR).map_err(io::Error::from)
     }
 
-    /// Names of the child cgroups (subdirectories). Used only when removal
-    /// finds the cgroup busy, never on the fast path.
+    /// Whether the cgroup has child cgroups, from one `fstat`: kernfs keeps
+    /// a directory's link count at 2 + its subdirectories, as other file
+    /// systems do, and cgroup directories hold no other subdirectories.
+    pub fn has_children(&self) -> Result<bool, FileError> {
+        let st = rustix::fs::fstat(&self.fd).map_err(|e| FileError::Read {
+            dir: self.path.clone(),
+            file: ".".to_owned(),
+            source: e.into(),
+        })?;
+        Ok(st.st_nlink > 2)
+    }
+
+    /// Names of the child cgroups (subdirectories).
     pub fn children(&self) -> Result<Vec<String>, FileError> {
         self.entries(rustix::fs::FileType::Directory)
     }

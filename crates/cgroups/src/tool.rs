@@ -279,10 +279,20 @@ impl Cgroup {
     /// child groups is refused before anything changes, naming what is
     /// in it.
     pub fn remove(&self, recursive: bool) -> Result<(), Error> {
+        // Each present directory with its parent, opened once.
         let mut present = Vec::new();
         for path in self.paths() {
-            match CgroupDir::open(&path) {
-                Ok(d) => present.push(d),
+            let (Some(parent_path), Some(name)) =
+                (path.parent(), path.file_name().and_then(|n| n.to_str()))
+            else {
+                continue;
+            };
+            let found = CgroupDir::open(parent_path).and_then(|p| {
+                let d = p.open_child(name)?;
+                Ok((p, d))
+            });
+            match found {
+                Ok(pair) => present.push(pair),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
             }
@@ -295,7 +305,7 @@ impl Cgroup {
             .into());
         }
         if !recursive {
-            for d in &present {
+            for (_, d) in &present {
                 let children = d.children()?;
                 let pids = d.procs()?;
                 if !children.is_empty() || !pids.is_empty() {
@@ -313,17 +323,8 @@ impl Cgroup {
                 }
             }
         }
-        for d in present {
-            let parent_path = d.path().parent().map(Path::to_owned).unwrap_or_default();
-            let parent = CgroupDir::open(&parent_path)?;
-            let name = d
-                .path()
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
-            drop(d);
-            remove_tree(&parent, &parent, &name)?;
+        for (parent, d) in present {
+            remove_tree(&parent, &parent, d)?;
         }
         Ok(())
     }
@@ -399,13 +400,20 @@ fn plan_err(e: PlanError<FileError>, name: &str, path: &Path) -> Error {
     }
 }
 
-/// Removes `parent/name` and everything below it, moving processes to
-/// `target` first.
-fn remove_tree(target: &CgroupDir, parent: &CgroupDir, name: &str) -> Result<(), Error> {
-    let dir = parent.open_child(name)?;
-    for child in dir.children()? {
-        remove_tree(target, &dir, &child)?;
+/// Removes `dir`, a child of `parent`, and everything below it, moving
+/// processes to `target` first.
+fn remove_tree(target: &CgroupDir, parent: &CgroupDir, dir: CgroupDir) -> Result<(), Error> {
+    if dir.has_children()? {
+        for child in dir.children()? {
+            remove_tree(target, &dir, dir.open_child(&child)?)?;
+        }
     }
+    let name = dir
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
     for pid in dir.procs()? {
         match target.write("cgroup.procs", &pid.to_string()) {
             Ok(()) => {}
@@ -425,7 +433,7 @@ fn remove_tree(target: &CgroupDir, parent: &CgroupDir, name: &str) -> Result<(),
             Err(e) => return Err(e.into()),
         }
     }
-    parent.rmdir_child(name).map_err(|source| {
+    parent.rmdir_child(&name).map_err(|source| {
         if source.raw_os_error() == Some(libc::EBUSY) {
             Error::Busy {
                 path: dir.path().to_owned(),

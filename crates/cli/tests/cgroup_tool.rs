@@ -206,9 +206,14 @@ fn create_set_get_exec_classify_delete() {
         );
         sleeper.kill().unwrap();
         sleeper.wait().unwrap();
+        // -r removes child groups too, leaf first.
+        ok(&["create", "-g", &format!("{CTRLS}:/{g}/sub/leaf")]);
         ok(&["delete", "-r", "-g", &format!("{CTRLS}:/{g}")]);
     } else {
-        // -r moves it to the parent, as cgdelete does.
+        // -r moves it to the parent, as cgdelete does, from child groups
+        // too, and removes them leaf first.
+        ok(&["create", "-g", &format!("{CTRLS}:/{g}/sub/leaf")]);
+        ok(&["classify", "-g", &format!("{CTRLS}:/{g}/sub/leaf"), &pid]);
         ok(&["delete", "-r", "-g", &format!("{CTRLS}:/{g}")]);
         let procs = kread("pids", &p.name, "cgroup.procs");
         assert!(procs.lines().any(|l| l == pid), "{procs}");
@@ -300,6 +305,36 @@ fn bad_input_gets_one_line_naming_it() {
     let err = fails(&["delete", "-g", &format!("pids:/{g}")]);
     assert!(err.contains("child groups"), "{err}");
     assert!(kdir("pids", &format!("{g}/sub")).is_dir());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_v1_cpuset_group_gets_its_parents_cpus_and_mems() {
+    if is_v2() {
+        return; // v2 cpuset files start empty and mean "the parent's"
+    }
+    /// Removes the cpuset group (and its children) however the test ends.
+    struct Top(String);
+    impl Drop for Top {
+        fn drop(&mut self) {
+            let _ = corral(&["delete", "-r", "-g", &format!("cpuset:/{}", self.0)]);
+        }
+    }
+    let top = Top(format!("corral-test-{}-cpuset", std::process::id()));
+    // The top group is made by walking from the mount, the nested ones
+    // next to an existing parent and by walking to a missing one.
+    for g in [
+        top.0.clone(),
+        format!("{}/a", top.0),
+        format!("{}/b/c", top.0),
+    ] {
+        ok(&["create", "-g", &format!("cpuset:/{g}")]);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            assert!(!kread("cpuset", &g, file).is_empty(), "{g}: {file} empty");
+        }
+    }
+    ok(&["delete", "-r", "-g", &format!("cpuset:/{}", top.0)]);
+    assert!(!kdir("cpuset", &top.0).exists());
 }
 
 #[test]

@@ -18,8 +18,7 @@ if [ "${CORRAL_SKIP_V2:-0}" != 1 ] && [ -x ../shared/vm/vm-run ]; then
   echo "== cgroup v2 lane (QEMU VM): the cgroups crate"
   crates/cgroups/v2-lane.sh
   echo "== cgroup v2 lane (QEMU VM): the runtime's lifecycle and error tests, the cgroup tool"
-  VM_RUN=$(realpath ../shared/vm/vm-run)
-  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$VM_RUN -q --timeout 900 --" \
+  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/vm-runner.sh 600" \
     cargo test -p corral --test lifecycle --test errors --test cgroup_tool -- --include-ignored --test-threads=2
 fi
 if [ "${CORRAL_SKIP_FUZZ:-0}" != 1 ]; then

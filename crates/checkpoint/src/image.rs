@@ -897,8 +897,8 @@ fn check_task(task: &TaskImage, pid: i32, what: &str) -> Result<(), ImageError> 
     task.validate().map_err(invalid)
 }
 
-/// Fuzz entry: decodes `data` as an inventory and as a task file and
-/// validates what decodes. Must never panic, whatever the bytes; proptest
+/// Fuzz entry: decodes `data` as an inventory, a task file and a SysV IPC
+/// file ([`crate::sysv`]) and validates what decodes. Must never panic, whatever the bytes; proptest
 /// drives it in the unit tests and a `cargo fuzz` target can wrap it.
 pub fn fuzz_image(data: &[u8]) {
     if let Ok(inv) = decode::<Inventory>(Kind::Inventory, data, "input") {
@@ -915,6 +915,12 @@ pub fn fuzz_image(data: &[u8]) {
     // `validate` without having to find a matching CRC.
     if let Ok(task) = serde_json::from_slice::<TaskImage>(data) {
         let _ = check_task(&task, task.pid, "input");
+    }
+    if let Ok(sysv) = decode::<crate::sysv::SysvImage>(Kind::Sysv, data, "input") {
+        let _ = sysv.validate();
+    }
+    if let Ok(sysv) = serde_json::from_slice::<crate::sysv::SysvImage>(data) {
+        let _ = sysv.validate();
     }
 }
 

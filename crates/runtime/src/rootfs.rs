@@ -341,11 +341,15 @@ fn mount_one(
         // network namespace: bind the host's, read-only.
         let mut o = parse_options(&["rbind".into(), "ro".into()]);
         o.set |= options.set;
-        return bind(root, Path::new("/sys"), dest, &o, None, &merr);
+        return bind(root, Source::Host(Path::new("/sys")), dest, &o, None, &merr);
     }
     if options.bind || typ == "bind" {
         let src = ctx.bundle.join(&source);
-        return bind(root, &src, dest, &options, idmap, &merr);
+        let src = match inside_rootfs(ctx.rootfs, &src) {
+            Some(rel) => Source::InRoot(rel),
+            None => Source::Host(&src),
+        };
+        return bind(root, src, dest, &options, idmap, &merr);
     }
     if idmap.is_some() {
         return Err(merr("uidMappings".into())(Errno::INVAL));
@@ -372,9 +376,48 @@ fn mount_one(
     attach(mnt.as_fd(), target.as_fd(), &options, &merr)
 }
 
+/// Where a bind mount's source is.
+#[derive(Clone, Debug)]
+enum Source<'a> {
+    /// A host path, as the config or the runtime chose it.
+    Host(&'a Path),
+    /// A path inside the rootfs, which the image controls: resolved there
+    /// (`RESOLVE_IN_ROOT`), so a symlink in the image cannot name a host
+    /// directory for the container to get.
+    InRoot(PathBuf),
+}
+
+/// `src` relative to `rootfs` when it lies inside it, compared without
+/// following links (`.` and `..` taken lexically), against the rootfs as
+/// given and as the kernel resolves it.
+fn inside_rootfs(rootfs: &Path, src: &Path) -> Option<PathBuf> {
+    let src = lexical(src);
+    let canonical = std::fs::canonicalize(rootfs).ok();
+    [Some(lexical(rootfs)), canonical]
+        .into_iter()
+        .flatten()
+        .find_map(|r| src.strip_prefix(&r).ok().map(Path::to_owned))
+        .map(|rel| Path::new("/").join(rel))
+}
+
+/// `path` with `.` dropped and `..` taking off the component before it.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn bind<F, G>(
     root: BorrowedFd<'_>,
-    src: &Path,
+    src: Source<'_>,
     dest: &Path,
     o: &MountOptions,
     idmap: Option<BorrowedFd<'_>>,
@@ -388,8 +431,12 @@ where
     if o.recursive_bind {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    let tree = rustix::mount::open_tree(rustix::fs::CWD, src, flags)
-        .map_err(merr("open source".into()))?;
+    let tree = match src {
+        Source::Host(path) => rustix::mount::open_tree(rustix::fs::CWD, path, flags),
+        Source::InRoot(path) => open_in_root(root, &path, OFlags::PATH)
+            .and_then(|fd| rustix::mount::open_tree(&fd, "", flags | OpenTreeFlags::AT_EMPTY_PATH)),
+    }
+    .map_err(merr("open source".into()))?;
     let is_dir = rustix::fs::fstat(&tree)
         .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
         .unwrap_or(true);
@@ -470,7 +517,7 @@ where
         bind_ro.set |= o.set;
         return bind(
             root,
-            Path::new("/sys/fs/cgroup"),
+            Source::Host(Path::new("/sys/fs/cgroup")),
             dest,
             &bind_ro,
             None,
@@ -507,7 +554,7 @@ where
         } else {
             name.as_str()
         });
-        bind(root, host_dir, &sub, &bind_opts, None, merr)?;
+        bind(root, Source::Host(host_dir), &sub, &bind_opts, None, merr)?;
     }
     if o.set & mount_attr::RDONLY != 0 {
         let top = open_in_root(root, dest, OFlags::PATH).map_err(perr("open", dest))?;
@@ -629,7 +676,7 @@ fn make_device(
             let source = &source;
             move |e: Errno| mount_error("bind", source, path, step, e)
         };
-        return bind(root, path, path, &opts, None, &merr);
+        return bind(root, Source::Host(path), path, &opts, None, &merr);
     }
     let parent = ensure_dir(root, path.parent().unwrap_or(Path::new("/dev")))?;
     let name = path

@@ -692,7 +692,8 @@ fn read_state_file(dir: &ContainerDir, name: &str) -> Result<Option<String>, Err
     let file = match rustix::fs::openat(
         dir.fd(),
         name,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        // NONBLOCK: a FIFO put there must not make us wait for a writer.
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
     ) {
         Ok(f) => f,

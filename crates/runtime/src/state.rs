@@ -64,6 +64,17 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// state.json is not a regular file: a symlink (never followed), a FIFO
+    /// (never waited on), a directory.
+    #[error("state of container {id:?} is corrupt ({path} is {what}, not a file)")]
+    NotAFile {
+        /// The container.
+        id: String,
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
@@ -252,13 +263,29 @@ impl ContainerDir {
     /// Reads state.json.
     pub fn load(&self) -> Result<StateFile, StateError> {
         let path = self.path.join(STATE_FILE);
-        let f = self.open_file(STATE_FILE, OFlags::RDONLY).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                StateError::NotFound(self.id.clone())
-            } else {
-                io_err("open", &path)(e)
-            }
-        })?;
+        let not_a_file = |what| StateError::NotAFile {
+            id: self.id.clone(),
+            path: path.clone(),
+            what,
+        };
+        // O_NONBLOCK: a FIFO put there must not make us wait for a writer.
+        let f = self
+            .open_file(STATE_FILE, OFlags::RDONLY | OFlags::NONBLOCK)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOENT) => StateError::NotFound(self.id.clone()),
+                // RESOLVE_NO_SYMLINKS refuses a symlink with ELOOP.
+                Some(libc::ELOOP) => not_a_file("a symlink"),
+                _ => io_err("open", &path)(e),
+            })?;
+        let kind = rustix::fs::fstat(&f)
+            .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode))
+            .map_err(|e| io_err("stat", &path)(e.into()))?;
+        match kind {
+            rustix::fs::FileType::RegularFile => {}
+            rustix::fs::FileType::Fifo => return Err(not_a_file("a FIFO")),
+            rustix::fs::FileType::Directory => return Err(not_a_file("a directory")),
+            _ => return Err(not_a_file("a special file")),
+        }
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut &f, &mut data).map_err(io_err("read", &path))?;
         // Bytes, not a string: invalid UTF-8 is corrupt state like any other.

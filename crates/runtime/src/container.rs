@@ -820,16 +820,38 @@ fn join_pid_namespace(spec: &Spec) -> Result<Option<OwnedFd>, Error> {
 }
 
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
-    // Atomically, as runc: engines poll for this file.
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Atomically, as runc: engines poll for this file. The temporary file
+    // beside it is made new (O_EXCL): a symlink left under its name (in a
+    // shared directory, say) is removed, never written through.
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
     ));
-    std::fs::write(&tmp, pid.to_string())
-        .map_err(io(format!("write pid file {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("write pid file {}", path.display())))
+    let what = |step: &str| {
+        format!(
+            "write pid file {}: {step} {}",
+            path.display(),
+            tmp.display()
+        )
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .map_err(io(what("create")))?;
+    let written = file.write_all(pid.to_string().as_bytes());
+    drop(file);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(format!("write pid file {}", path.display()))(e));
+    }
+    Ok(())
 }
 
 /// `corral create`.
@@ -1161,9 +1183,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
     };
     let st = match dir.load() {
         Ok(st) => st,
-        Err(e @ (StateError::Corrupt { .. } | StateError::NotFound(_))) if force => {
-            return delete_unreadable(dir, id, &e)
-        }
+        Err(
+            e
+            @ (StateError::Corrupt { .. } | StateError::NotAFile { .. } | StateError::NotFound(_)),
+        ) if force => return delete_unreadable(dir, id, &e),
         Err(e) => return Err(e.into()),
     };
     let status = status_of(&dir, &st);

@@ -30,20 +30,6 @@ use engines::Podman;
 
 const MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// Builds the C program `src` (relative to crates/cli) statically, with
-/// pthreads, into the bundle's rootfs as /bin/`name`.
-fn install_program(bundle: &Bundle, src: &str, name: &str) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
-    let out = bundle.rootfs().join("bin").join(name);
-    let st = status_tracked(
-        Command::new("cc")
-            .args(["-static", "-O2", "-pthread", "-o"])
-            .arg(&out)
-            .arg(&src),
-    );
-    assert!(st.success(), "cc {}", src.display());
-}
-
 /// A bundle whose process counts into /tmp/count, with a memory limit (and
 /// `corral spec`'s few capabilities and no_new_privs).
 fn counting(name: &str) -> Bundle {
@@ -52,7 +38,7 @@ fn counting(name: &str) -> Bundle {
 
 /// [`counting`] of a bundle made by the caller.
 fn counting_with(bundle: Bundle) -> Bundle {
-    install_program(&bundle, "tests/ckpt/counter.c", "counter");
+    bundle.install_program("tests/ckpt/counter.c", "counter");
     bundle.set_args(&["/bin/counter", "/tmp/count"]);
     bundle.edit_config(|c| {
         c["root"]["readonly"] = false.into();
@@ -126,6 +112,24 @@ fn restore_detached(bundle: &Bundle, img: &Path, id: &str) -> common::Output {
         s(&pid_file),
         id,
     ])
+}
+
+/// Checkpoints the container of `bundle` into its image directory
+/// `image`, which must succeed; the image's path.
+fn checkpoint(bundle: &Bundle) -> PathBuf {
+    let img = image_dir(bundle, "image");
+    bundle
+        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
+        .assert_success();
+    img
+}
+
+/// [`checkpoint`], then a detached restore under the same id, which must
+/// succeed; the image's path.
+fn checkpoint_and_restore(bundle: &Bundle) -> PathBuf {
+    let img = checkpoint(bundle);
+    restore_detached(bundle, &img, bundle.id()).assert_success();
+    img
 }
 
 fn ns_pid(pid: i32) -> String {
@@ -408,7 +412,7 @@ fn a_network_interface_besides_loopback_is_refused_by_name() {
 /// all and writes /tmp/result.
 fn sysv_bundle(name: &str) -> Bundle {
     let bundle = Bundle::new(name);
-    install_program(&bundle, "../checkpoint/tests/probes/sysv.c", "sysv");
+    bundle.install_program("../checkpoint/tests/probes/sysv.c", "sysv");
     bundle.set_args(&["/bin/sysv", "/tmp"]);
     bundle.edit_config(|c| c["root"]["readonly"] = false.into());
     bundle
@@ -588,10 +592,7 @@ impl Drop for Holder {
 fn a_restore_with_a_terminal_is_refused_before_anything_is_made() {
     let bundle = counting("ckpt-tty");
     run_detached(&bundle);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
+    let img = checkpoint(&bundle);
     bundle.set_terminal(true);
     restore_detached(&bundle, &img, bundle.id()).assert_error(&["process.terminal"], &[]);
     assert!(!bundle.state_dir().exists());
@@ -606,10 +607,7 @@ fn a_threaded_process_is_restored_with_its_threads_in_the_namespace() {
     bundle.set_args(&["/bin/counter", "/tmp/count", "thread"]);
     run_detached(&bundle);
     let before = count_past(&bundle, 50);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
+    let img = checkpoint(&bundle);
     let dumped = count(&bundle);
     assert!(dumped >= before);
     restore_detached(&bundle, &img, bundle.id()).assert_success();
@@ -631,10 +629,7 @@ fn a_foreground_restore_waits_and_exits_with_the_container_status() {
     let bundle = counting("ckpt-fg");
     run_detached(&bundle);
     count_past(&bundle, 3);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
+    let img = checkpoint(&bundle);
     let dir = bundle.dir();
     let mut fg = bundle.spawn(&[
         "restore",
@@ -679,11 +674,7 @@ fn dropped_capabilities_and_no_new_privs_come_back() {
         "{before:?}"
     );
     assert!(before.contains(&"NoNewPrivs: 1".to_owned()), "{before:?}");
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
-    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    checkpoint_and_restore(&bundle);
     // The restore's init was root with every capability; the image's
     // credentials replace those.
     assert_eq!(credentials(bundle.pid()), before);
@@ -696,10 +687,7 @@ fn a_restore_that_fails_half_way_leaves_nothing_behind() {
     let bundle = counting("ckpt-fail");
     run_detached(&bundle);
     count_past(&bundle, 3);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
+    let img = checkpoint(&bundle);
     // The program is replaced (a new inode) between checkpoint and restore:
     // the restore, already inside the new container, refuses it.
     let exe = bundle.rootfs().join("bin/counter");
@@ -733,11 +721,7 @@ fn rlimits_come_back_as_the_process_had_them() {
     });
     run_detached(&bundle);
     count_past(&bundle, 3);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
-    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    checkpoint_and_restore(&bundle);
     let pid = bundle.pid();
     assert_eq!(nofile(pid), "Max open files 777 888 files");
 
@@ -844,11 +828,7 @@ fn a_pending_signal_is_queued_back_inside_the_namespace() {
         .runtime(&["kill", bundle.id(), "USR1"])
         .assert_success();
     assert_eq!(shared_pending(bundle.pid()) & usr1, usr1);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
-    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    checkpoint_and_restore(&bundle);
     assert_eq!(shared_pending(bundle.pid()) & usr1, usr1);
     let n = count(&bundle);
     count_past(&bundle, n);
@@ -932,7 +912,19 @@ fn a_paused_container_checkpoints_and_stays_paused_with_leave_running() {
 /// [`counting`] with tests/ckpt/sockets.c at /bin/sockets.
 fn with_sockets(name: &str) -> Bundle {
     let bundle = counting(name);
-    install_program(&bundle, "tests/ckpt/sockets.c", "sockets");
+    bundle.install_program("tests/ckpt/sockets.c", "sockets");
+    bundle
+}
+
+/// A running container of sockets.c in `mode`, its loopback up and told
+/// to go: it has made its sockets and counts.
+fn running_sockets(name: &str, mode: &str) -> Bundle {
+    let bundle = with_sockets(name);
+    bundle.set_args(&["/bin/sockets", "/tmp/count", mode]);
+    run_detached(&bundle);
+    nsenter(bundle.pid(), &["-n", "ip", "link", "set", "lo", "up"]);
+    fs::write(bundle.rootfs().join("tmp/go"), "").unwrap();
+    count_past(&bundle, 3);
     bundle
 }
 
@@ -949,10 +941,7 @@ fn unix_sockets_and_inotify_come_back_in_the_containers_namespaces() {
     bundle.set_args(&["/bin/sockets", "/tmp/count"]);
     run_detached(&bundle);
     count_past(&bundle, 3);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
+    let img = checkpoint(&bundle);
     // The socket file stays in the rootfs, as a dead process leaves it.
     restore_detached(&bundle, &img, bundle.id()).assert_success();
     let dumped = count(&bundle);
@@ -975,17 +964,8 @@ fn a_tcp_listener_in_a_container_is_restored_in_its_network_namespace() {
     // sockets.c "tcp": a listener on 127.0.0.1:4321 of the container's
     // network namespace besides the unix sockets; after the restore a new
     // client connects to it from inside (the program checks).
-    let bundle = with_sockets("ckpt-tcp");
-    bundle.set_args(&["/bin/sockets", "/tmp/count", "tcp"]);
-    run_detached(&bundle);
-    nsenter(bundle.pid(), &["-n", "ip", "link", "set", "lo", "up"]);
-    fs::write(bundle.rootfs().join("tmp/go"), "").unwrap();
-    count_past(&bundle, 3);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
-    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    let bundle = running_sockets("ckpt-tcp", "tcp");
+    checkpoint_and_restore(&bundle);
     let tcp = fs::read_to_string(format!("/proc/{}/net/tcp", bundle.pid())).unwrap();
     // 0100007F:10E1 is 127.0.0.1:4321, state 0A listening.
     assert!(tcp.contains("0100007F:10E1 00000000:0000 0A"), "{tcp}");
@@ -1001,12 +981,7 @@ fn a_tcp_listener_in_a_container_is_restored_in_its_network_namespace() {
 #[test]
 #[ignore = "needs root"]
 fn a_tcp_listener_with_a_waiting_connection_is_refused_by_name() {
-    let bundle = with_sockets("ckpt-tcpq");
-    bundle.set_args(&["/bin/sockets", "/tmp/count", "tcpq"]);
-    run_detached(&bundle);
-    nsenter(bundle.pid(), &["-n", "ip", "link", "set", "lo", "up"]);
-    fs::write(bundle.rootfs().join("tmp/go"), "").unwrap();
-    count_past(&bundle, 3);
+    let bundle = running_sockets("ckpt-tcpq", "tcpq");
     let img = image_dir(&bundle, "image");
     bundle
         .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
@@ -1189,10 +1164,7 @@ fn a_container_in_a_user_namespace_comes_back_with_its_ids() {
     assert!(creds.contains(&"Groups: 100005".to_owned()), "{creds:?}");
     let map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
     let n = count_past(&bundle, 10);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
+    let img = checkpoint(&bundle);
     let dumped = count(&bundle);
     assert!(dumped >= n);
     restore_detached(&bundle, &img, bundle.id()).assert_success();
@@ -1293,7 +1265,7 @@ fn timens_offsets(pid: i32) -> (i64, i64) {
 #[ignore = "needs root"]
 fn a_restored_container_s_clocks_do_not_show_the_downtime() {
     let bundle = Bundle::new("ckpt-timens");
-    install_program(&bundle, "tests/ckpt/clock.c", "clock");
+    bundle.install_program("tests/ckpt/clock.c", "clock");
     bundle.set_args(&["/bin/clock", "/tmp/clock"]);
     bundle.edit_config(|c| {
         c["root"]["readonly"] = false.into();
@@ -1309,10 +1281,7 @@ fn a_restored_container_s_clocks_do_not_show_the_downtime() {
         first.mono >= MONO_OFFSET * NS && first.boot >= BOOT_OFFSET * NS,
         "config.json's offsets do not show: {first:?}"
     );
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
+    let img = checkpoint(&bundle);
     let dumped = clock(&bundle);
     let stopped = Instant::now();
 
@@ -1553,7 +1522,7 @@ fn containerd_restores_a_checkpoint_from_its_content_store() {
 /// A bundle with a terminal whose init is tests/ckpt/ttyprobe.c.
 fn probing_terminal(name: &str) -> Bundle {
     let bundle = Bundle::new(name);
-    install_program(&bundle, "tests/ckpt/ttyprobe.c", "ttyprobe");
+    bundle.install_program("tests/ckpt/ttyprobe.c", "ttyprobe");
     bundle.set_args(&["/bin/ttyprobe"]);
     bundle.set_terminal(true);
     bundle
@@ -1576,12 +1545,10 @@ fn console_socket(bundle: &Bundle, name: &str) -> (PathBuf, UnixListener) {
     (path, listener)
 }
 
-/// Checkpoints the probe, with `--leave-running` or not, and restores it
-/// on a new pty: its terminal's settings, its controlling terminal and
-/// the dups on fds 0-2 and 5 are there, and it talks over the new master.
-fn terminal_round_trip(name: &str, leave_running: bool) {
-    let bundle = probing_terminal(name);
-    let (sock, listener) = console_socket(&bundle, "console.sock");
+/// Runs the probe detached with a console socket; the pty master it got,
+/// once the probe says it is ready.
+fn run_on_console(bundle: &Bundle) -> OwnedFd {
+    let (sock, listener) = console_socket(bundle, "console.sock");
     let dir = bundle.dir();
     bundle
         .runtime(&[
@@ -1594,8 +1561,17 @@ fn terminal_round_trip(name: &str, leave_running: bool) {
             bundle.id(),
         ])
         .assert_success();
-    let first = common::receive_fd(&listener);
-    assert!(common::read_fd_until(&first, "ready").contains("ready"));
+    let master = common::receive_fd(&listener);
+    assert!(common::read_fd_until(&master, "ready").contains("ready"));
+    master
+}
+
+/// Checkpoints the probe, with `--leave-running` or not, and restores it
+/// on a new pty: its terminal's settings, its controlling terminal and
+/// the dups on fds 0-2 and 5 are there, and it talks over the new master.
+fn terminal_round_trip(name: &str, leave_running: bool) {
+    let bundle = probing_terminal(name);
+    let first = run_on_console(&bundle);
     assert_eq!(probe_check(&first), "check ok 1");
 
     let img = image_dir(&bundle, "image");
@@ -1629,6 +1605,7 @@ fn terminal_round_trip(name: &str, leave_running: bool) {
     bundle.set_terminal(true);
 
     let (sock2, listener2) = console_socket(&bundle, "console2.sock");
+    let dir = bundle.dir();
     bundle
         .runtime(&[
             "restore",
@@ -1715,21 +1692,7 @@ fn input_not_read_yet_is_refused() {
 fn probe_refused(mode: &str, keywords: &[&str]) {
     let bundle = probing_terminal(&format!("ckpt-{mode}"));
     bundle.set_args(&["/bin/ttyprobe", mode]);
-    let (sock, listener) = console_socket(&bundle, "console.sock");
-    let dir = bundle.dir();
-    bundle
-        .runtime(&[
-            "run",
-            "--detach",
-            "--bundle",
-            s(&dir),
-            "--console-socket",
-            s(&sock),
-            bundle.id(),
-        ])
-        .assert_success();
-    let master = common::receive_fd(&listener);
-    assert!(common::read_fd_until(&master, "ready").contains("ready"));
+    let master = run_on_console(&bundle);
     if mode == "noread" {
         rustix::io::write(&master, b"xyz").unwrap();
         thread::sleep(Duration::from_millis(100));
@@ -1803,7 +1766,7 @@ fn podman_checkpoints_and_restores_a_container_with_a_terminal() {
 /// under /tmp.
 fn tree_bundle(name: &str) -> Bundle {
     let bundle = Bundle::new(name);
-    install_program(&bundle, "tests/ckpt/tree.c", "tree");
+    bundle.install_program("tests/ckpt/tree.c", "tree");
     bundle.set_args(&["/bin/tree", "/tmp"]);
     bundle.edit_config(|c| c["root"]["readonly"] = false.into());
     bundle
@@ -2001,11 +1964,7 @@ fn a_host_name_changed_after_the_start_comes_back() {
     run_detached(&bundle);
     nsenter(bundle.pid(), &["-u", "hostname", "renamed-inside"]);
     let n = count_past(&bundle, 3);
-    let img = image_dir(&bundle, "image");
-    bundle
-        .runtime(&["checkpoint", "--image-path", s(&img), bundle.id()])
-        .assert_success();
-    restore_detached(&bundle, &img, bundle.id()).assert_success();
+    checkpoint_and_restore(&bundle);
     let pid = bundle.pid().to_string();
     let out = common::output_tracked(Command::new("nsenter").args(["-t", &pid, "-u", "hostname"]));
     assert_eq!(

@@ -102,6 +102,227 @@ fn a_dev_symlink_to_a_host_directory_leaves_it_untouched() {
     bundle.assert_no_leaks();
 }
 
+/// A host directory a hostile image points a symlink at: it must stay
+/// empty whatever the runtime does with the link.
+fn host_target(bundle: &Bundle, name: &str) -> std::path::PathBuf {
+    let dir = bundle.tmp_dir().join(name);
+    fs::create_dir(&dir).expect("a directory in the test's tmp");
+    dir
+}
+
+fn assert_untouched(dir: &std::path::Path) {
+    let left: Vec<_> = fs::read_dir(dir).expect("the host directory").collect();
+    assert!(left.is_empty(), "{} got {left:?}", dir.display());
+    let mounts = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(&*dir.to_string_lossy()),
+        "something is mounted on {}",
+        dir.display()
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_proc_symlink_to_a_host_directory_leaves_it_untouched() {
+    let bundle = Bundle::new("proclink");
+    let host = host_target(&bundle, "host-proc");
+    let proc = bundle.rootfs().join("proc");
+    let _ = fs::remove_dir_all(&proc);
+    std::os::unix::fs::symlink(&host, &proc).unwrap();
+    bundle.set_args(&["sh", "-c", "test -e /proc/self/status && echo proc-ok"]);
+    let out = bundle.runtime(&["run", bundle.id()]);
+    // Resolved in the rootfs, the link names a directory that is not
+    // there: refused, naming /proc (runc refuses a /proc that is a link).
+    out.assert_error(&["/proc"], &[]);
+    assert_untouched(&host);
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_cwd_symlinked_out_of_the_rootfs_leaves_the_host_untouched() {
+    let bundle = Bundle::new("cwdlink");
+    let host = host_target(&bundle, "host-cwd");
+    let climb = format!("../../../../../../../..{}", host.display());
+    std::os::unix::fs::symlink(&host, bundle.rootfs().join("abs")).unwrap();
+    std::os::unix::fs::symlink(&climb, bundle.rootfs().join("rel")).unwrap();
+    bundle.set_args(&["sh", "-c", "touch here && pwd"]);
+    // A missing cwd is created (as runc does): through the link, that
+    // would be on the host.
+    for cwd in ["/abs", "/abs/new", "/rel/new"] {
+        bundle.set_cwd(cwd);
+        let out = bundle.runtime(&["run", bundle.id()]);
+        out.assert_error(&[&cwd[..4]], &[]);
+        assert_untouched(&host);
+    }
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_bind_source_in_the_rootfs_is_resolved_in_it() {
+    // The config binds a path of the image; the image made it a symlink to
+    // a host directory. Followed on the host, the container could write
+    // there (corral did, as runc 1.1.5 does).
+    let bundle = Bundle::new("bindlink");
+    let host = host_target(&bundle, "host-src");
+    std::os::unix::fs::symlink(&host, bundle.rootfs().join("srclink")).unwrap();
+    // An absolute link resolves to the rootfs's own /etc.
+    std::os::unix::fs::symlink("/etc", bundle.rootfs().join("etclink")).unwrap();
+    let rootfs = bundle.rootfs();
+    bundle.edit_config(|c| {
+        c["root"]["readonly"] = false.into();
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(serde_json::json!({
+            "destination": "/mnt", "type": "bind", "source": "rootfs/srclink",
+            "options": ["rbind", "rw"],
+        }));
+    });
+    bundle.set_args(&["sh", "-c", "touch /mnt/written; echo ran"]);
+    let out = bundle.runtime(&["run", bundle.id()]);
+    out.assert_error(&["rootfs/srclink", "/mnt"], &[]);
+    assert_untouched(&host);
+
+    bundle.edit_config(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.pop();
+        mounts.push(serde_json::json!({
+            "destination": "/mnt", "type": "bind",
+            "source": format!("{}/./etclink", rootfs.display()),
+            "options": ["rbind", "ro"],
+        }));
+    });
+    bundle.set_args(&["sh", "-c", "ls /mnt"]);
+    let out = bundle.runtime(&["run", bundle.id()]);
+    out.assert_success();
+    let mut want: Vec<String> = fs::read_dir(rootfs.join("etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    want.sort();
+    let mut got: Vec<&str> = out.stdout.split_whitespace().collect();
+    got.sort_unstable();
+    assert_eq!(got, want, "the rootfs's /etc, not the host's");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_state_directory_with_symlinks_and_fifos_is_never_followed() {
+    let bundle = Bundle::new("statelinks");
+    bundle.set_args(&["sleep", "1000"]);
+    bundle.create();
+    let root = bundle.state_root();
+    let outside = bundle.tmp_dir().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::copy(
+        bundle.state_dir().join("state.json"),
+        outside.join("state.json"),
+    )
+    .unwrap();
+    let victim = fs::read(outside.join("state.json")).unwrap();
+
+    // A container directory that is a symlink out of the state root.
+    std::os::unix::fs::symlink(&outside, root.join("evil")).unwrap();
+    for args in [
+        &["state", "evil"][..],
+        &["kill", "evil", "KILL"],
+        &["start", "evil"],
+        &["pause", "evil"],
+        &["exec", "evil", "true"],
+        &["delete", "evil"],
+        &["delete", "--force", "evil"],
+    ] {
+        let out = bundle.runtime(args);
+        // (exec's own failures exit 255, as runc's.)
+        assert!(out.code == 1 || out.code == 255, "{args:?}: {out}");
+        assert!(out.stderr_line().contains("evil"), "{args:?}: {out}");
+    }
+    let names: Vec<_> = fs::read_dir(&outside).unwrap().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(fs::read(outside.join("state.json")).unwrap(), victim);
+    fs::remove_file(root.join("evil")).unwrap();
+
+    // state.json a FIFO: nothing waits for a writer.
+    let state = bundle.state_dir().join("state.json");
+    let real = fs::read(&state).unwrap();
+    fs::remove_file(&state).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &state,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    bundle
+        .runtime(&["state", bundle.id()])
+        .assert_error(&["a FIFO", "state.json"], &[]);
+    bundle.runtime(&["list"]).assert_success();
+    fs::remove_file(&state).unwrap();
+    fs::write(&state, real).unwrap();
+
+    // state.json a symlink to a host file: never read nor written through;
+    // delete --force cleans up through the cgroup, as for a corrupt file.
+    let init = bundle.pid();
+    fs::remove_file(&state).unwrap();
+    std::os::unix::fs::symlink(outside.join("state.json"), &state).unwrap();
+    bundle
+        .runtime(&["state", bundle.id()])
+        .assert_error(&["a symlink", "state.json"], &[]);
+    bundle
+        .runtime(&["delete", "--force", bundle.id()])
+        .assert_success();
+    assert!(!common::process_alive(init), "init {init} survived");
+    assert_eq!(fs::read(outside.join("state.json")).unwrap(), victim);
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_pid_file_in_proc_or_behind_a_planted_symlink_writes_nothing_there() {
+    let bundle = Bundle::new("pidfile");
+    let dir = bundle.dir();
+    let dir = dir.to_str().unwrap();
+    for target in [
+        "/proc/sys/kernel/ns_last_pid",
+        "/proc/self/fd/1",
+        "/proc/1/comm",
+    ] {
+        let comm = fs::read_to_string("/proc/1/comm").unwrap();
+        bundle
+            .runtime(&["create", "--bundle", dir, "--pid-file", target, bundle.id()])
+            .assert_error(&[target], &[]);
+        assert_eq!(fs::read_to_string("/proc/1/comm").unwrap(), comm);
+        assert!(!bundle.state_dir().exists(), "{target}: state left");
+        bundle.assert_no_leaks();
+    }
+    // Someone planted a symlink where the temporary file goes.
+    let victim = bundle.tmp_dir().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let pid_file = bundle.tmp_dir().join("ctr.pid");
+    std::os::unix::fs::symlink(&victim, bundle.tmp_dir().join(".ctr.pid.tmp")).unwrap();
+    bundle
+        .runtime(&[
+            "create",
+            "--bundle",
+            dir,
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            bundle.id(),
+        ])
+        .assert_success();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap(),
+        bundle.pid().to_string()
+    );
+    bundle
+        .runtime(&["delete", "--force", bundle.id()])
+        .assert_success();
+    bundle.assert_no_leaks();
+}
+
 #[test]
 #[ignore = "needs root"]
 fn the_default_spec_keeps_the_container_in() {
@@ -112,6 +333,7 @@ fn the_default_spec_keeps_the_container_in() {
         "mount -t tmpfs none /tmp 2>/dev/null && echo MOUNTED; \
          echo 1 2>/dev/null > /proc/sys/kernel/ns_last_pid && echo WROTE-PROC-SYS; \
          test -s /proc/timer_list && echo READ-MASKED; \
+         head -c 16 /proc/kcore 2>/dev/null | grep -q . && echo READ-KCORE; \
          grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
     ]);
     let out = bundle.runtime(&["run", bundle.id()]);
@@ -125,6 +347,10 @@ fn the_default_spec_keeps_the_container_in() {
         !out.stdout.contains("READ-MASKED"),
         "masked paths read empty: {out}"
     );
+    assert!(
+        !out.stdout.contains("READ-KCORE"),
+        "/proc/kcore is masked: {out}"
+    );
     let cap_eff = out
         .stdout
         .lines()
@@ -133,6 +359,26 @@ fn the_default_spec_keeps_the_container_in() {
         .expect("CapEff line");
     assert_eq!(cap_eff & (1 << 21), 0, "no CAP_SYS_ADMIN: {out}");
     assert!(out.stdout.contains("NoNewPrivs:\t1"), "{out}");
+    bundle.assert_no_leaks();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn no_new_privileges_keeps_a_setuid_binary_from_raising_the_euid() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bundle = Bundle::new("nnp");
+    bundle.install_program("tests/progs/euid.c", "euid");
+    let prog = bundle.rootfs().join("bin/euid");
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o4755)).unwrap();
+    bundle.edit_config(|c| c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000}));
+    bundle.set_args(&["/bin/euid"]);
+    // Without no_new_privs the same binary runs as root: the test can fail.
+    for (nnp, want) in [(true, "uid=1000 euid=1000"), (false, "uid=1000 euid=0")] {
+        bundle.edit_config(|c| c["process"]["noNewPrivileges"] = nnp.into());
+        let out = bundle.runtime(&["run", bundle.id()]);
+        out.assert_success();
+        assert_eq!(out.stdout.trim(), want, "noNewPrivileges {nnp}: {out}");
+    }
     bundle.assert_no_leaks();
 }
 

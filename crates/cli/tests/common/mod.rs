@@ -640,6 +640,20 @@ impl Bundle {
         self.edit_config(|c| c["process"]["cwd"] = cwd.into());
     }
 
+    /// Builds the C program `src` (relative to crates/cli) statically, with
+    /// pthreads, into the rootfs as /bin/`name`.
+    pub fn install_program(&self, src: &str, name: &str) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+        let out = self.rootfs().join("bin").join(name);
+        let st = status_tracked(
+            Command::new("cc")
+                .args(["-static", "-O2", "-pthread", "-o"])
+                .arg(&out)
+                .arg(&src),
+        );
+        assert!(st.success(), "cc {}", src.display());
+    }
+
     /// Appends `{"type": kind}` to `linux.namespaces`.
     pub fn add_namespace(&self, kind: &str) {
         self.edit_config(|c| {

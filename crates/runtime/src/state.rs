@@ -64,6 +64,15 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// The container's entry in the store is not a directory: a symlink
+    /// (never followed) or a file.
+    #[error("{path} is a symlink or a file, not the state directory of container {id:?}")]
+    NotADir {
+        /// The container.
+        id: String,
+        /// The entry.
+        path: PathBuf,
+    },
     /// state.json is not a regular file: a symlink (never followed), a FIFO
     /// (never waited on), a directory.
     #[error("state of container {id:?} is corrupt ({path} is {what}, not a file)")]
@@ -222,6 +231,10 @@ impl ContainerDir {
         )
         .map_err(|e| match e {
             rustix::io::Errno::NOENT => StateError::NotFound(id.to_owned()),
+            rustix::io::Errno::NOTDIR | rustix::io::Errno::LOOP => StateError::NotADir {
+                id: id.to_owned(),
+                path: path.clone(),
+            },
             e => io_err("open", &path)(e.into()),
         })?;
         rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)

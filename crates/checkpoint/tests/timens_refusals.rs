@@ -7,8 +7,7 @@
 use std::fs;
 use std::process::{Command, Stdio};
 
-use common::{build_probe, wait_for, Reap};
-use corral_checkpoint::collect;
+use common::{build_probe, dump_refused, wait_for, Reap};
 
 mod common;
 
@@ -34,18 +33,7 @@ fn refused(mode: &str) -> (String, i32, i32) {
     let _reap = Reap(root);
     wait_for(&ready);
     let kid: i32 = fs::read_to_string(&ready).unwrap().trim().parse().unwrap();
-    let opts = collect::DumpOptions {
-        pid: root,
-        images_dir: tmp.path().join("img"),
-        ..Default::default()
-    };
-    let err = collect::dump(&opts).unwrap_err().to_string();
-    for pid in [root, kid] {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
-        assert!(!matches!(state, 't' | 'T'), "pid {pid} left stopped");
-    }
-    assert!(!tmp.path().join("img/inventory.json").exists());
+    let err = dump_refused(root, &[root, kid], tmp.path());
     (err, root, kid)
 }
 

@@ -33,6 +33,26 @@ pub fn wait_for(path: &Path) {
     }
 }
 
+/// Dumps the tree of `root` into `dir`/img, which must fail; checks that
+/// none of `pids` is left stopped and that no image was begun. The error.
+pub fn dump_refused(root: i32, pids: &[i32], dir: &Path) -> String {
+    let opts = corral_checkpoint::collect::DumpOptions {
+        pid: root,
+        images_dir: dir.join("img"),
+        ..Default::default()
+    };
+    let err = corral_checkpoint::collect::dump(&opts)
+        .expect_err("the dump must be refused")
+        .to_string();
+    for &pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap();
+        assert!(!matches!(state, 't' | 'T'), "pid {pid} left stopped");
+    }
+    assert!(!dir.join("img/inventory.json").exists());
+    err
+}
+
 /// Kills and reaps a probe and every process of its tree (the one started,
 /// or the restored one: the root is our child either way, and we are a
 /// subreaper, so its orphans become ours) when the test ends, passed or
